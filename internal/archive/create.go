@@ -1,0 +1,358 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/klauspost/pgzip"
+)
+
+// CreateOptions says what to leave out of a backup and whom to tell about
+// progress.
+type CreateOptions struct {
+	// Exclude holds path.Match globs, matched against each path relative to
+	// srcDir (slash-separated, no "./") and against its base name. A matching
+	// directory is skipped whole.
+	Exclude []string
+	// Progress, if not nil, is told the files and file bytes written so far,
+	// at most about ten times a second and once at the end.
+	Progress func(files int, bytes int64)
+	// Limits are those the archive must satisfy to be restorable; Create
+	// fails rather than write a backup that Extract with these limits would
+	// refuse. Zero fields mean the defaults.
+	Limits Limits
+}
+
+// Create writes a gzip-compressed tar of srcDir's contents to dest, with
+// entries named "./", "./dir/", "./dir/file" as `tar -C srcDir -czf dest .`
+// names them, in PAX format with nanosecond mtimes, readable by GNU tar,
+// bsdtar and Extract. Compression uses every core (pgzip).
+//
+// Stored: regular files, directories, symlinks (as symlinks, never followed)
+// and hard links within the tree (the second and later names as hard-link
+// entries). Sockets, FIFOs and devices are not stored; they are no part of an
+// install dir that a restore could bring back, so they are skipped without an
+// error and listed in Summary.Skipped for the caller to mention.
+//
+// Create checks every entry against the same rules as Extract and fails if
+// the tree holds something a restore would refuse (an absolute symlink, a
+// symlink out of the tree, a name that is not UTF-8, a file over the limits),
+// since a backup that cannot be restored is worse than a failed backup.
+//
+// The archive is written to a temporary file next to dest, synced, renamed
+// over dest (an existing dest is replaced atomically) and the directory synced,
+// so dest is either the old file or the complete new one. Its mode is 0600.
+func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summary, error) {
+	for _, pat := range opt.Exclude {
+		if _, err := path.Match(pat, ""); err != nil {
+			return Summary{}, fmt.Errorf("create: exclude pattern %q: %w", pat, err)
+		}
+	}
+	if inside, err := isInside(dest, srcDir); err != nil {
+		return Summary{}, fmt.Errorf("create: %w", err)
+	} else if inside {
+		return Summary{}, fmt.Errorf("create: the backup %s would be inside the tree %s it backs up", dest, srcDir)
+	}
+	src, err := os.OpenRoot(srcDir)
+	if err != nil {
+		return Summary{}, fmt.Errorf("create: %w", err)
+	}
+	defer src.Close()
+
+	dir := filepath.Dir(dest)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.tmp")
+	if err != nil {
+		return Summary{}, fmt.Errorf("create: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return Summary{}, fmt.Errorf("create: %w", err)
+	}
+
+	out := &hashingWriter{w: tmp, hash: sha256.New()}
+	gz := pgzip.NewWriter(out) // blocks of 1 MiB, as many at once as GOMAXPROCS
+	c := &creator{
+		ctx:      ctx,
+		src:      src,
+		tw:       tar.NewWriter(gz),
+		chk:      newChecker(opt.Limits),
+		exclude:  opt.Exclude,
+		progress: createThrottle{fn: opt.Progress},
+		links:    map[fileID]string{},
+		buf:      make([]byte, readBufSize),
+	}
+	if err := c.walk("."); err != nil {
+		gz.Close()
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	if err := c.chk.finish(); err != nil {
+		gz.Close()
+		return Summary{}, fmt.Errorf("create %s: the tree could not be restored from this backup: %w", dest, err)
+	}
+	if err := c.tw.Close(); err != nil {
+		gz.Close()
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	if err := gz.Close(); err != nil {
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	committed = true
+	if err := syncDir(dir); err != nil {
+		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	c.sum.CompressedSize = out.n
+	c.sum.SHA256 = hex.EncodeToString(out.hash.Sum(nil))
+	c.progress.tick(c.sum.Files, c.sum.Bytes, true)
+	return c.sum, nil
+}
+
+type fileID struct{ dev, ino uint64 }
+
+type creator struct {
+	ctx      context.Context
+	src      *os.Root
+	tw       *tar.Writer
+	chk      *checker
+	exclude  []string
+	progress createThrottle
+	links    map[fileID]string // first archive name of each multiply-linked file
+	buf      []byte
+	sum      Summary
+}
+
+// walk adds rel (a directory, "." for the top) and everything below it, in
+// name order so that the same tree always gives the same archive.
+func (c *creator) walk(rel string) error {
+	if err := c.add(rel); err != nil {
+		return err
+	}
+	d, err := c.src.Open(rel)
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		child := path.Join(rel, name)
+		if c.excluded(child, name) {
+			continue
+		}
+		fi, err := c.src.Lstat(child)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since Readdirnames; tar says the same and goes on
+		} else if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			if err := c.walk(child); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.add(child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *creator) excluded(rel, base string) bool {
+	for _, pat := range c.exclude {
+		if ok, _ := path.Match(pat, rel); ok {
+			return true
+		}
+		if ok, _ := path.Match(pat, base); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *creator) add(rel string) error {
+	fi, err := c.src.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	var target string
+	switch mode := fi.Mode(); {
+	case mode.IsDir(), mode.IsRegular():
+	case mode&fs.ModeSymlink != 0:
+		if target, err = c.src.Readlink(rel); err != nil {
+			return err
+		}
+	default:
+		c.sum.Skipped = append(c.sum.Skipped, rel)
+		return nil
+	}
+	hdr, err := tar.FileInfoHeader(fi, target)
+	if err != nil {
+		return err
+	}
+	hdr.Format = tar.FormatPAX
+	// Access and change times vary with every read of the tree; storing them
+	// would make two backups of the same tree differ for nothing.
+	hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
+	hdr.Uname, hdr.Gname = "", ""
+	switch {
+	case rel == ".":
+		hdr.Name = "./"
+	case fi.IsDir():
+		hdr.Name = "./" + rel + "/"
+	default:
+		hdr.Name = "./" + rel
+	}
+
+	var id fileID
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink > 1 {
+		id = fileID{dev: uint64(st.Dev), ino: st.Ino}
+		if first, seen := c.links[id]; seen {
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+		} else {
+			c.links[id] = hdr.Name
+		}
+	}
+	e, err := c.chk.check(hdr)
+	if err != nil {
+		return fmt.Errorf("the tree could not be restored from this backup: %w", err)
+	}
+	if e.kind == kindFile {
+		if err := c.addFile(rel, hdr, fi); err != nil {
+			return err
+		}
+	} else if err := c.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	c.sum.Entries++
+	switch e.kind {
+	case kindFile:
+		c.sum.Files++
+		c.sum.Bytes += hdr.Size
+	case kindDir:
+		c.sum.Dirs++
+	case kindSymlink:
+		c.sum.Symlinks++
+	case kindHardlink:
+		c.sum.Hardlinks++
+	}
+	c.progress.tick(c.sum.Files, c.sum.Bytes, false)
+	return nil
+}
+
+func (c *creator) addFile(rel string, hdr *tar.Header, fi fs.FileInfo) error {
+	// Open through the root (a symlink swapped in cannot lead out of the
+	// tree), then make sure it is still the file that was stat'ed.
+	f, err := c.src.Open(rel)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi, ofi) {
+		return fmt.Errorf("%s was replaced while the backup was being made", rel)
+	}
+	if err := c.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	// Exactly hdr.Size bytes: a file that grows meanwhile is stored as it was
+	// when stat'ed (as GNU tar does); one that shrinks cannot be stored
+	// consistently and fails the backup.
+	n, err := io.CopyBuffer(struct{ io.Writer }{c.tw}, &ctxReader{ctx: c.ctx, r: io.LimitReader(f, hdr.Size)}, c.buf)
+	if err != nil {
+		return err
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("%s shrank from %d to %d bytes while the backup was being made", rel, hdr.Size, n)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+type hashingWriter struct {
+	w    io.Writer
+	hash hash.Hash
+	n    int64
+}
+
+func (h *hashingWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	h.hash.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// isInside reports whether p is srcDir or below it, lexically after making
+// both absolute: enough to catch the mistake of backing a tree up into itself.
+func isInside(p, srcDir string) (bool, error) {
+	ap, err := filepath.Abs(p)
+	if err != nil {
+		return false, err
+	}
+	as, err := filepath.Abs(srcDir)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(as, ap)
+	if err != nil {
+		return false, nil
+	}
+	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, "../")), nil
+}

@@ -1,0 +1,337 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ExtractOptions says how to extract. The zero value chowns everything to
+// root (UID and GID 0); use -1 to leave an id as the extracting process's.
+type ExtractOptions struct {
+	Limits   Limits
+	UID, GID int // owner of every restored entry, dest included; -1 leaves that id alone
+	Progress Progress
+}
+
+// Extract restores the archive at archivePath into dest, which must not exist
+// (its parent must). dest is created with mode 0700 so nothing half-written is
+// visible to others; at the end it gets the mode of the archive's "./" entry,
+// or 0755 when the archive has none.
+//
+// Every entry is checked as Verify checks it before anything is written, and
+// all writes go through an os.Root opened on dest, so nothing outside dest is
+// written even if a rule were wrong. On any error, cancellation included, dest
+// is removed again: the caller sees either a complete tree or none.
+//
+// Restored: regular files, directories (empty ones too), symlinks and hard
+// links, with permission bits (setuid, setgid and sticky dropped) and
+// modification times (symlinks included; directories last, deepest first, so
+// that creating their children does not undo them). Before returning, one
+// syncfs makes the whole tree durable, so the caller can swap it in.
+func Extract(ctx context.Context, archivePath, dest string, opt ExtractOptions) (Summary, error) {
+	if dest == "" {
+		return Summary{}, errors.New("extract: empty destination path")
+	}
+	parent := filepath.Dir(dest)
+	if fi, err := os.Stat(parent); err != nil {
+		return Summary{}, fmt.Errorf("extract: destination's parent: %w", err)
+	} else if !fi.IsDir() {
+		return Summary{}, fmt.Errorf("extract: destination's parent %s is not a directory", parent)
+	}
+	// Mkdir, not MkdirAll, and no removal when it fails: if dest appeared
+	// meanwhile it belongs to someone else.
+	if err := os.Mkdir(dest, 0o700); err != nil {
+		return Summary{}, fmt.Errorf("extract: create destination: %w", err)
+	}
+	sum, err := extractInto(ctx, archivePath, dest, opt)
+	if err != nil {
+		if rmErr := removeTree(dest); rmErr != nil {
+			return Summary{}, fmt.Errorf("%w (and removing the partial tree %s failed: %v)", err, dest, rmErr)
+		}
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+func extractInto(ctx context.Context, archivePath, dest string, opt ExtractOptions) (Summary, error) {
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return Summary{}, fmt.Errorf("extract: %w", err)
+	}
+	x := &extractor{
+		root:  root,
+		uid:   opt.UID,
+		gid:   opt.GID,
+		chown: opt.UID != -1 || opt.GID != -1,
+		dirs:  map[string]*dirMeta{".": {mode: 0o755}},
+	}
+	defer x.close()
+	if err := x.lchown("."); err != nil {
+		return Summary{}, err
+	}
+	sum, err := scan(ctx, archivePath, opt.Limits, opt.Progress, x.apply)
+	if err != nil {
+		return Summary{}, fmt.Errorf("%s: %w", archivePath, err)
+	}
+	if err := x.finishDirs(); err != nil {
+		return Summary{}, err
+	}
+	if err := x.sync(); err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+type dirMeta struct {
+	mode         fs.FileMode
+	atime, mtime time.Time
+	hasTimes     bool // false for parents no entry named: their mtime is left alone
+}
+
+type extractor struct {
+	root     *os.Root
+	uid, gid int
+	chown    bool
+	dirs     map[string]*dirMeta
+
+	// The parent of the last entry, kept open: archives list a directory's
+	// entries together, so this saves an open per entry.
+	parentName string
+	parentDir  *os.File
+}
+
+func (x *extractor) apply(e entry, data io.Reader) error {
+	for _, d := range e.newDirs {
+		if err := x.mkdir(d); err != nil {
+			return err
+		}
+		// Like GNU tar, a parent the archive does not name gets default
+		// permissions.
+		x.dirs[d] = &dirMeta{mode: 0o755}
+	}
+	hdr := e.hdr
+	switch e.kind {
+	case kindDir:
+		if x.dirs[e.name] == nil {
+			if err := x.mkdir(e.name); err != nil {
+				return err
+			}
+		}
+		x.dirs[e.name] = &dirMeta{mode: e.mode, atime: hdr.AccessTime, mtime: hdr.ModTime, hasTimes: true}
+		return nil
+	case kindFile:
+		return x.writeFile(e, data)
+	case kindSymlink:
+		if err := x.root.Symlink(e.linkname, e.name); err != nil {
+			return fmt.Errorf("extract: %w", err)
+		}
+		if err := x.lchown(e.name); err != nil {
+			return err
+		}
+		return x.setTimes(e.name, hdr.AccessTime, hdr.ModTime)
+	case kindHardlink:
+		// Mode, owner and times belong to the inode, set with its first name.
+		if err := x.root.Link(e.linkname, e.name); err != nil {
+			return fmt.Errorf("extract: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("extract: entry %q: unexpected kind %d", e.name, e.kind)
+}
+
+func (x *extractor) writeFile(e entry, data io.Reader) error {
+	// O_EXCL: the checker already refuses duplicates, but should it ever be
+	// wrong, an existing file or symlink is an error rather than a target.
+	f, err := x.root.OpenFile(e.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	n, err := copyData(f, data)
+	if err == nil && n != e.hdr.Size {
+		err = corrupt(fmt.Sprintf("entry %q has %d bytes of data, its header says %d", e.hdr.Name, n, e.hdr.Size), nil)
+	}
+	if err == nil && x.chown {
+		err = f.Chown(x.uid, x.gid)
+	}
+	if err == nil {
+		// After chown, which may clear set-id bits; e.mode has none anyway.
+		err = f.Chmod(e.mode)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return fmt.Errorf("extract %s: %w", e.name, err)
+	}
+	return x.setTimes(e.name, e.hdr.AccessTime, e.hdr.ModTime)
+}
+
+func (x *extractor) mkdir(name string) error {
+	// 0700 until finishDirs: the archive's mode (0555, say) could stop us
+	// from creating the children, and others have no business in a
+	// half-built tree.
+	if err := x.root.Mkdir(name, 0o700); err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	return x.lchown(name)
+}
+
+// parent returns the open directory holding name and name's last component.
+// For "." that is the root itself and ".", which the *at calls accept.
+func (x *extractor) parent(name string) (int, string, error) {
+	dir, base := path.Dir(name), path.Base(name)
+	if x.parentDir == nil || x.parentName != dir {
+		if x.parentDir != nil {
+			x.parentDir.Close()
+			x.parentDir = nil
+		}
+		f, err := x.root.Open(dir)
+		if err != nil {
+			return -1, "", fmt.Errorf("extract: %w", err)
+		}
+		x.parentName, x.parentDir = dir, f
+	}
+	return int(x.parentDir.Fd()), base, nil
+}
+
+// lchown and setTimes work on the parent's descriptor with
+// AT_SYMLINK_NOFOLLOW: they never follow a symlink, so they apply to symlinks
+// themselves and cannot be redirected by one.
+func (x *extractor) lchown(name string) error {
+	if !x.chown {
+		return nil
+	}
+	fd, base, err := x.parent(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.Fchownat(fd, base, x.uid, x.gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("extract: chown %s: %w", name, err)
+	}
+	return nil
+}
+
+func (x *extractor) setTimes(name string, atime, mtime time.Time) error {
+	fd, base, err := x.parent(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.UtimesNanoAt(fd, base, timespecs(atime, mtime), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("extract: set times of %s: %w", name, err)
+	}
+	return nil
+}
+
+// timespecs leaves atime alone when the archive has none (most do not: GNU
+// tar and Create only store it in PAX form when asked).
+func timespecs(atime, mtime time.Time) []unix.Timespec {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Sec: mtime.Unix(), Nsec: int64(mtime.Nanosecond())}}
+	if !atime.IsZero() {
+		ts[0] = unix.Timespec{Sec: atime.Unix(), Nsec: int64(atime.Nanosecond())}
+	}
+	return ts
+}
+
+// finishDirs gives every directory its mode and times, deepest first: a
+// child's entries change its parent's mtime, and a read-only parent would
+// stop the child from being finished.
+func (x *extractor) finishDirs() error {
+	names := make([]string, 0, len(x.dirs))
+	for name := range x.dirs {
+		names = append(names, name)
+	}
+	depth := func(n string) int {
+		if n == "." {
+			return -1
+		}
+		return strings.Count(n, "/")
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if di, dj := depth(names[i]), depth(names[j]); di != dj {
+			return di > dj
+		}
+		return names[i] < names[j]
+	})
+	for _, name := range names {
+		if err := x.finishDir(name, x.dirs[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *extractor) finishDir(name string, m *dirMeta) error {
+	pfd, base, err := x.parent(name)
+	if err != nil {
+		return err
+	}
+	// Opened without following a symlink, then changed through its own
+	// descriptor: os.Root's Chmod/Chtimes take a path and could be raced.
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("extract: open directory %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchmod(fd, uint32(m.mode)); err != nil {
+		return fmt.Errorf("extract: chmod %s: %w", name, err)
+	}
+	if m.hasTimes {
+		if err := unix.UtimesNanoAt(fd, ".", timespecs(m.atime, m.mtime), 0); err != nil {
+			return fmt.Errorf("extract: set times of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// sync makes the tree durable with one syncfs instead of an fsync per file:
+// the caller is about to rename it over the live install dir, and after a
+// crash it must not find empty files there.
+func (x *extractor) sync() error {
+	f, err := x.root.Open(".")
+	if err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("extract: syncfs: %w", err)
+	}
+	return nil
+}
+
+func (x *extractor) close() {
+	if x.parentDir != nil {
+		x.parentDir.Close()
+	}
+	x.root.Close()
+}
+
+// removeTree removes a partial extraction. Directories were left 0700 until
+// the last step, but if that step failed half-way some may be read-only, which
+// stops a non-root caller's RemoveAll: make them writable and retry.
+func removeTree(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
+		if werr == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}

@@ -1,0 +1,146 @@
+package backup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// Candidate is one backup archive that may be restored.
+type Candidate struct {
+	Path string    `json:"path"`
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	// TimeSource is "name" when Time was parsed from the file name, "mtime"
+	// otherwise.
+	TimeSource string `json:"time_source"`
+	Size       int64  `json:"size"`
+	// ManifestSHA256 is the archive digest from a sidecar manifest, if any.
+	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
+}
+
+// Rejected is a directory entry that matched the pattern but cannot be a
+// backup, with the reason.
+type Rejected struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+var stampRE = regexp.MustCompile(`(\d{8}-\d{6})`)
+
+// ErrNoBackupDir means the backup directory does not exist or cannot be read.
+var ErrNoBackupDir = errors.New("backup directory not readable")
+
+// Discover lists backups in dir matching pattern, newest first.
+func Discover(dir, pattern string) ([]Candidate, []Rejected, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		return nil, nil, fmt.Errorf("backup.pattern %q: %w", pattern, err)
+	}
+	if _, err := os.ReadDir(dir); err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrNoBackupDir, dir, err)
+	}
+	var out []Candidate
+	var rejected []Rejected
+	for _, p := range matches {
+		info, err := os.Lstat(p)
+		if err != nil {
+			rejected = append(rejected, Rejected{p, err.Error()})
+			continue
+		}
+		if !info.Mode().IsRegular() {
+			rejected = append(rejected, Rejected{p, "not a regular file (" + describeType(info.Mode()) + "); a backup must be a plain file"})
+			continue
+		}
+		out = append(out, candidateOf(p, info))
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].Name > out[j].Name
+	})
+	return out, rejected, nil
+}
+
+func describeType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symlink"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
+}
+
+// ManifestPath is the sidecar manifest of an archive:
+// backup-X.tar.gz -> backup-X.manifest.json.
+func ManifestPath(archive string) string {
+	base := archive
+	for _, ext := range []string{".tar.gz", ".tgz"} {
+		if len(base) > len(ext) && base[len(base)-len(ext):] == ext {
+			base = base[:len(base)-len(ext)]
+			break
+		}
+	}
+	return base + ".manifest.json"
+}
+
+func manifestDigest(archive string) string {
+	b, err := os.ReadFile(ManifestPath(archive))
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		ArchiveSHA256 string `json:"archive_sha256"`
+	}
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	return m.ArchiveSHA256
+}
+
+// Lookup resolves an explicit --backup argument: a path, or a name inside dir.
+func Lookup(dir, arg string) (Candidate, error) {
+	p := arg
+	if !filepath.IsAbs(p) && filepath.Base(p) == p {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
+			p = filepath.Join(dir, p)
+		}
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return Candidate{}, err
+	}
+	info, err := os.Lstat(abs)
+	if err != nil {
+		return Candidate{}, fmt.Errorf("backup %s: %w", arg, err)
+	}
+	if !info.Mode().IsRegular() {
+		return Candidate{}, fmt.Errorf("backup %s is %s, not a regular file", arg, describeType(info.Mode()))
+	}
+	return candidateOf(abs, info), nil
+}
+
+func candidateOf(path string, info fs.FileInfo) Candidate {
+	c := Candidate{Path: path, Name: filepath.Base(path), Size: info.Size(), Time: info.ModTime(), TimeSource: "mtime"}
+	if m := stampRE.FindString(c.Name); m != "" {
+		if t, err := time.ParseInLocation("20060102-150405", m, time.Local); err == nil {
+			c.Time, c.TimeSource = t, "name"
+		}
+	}
+	c.ManifestSHA256 = manifestDigest(path)
+	return c
+}

@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+type emergencyOptions struct {
+	IO      *ui.IO
+	JSON    bool
+	Config  config.Config
+	Backup  string
+	DryRun  bool
+	Timeout time.Duration
+	Args    []string
+	// NewService builds the service manager; tests replace it.
+	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
+}
+
+func newEmergencyCmd(f *Factory) *cobra.Command {
+	opts := &emergencyOptions{IO: f.IO, NewService: newServiceManager}
+	cmd := &cobra.Command{
+		Use:   "emergency",
+		Short: "P0 rollback: restore the newest good backup now, keep the failed install",
+		Long: `Roll the service back to the newest backup that verifies, the safe way:
+
+  1. lock (one run at a time) and journal the intent
+  2. finish or undo a run that was interrupted (killed, power loss)
+  3. preflight while the service still runs: pick the newest backup that reads
+     to the end and whose every entry is safe, check free space, and extract it
+     into a sibling staging dir. A bad backup is skipped loudly. Any failure
+     here: exit 3, nothing changed, the service never stopped.
+  4. stop the service
+  5. copy preserved paths (restore.preserve: live data such as .swarm/) from
+     the stopped install into the staged tree
+  6. swap the staged tree and the install dir in one atomic rename
+  7. keep the failed install as <install>-failed-YYYYmmdd-HHMMSS
+  8. start the service and wait until it is healthy
+
+It never prompts. Every step is journaled (cfrollback history).` +
+			exitStatusHelp(
+				"0  rolled back and healthy",
+				"2  bad usage or invalid settings",
+				"3  preflight failed: nothing changed, service never stopped (also --dry-run)",
+				"4  failed after the service was stopped; run it again to resume",
+				"5  restored but not healthy; 'cfrollback undo RUN_ID' puts the failed install back",
+				"6  another cfrollback run holds the lock"),
+		Example: `  cfrollback emergency
+  cfrollback emergency --dry-run
+  cfrollback emergency --backup /var/backups/claude-flow/backup-20250104-140000.tar.gz
+  cfrollback emergency --json > /tmp/rollback.json; echo "exit $?"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.JSON, opts.Args = cfg, f.JSON, os.Args[1:]
+			return runEmergency(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Backup, "backup", "", "restore this backup file (path, or a name in backup.dir) instead of the newest good one")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "verify the backup and print the plan; change nothing (exit 3 if preflight would fail)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up on the whole run after this long (0 = no limit beyond the step timeouts)")
+	return cmd
+}
+
+func newServiceManager(ctx context.Context, cfg config.Config) (service.Manager, error) {
+	m, err := service.New(ctx, runbook.ServiceConfig(cfg))
+	if err != nil {
+		return nil, &runbook.StepError{Step: "preflight", Err: err,
+			Hint: "set service.manager (auto, systemd, pm2, command) and service.unit / service.pm2_name; 'cfrollback settings' shows them"}
+	}
+	return m, nil
+}
+
+func runEmergency(ctx context.Context, opts *emergencyOptions) error {
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	m, err := opts.NewService(ctx, opts.Config)
+	if err != nil {
+		return err
+	}
+	res, err := runbook.Emergency(ctx, runbook.Options{
+		Config: opts.Config, Command: "emergency", BackupPath: opts.Backup, DryRun: opts.DryRun,
+		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
+	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON)})
+	return reportRun(opts.IO, opts.JSON, res, err)
+}
+
+// progressPrinter shows steps on stderr as they happen (quiet in JSON mode
+// except warnings, which a script's log should still carry).
+func progressPrinter(io *ui.IO, asJSON bool) func(runbook.Event) {
+	p := io.ErrPalette()
+	return func(e runbook.Event) {
+		switch e.Kind {
+		case "warn":
+			fmt.Fprintf(io.ErrOut, "%s %s\n", p.Yellow("warning:"), e.Message)
+		case "progress":
+			if io.ErrTTY && !asJSON {
+				fmt.Fprintf(io.ErrOut, "    %s\n", p.Faint(e.Message))
+			}
+		case "info":
+			if !asJSON {
+				fmt.Fprintf(io.ErrOut, "    %s\n", p.Faint(e.Message))
+			}
+		case "step_start":
+			if !asJSON {
+				fmt.Fprintf(io.ErrOut, "==> %s\n", p.Bold(e.Step))
+			}
+		case "step_done":
+			if !asJSON {
+				fmt.Fprintf(io.ErrOut, "    %s %s %s\n", p.Green("ok"), p.Faint(ui.Duration(e.Duration)), e.Message)
+			}
+		case "step_failed":
+			if !asJSON {
+				fmt.Fprintf(io.ErrOut, "    %s %s %s\n", p.Red("FAILED"), p.Faint(ui.Duration(e.Duration)), e.Message)
+			}
+		}
+	}
+}
+
+// reportRun prints a run's result: JSON on stdout, or a summary for a person.
+// The error still decides the exit code.
+func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
+	if res == nil {
+		return err
+	}
+	if asJSON {
+		if perr := ui.JSON(io.Out, res); perr != nil {
+			return perr
+		}
+		if err != nil {
+			return err
+		}
+		return nil
+	}
+	p := io.OutPalette()
+	w := io.Out
+	status := map[string]string{
+		"ok": p.Green("ROLLBACK SUCCESSFUL"), "planned": p.Bold("DRY RUN: nothing was changed"),
+		"unhealthy": p.Red("RESTORED BUT NOT HEALTHY"), "failed": p.Red("ROLLBACK FAILED"),
+		"preflight_failed": p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed"),
+		"preflight_would_fail": p.Red("DRY RUN: preflight would fail, nothing was changed"),
+	}[res.Outcome]
+	if status == "" {
+		status = strings.ToUpper(res.Outcome)
+	}
+	fmt.Fprintf(w, "\n%s  (run %s)\n", status, res.RunID)
+	if res.Command == "undo" {
+		fmt.Fprintf(w, "  service:      %s\n  put back:     %s\n  kept aside:   %s\n", res.Service, res.FailedDir, res.KeptDir)
+	} else {
+		if res.Backup != nil {
+			fmt.Fprintf(w, "  backup:       %s\n", res.Backup.Path)
+		}
+		fmt.Fprintf(w, "  service:      %s\n  install dir:  %s\n", res.Service, res.InstallDir)
+		if res.Outcome != "planned" && res.FailedDir != "" && res.Outcome != "preflight_failed" {
+			fmt.Fprintf(w, "  failed state: %s\n", res.FailedDir)
+		}
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "  %s %s: %s\n", p.Yellow("skipped:"), s.Path, s.Reason)
+	}
+	if res.Recovered != nil {
+		fmt.Fprintf(w, "  recovered:    run %s %s (%s)\n", res.Recovered.RunID, res.Recovered.Action, res.Recovered.Detail)
+	}
+	if res.DowntimeMS > 0 {
+		fmt.Fprintf(w, "  downtime:     %s (service stopped -> healthy)\n", ui.Duration(time.Duration(res.DowntimeMS)*time.Millisecond))
+	}
+	fmt.Fprintf(w, "  total:        %s\n", ui.Duration(time.Duration(res.DurationMS)*time.Millisecond))
+	if len(res.Plan) > 0 {
+		fmt.Fprintln(w, "\nplan:")
+		for i, s := range res.Plan {
+			fmt.Fprintf(w, "  %d. %s\n", i+1, s)
+		}
+	}
+	for _, h := range res.Health {
+		mark := p.Green("PASS")
+		if !h.OK {
+			mark = p.Red("FAIL")
+		}
+		fmt.Fprintf(w, "  health %s %s: %s\n", mark, h.Check, h.Detail)
+	}
+	if res.Journal != "" {
+		fmt.Fprintf(w, "  journal:      %s\n", res.Journal)
+	}
+	if res.HumanLog != "" {
+		fmt.Fprintf(w, "  log:          %s\n", res.HumanLog)
+	}
+	if len(res.Next) > 0 {
+		fmt.Fprintln(w, "\nnext:")
+		for _, n := range res.Next {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+	return err
+}

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+// Exit codes: a contract with runbooks (docs/EXIT_CODES.md).
+const (
+	ExitOK        = 0
+	ExitFailed    = 1
+	ExitUsage     = 2
+	ExitPreflight = 3
+	ExitAfterStop = 4
+	ExitUnhealthy = 5
+	ExitLocked    = 6
+)
+
+// Version information, set with -ldflags at build time.
+var (
+	Version = "dev"
+	Commit  = "unknown"
+	Date    = "unknown"
+)
+
+// Factory carries what every command needs.
+type Factory struct {
+	IO       *ui.IO
+	Settings *settingsLoader
+	// JSON is the global --json flag.
+	JSON bool
+}
+
+// errUsage marks a usage problem (exit 2) whose message is already clear.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// errSilent carries an exit code for a command that already printed its result.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// Main runs cfrollback with os.Args and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, ui.System(), os.Args[1:])
+}
+
+// Run runs the command tree with args on the given streams.
+func Run(ctx context.Context, io *ui.IO, args []string) int {
+	f := &Factory{IO: io, Settings: newSettingsLoader()}
+	root := newRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	code := exitCode(err)
+	if isFlagError(err) {
+		fmt.Fprintf(io.ErrOut, "cfrollback: %v\n\n%s", err, cmd.UsageString())
+		return ExitUsage
+	}
+	printError(f, err, code)
+	return code
+}
+
+// exitCode is the one place errors become exit codes.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, lock.ErrLocked):
+		return ExitLocked
+	case errors.Is(err, runbook.ErrUnhealthy):
+		return ExitUnhealthy
+	case errors.Is(err, runbook.ErrAfterStop):
+		return ExitAfterStop
+	case errors.Is(err, runbook.ErrPreflight):
+		return ExitPreflight
+	case errors.Is(err, config.ErrInvalid), errors.As(err, &ue), isFlagError(err):
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+func isFlagError(err error) bool {
+	var fe flagError
+	return errors.As(err, &fe)
+}
+
+type flagError struct{ err error }
+
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
+
+func printError(f *Factory, err error, code int) {
+	hint := hintFor(err)
+	if f.JSON {
+		out := map[string]any{"error": err.Error(), "exit_code": code}
+		if hint != "" {
+			out["hint"] = hint
+		}
+		var he *lock.HeldError
+		if errors.As(err, &he) && he.Holder != nil {
+			out["lock_holder"] = he.Holder
+		}
+		_ = ui.JSON(f.IO.ErrOut, out)
+		return
+	}
+	p := f.IO.ErrPalette()
+	fmt.Fprintf(f.IO.ErrOut, "%s %s\n", p.Red("cfrollback:"), err)
+	if hint != "" {
+		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", p.Yellow("hint:"), hint)
+	}
+}
+
+func hintFor(err error) string {
+	var se *runbook.StepError
+	if errors.As(err, &se) && se.Hint != "" {
+		return se.Hint
+	}
+	switch {
+	case errors.Is(err, lock.ErrLocked):
+		return "wait for that run to finish ('cfrollback history' shows it); a lock left by a killed run frees itself"
+	case errors.Is(err, runbook.ErrUnhealthy):
+		return "the failed install is kept; 'cfrollback undo RUN_ID' puts it back, 'cfrollback emergency --backup FILE' tries another backup"
+	case errors.Is(err, runbook.ErrAfterStop):
+		return "run 'cfrollback emergency' again: it reads the journal and completes or undoes this run"
+	case errors.Is(err, runbook.ErrPreflight):
+		return "nothing was changed and the service was not stopped; 'cfrollback emergency --dry-run' shows the plan"
+	case errors.Is(err, config.ErrInvalid):
+		return "fix the setting named above; 'cfrollback settings' shows every value and where it came from"
+	}
+	return ""
+}
+
+func newRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cfrollback",
+		Short: "Roll a host-installed service back to a known-good backup, safely",
+		Long: `cfrollback takes a host-installed service (Claude Flow by default: systemd unit
+claude-flow or pm2 app claude-flow-assistant, installed in /opt/claude-flow) from
+"a deploy just broke" back to "known-good and healthy" in seconds, without losing data.
+
+It checks the backup before taking the service down, swaps directories atomically,
+keeps the failed install, and journals every step.`,
+		Example: `  cfrollback emergency              # the P0 rollback: newest good backup, now
+  cfrollback emergency --dry-run    # the plan, nothing touched
+  cfrollback health-check --critical-only
+  cfrollback history
+  cfrollback drill                  # practice on a throwaway sandbox`,
+		Version:           fmt.Sprintf("%s (commit %s, built %s)", Version, Commit, Date),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&f.Settings.file, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
+	pf.BoolVar(&f.JSON, "json", false, "print the result as JSON on stdout (errors as JSON on stderr)")
+	f.Settings.bindFlags(pf)
+	root.SetVersionTemplate("cfrollback {{.Version}}\n")
+	root.AddCommand(
+		newEmergencyCmd(f),
+		newUndoCmd(f),
+		newHealthCheckCmd(f),
+		newHistoryCmd(f),
+		newJournalCmd(f),
+		newSettingsCmd(f),
+		newDrillCmd(f),
+		newDrillAppCmd(),
+		newVersionCmd(f),
+	)
+	return root
+}
+
+func exitStatusHelp(lines ...string) string {
+	return "\n\nEXIT STATUS\n  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+// DefaultConfigFile is read when present and --config is not given.
+const DefaultConfigFile = "/etc/cfrollback/config.yaml"
+
+// flagKeys are the settings that have a global flag of their own.
+var flagKeys = map[string]string{
+	"install-dir": "install_dir",
+	"backup-dir":  "backup.dir",
+	"manager":     "service.manager",
+	"health-url":  "health.url",
+}
+
+type settingsLoader struct {
+	file  string
+	flags *pflag.FlagSet
+	v     *viper.Viper
+	used  string // the file actually read
+}
+
+func newSettingsLoader() *settingsLoader { return &settingsLoader{} }
+
+func (s *settingsLoader) bindFlags(fs *pflag.FlagSet) {
+	s.flags = fs
+	fs.String("install-dir", "", "the service's install dir (setting install_dir)")
+	fs.String("backup-dir", "", "where backup-*.tar.gz live (setting backup.dir)")
+	fs.String("manager", "", "auto, systemd, pm2 or command (setting service.manager)")
+	fs.String("health-url", "", "URL that answers 2xx when healthy (setting health.url)")
+}
+
+// keys lists every setting, as dotted viper keys, from the Config struct.
+func keys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			k := prefix + f.Tag.Get("mapstructure")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, k+".")
+				continue
+			}
+			out = append(out, k)
+		}
+	}
+	walk(reflect.TypeOf(config.Config{}), "")
+	return out
+}
+
+func defaultValue(key string) any {
+	v := reflect.ValueOf(config.Defaults())
+	for _, part := range strings.Split(key, ".") {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("mapstructure") == part {
+				v = v.Field(i)
+				break
+			}
+		}
+	}
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		return x.String()
+	case config.ByteSize:
+		return x.String()
+	default:
+		return x
+	}
+}
+
+// Load builds the effective Config: defaults < file < CFROLLBACK_* env < flags.
+func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
+	v := viper.New()
+	s.v = v
+	for _, k := range keys() {
+		v.SetDefault(k, defaultValue(k))
+	}
+	v.SetEnvPrefix("CFROLLBACK")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// CFROLLBACK_HEALTH_URL= must be able to switch the URL check off.
+	v.AllowEmptyEnv(true)
+	file := s.file
+	if file == "" {
+		file = os.Getenv("CFROLLBACK_CONFIG")
+	}
+	if file == "" {
+		if _, err := os.Stat(DefaultConfigFile); err == nil {
+			file = DefaultConfigFile
+		}
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return config.Config{}, usageErrorf("settings file %s does not exist", file)
+			}
+			return config.Config{}, usageErrorf("settings file %s: %v", file, err)
+		}
+		s.used = file
+		known := map[string]bool{}
+		for _, k := range keys() {
+			known[k] = true
+		}
+		for _, k := range v.AllKeys() {
+			if !known[k] && v.InConfig(k) {
+				warn(fmt.Sprintf("unknown setting %s in %s (ignored)", k, file))
+			}
+		}
+	}
+	if s.flags != nil {
+		for flag, key := range flagKeys {
+			if f := s.flags.Lookup(flag); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+	var cfg config.Config
+	hook := mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+		byteSizeHook,
+	)
+	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
+		key := keyFromDecodeError(err)
+		return cfg, &config.InvalidError{Key: key, Value: v.Get(key), Reason: decodeReason(err)}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func byteSizeHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(config.ByteSize(0)) {
+		return data, nil
+	}
+	switch x := data.(type) {
+	case string:
+		return config.ParseByteSize(x)
+	case int:
+		return config.ByteSize(x), nil
+	case int64:
+		return config.ByteSize(x), nil
+	case float64:
+		return config.ByteSize(x), nil
+	}
+	return data, nil
+}
+
+func keyFromDecodeError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "'"); i >= 0 {
+		if j := strings.Index(msg[i+1:], "'"); j >= 0 {
+			return msg[i+1 : i+1+j]
+		}
+	}
+	return "(settings)"
+}
+
+// decodeReason keeps the last line of a mapstructure error, without the key
+// (InvalidError names it) or Go's package prefix: "invalid duration".
+func decodeReason(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	if i := strings.LastIndex(msg, "\n"); i >= 0 {
+		msg = msg[i+1:]
+	}
+	if i := strings.LastIndex(msg, "' "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	msg = strings.TrimPrefix(msg, "time: ")
+	return strings.ReplaceAll(msg, `"`, "")
+}
+
+// Source says where the effective value of key came from.
+func (s *settingsLoader) Source(key string) string {
+	if s.flags != nil {
+		for flag, k := range flagKeys {
+			if k == key {
+				if f := s.flags.Lookup(flag); f != nil && f.Changed {
+					return "flag --" + flag
+				}
+			}
+		}
+	}
+	env := "CFROLLBACK_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	if _, ok := os.LookupEnv(env); ok {
+		return "env " + env
+	}
+	if s.v != nil && s.used != "" && s.v.InConfig(key) {
+		return "file " + s.used
+	}
+	return "default"
+}
+
+// loadConfig is what every command calls first.
+func (f *Factory) loadConfig() (config.Config, error) {
+	return f.Settings.Load(func(msg string) {
+		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.IO.ErrPalette().Yellow("warning:"), msg)
+	})
+}
+
+type settingRow struct {
+	Key    string `json:"key"`
+	Value  any    `json:"value"`
+	Source string `json:"source"`
+}
+
+func newSettingsCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "settings",
+		Short: "Print the effective settings and where each came from",
+		Long: `Print every setting cfrollback will use and where its value came from:
+default (the Claude Flow profile), file (--config, or /etc/cfrollback/config.yaml),
+env (CFROLLBACK_<KEY> with dots as underscores, e.g. CFROLLBACK_BACKUP_DIR), or flag.` +
+			exitStatusHelp("0  settings are valid", "2  a setting is invalid (the key is named)"),
+		Example: `  cfrollback settings
+  CFROLLBACK_INSTALL_DIR=/srv/app cfrollback settings --json
+  cfrollback --config ./staging.yaml settings`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			return runSettings(f.IO, f.JSON, f.Settings, cfg)
+		},
+	}
+}
+
+func runSettings(io *ui.IO, asJSON bool, s *settingsLoader, cfg config.Config) error {
+	effective := viper.New()
+	if err := effective.MergeConfigMap(structToMap(cfg)); err != nil {
+		return err
+	}
+	ks := keys()
+	sort.Strings(ks)
+	rows := make([]settingRow, 0, len(ks))
+	for _, k := range ks {
+		rows = append(rows, settingRow{Key: k, Value: effective.Get(k), Source: s.Source(k)})
+	}
+	if asJSON {
+		return ui.JSON(io.Out, map[string]any{"file": s.used, "settings": rows})
+	}
+	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%v\t%s\n", r.Key, r.Value, r.Source)
+	}
+	return tw.Flush()
+}
+
+// structToMap renders cfg with its mapstructure keys, durations as text.
+func structToMap(cfg config.Config) map[string]any {
+	var walk func(v reflect.Value) map[string]any
+	walk = func(v reflect.Value) map[string]any {
+		m := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			k := f.Tag.Get("mapstructure")
+			fv := v.Field(i)
+			switch x := fv.Interface().(type) {
+			case time.Duration:
+				m[k] = x.String()
+			case config.ByteSize:
+				m[k] = x.String()
+			default:
+				if fv.Kind() == reflect.Struct {
+					m[k] = walk(fv)
+				} else {
+					m[k] = x
+				}
+			}
+		}
+		return m
+	}
+	return walk(reflect.ValueOf(cfg))
+}

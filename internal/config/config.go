@@ -1,0 +1,216 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the effective settings of one cfrollback invocation.
+type Config struct {
+	InstallDir       string        `mapstructure:"install_dir" json:"install_dir"`
+	FailedDirPattern string        `mapstructure:"failed_dir_pattern" json:"failed_dir_pattern"`
+	Backup           BackupConfig  `mapstructure:"backup" json:"backup"`
+	Restore          RestoreConfig `mapstructure:"restore" json:"restore"`
+	Service          ServiceConfig `mapstructure:"service" json:"service"`
+	Health           HealthConfig  `mapstructure:"health" json:"health"`
+	Journal          string        `mapstructure:"journal" json:"journal"`
+	Lock             string        `mapstructure:"lock" json:"lock"`
+	LogDir           string        `mapstructure:"log_dir" json:"log_dir"`
+}
+
+// BackupConfig says where backups live and what their file names look like.
+type BackupConfig struct {
+	Dir     string `mapstructure:"dir" json:"dir"`
+	Pattern string `mapstructure:"pattern" json:"pattern"`
+	// MaxSize bounds the uncompressed bytes one restore may write.
+	MaxSize ByteSize `mapstructure:"max_size" json:"max_size"`
+}
+
+// RestoreConfig says how a backup becomes the install dir.
+type RestoreConfig struct {
+	// Mode is "replace" (exactly the backup plus preserved paths) or
+	// "overlay" (the seed's tar -xzf --overwrite: backup wins, files the
+	// backup lacks are kept).
+	Mode     string   `mapstructure:"mode" json:"mode"`
+	Preserve []string `mapstructure:"preserve" json:"preserve"`
+	// Owner is "user:group" or numeric "uid:gid" for restored files; empty
+	// means the owner of the install dir being replaced.
+	Owner string `mapstructure:"owner" json:"owner"`
+}
+
+// ServiceConfig names the service and how to drive it.
+type ServiceConfig struct {
+	Manager       string        `mapstructure:"manager" json:"manager"`
+	Unit          string        `mapstructure:"unit" json:"unit"`
+	PM2Name       string        `mapstructure:"pm2_name" json:"pm2_name"`
+	PM2Home       string        `mapstructure:"pm2_home" json:"pm2_home"`
+	PM2Bin        string        `mapstructure:"pm2_bin" json:"pm2_bin"`
+	StartCommand  string        `mapstructure:"start_command" json:"start_command"`
+	StopCommand   string        `mapstructure:"stop_command" json:"stop_command"`
+	StatusCommand string        `mapstructure:"status_command" json:"status_command"`
+	StopTimeout   time.Duration `mapstructure:"stop_timeout" json:"stop_timeout"`
+	StartTimeout  time.Duration `mapstructure:"start_timeout" json:"start_timeout"`
+}
+
+// HealthConfig says how to tell that the service is healthy.
+type HealthConfig struct {
+	URL         string        `mapstructure:"url" json:"url"`
+	Timeout     time.Duration `mapstructure:"timeout" json:"timeout"`
+	Interval    time.Duration `mapstructure:"interval" json:"interval"`
+	Consecutive int           `mapstructure:"consecutive" json:"consecutive"`
+	// WaitTimeout bounds the whole wait-until-healthy after a start.
+	WaitTimeout time.Duration `mapstructure:"wait_timeout" json:"wait_timeout"`
+}
+
+// Defaults is the Claude Flow profile from the seed runbook.
+func Defaults() Config {
+	return Config{
+		InstallDir:       "/opt/claude-flow",
+		FailedDirPattern: "{install}-failed-{ts}",
+		Backup: BackupConfig{
+			Dir:     "/var/backups/claude-flow",
+			Pattern: "backup-*.tar.gz",
+			MaxSize: 256 << 30,
+		},
+		Restore: RestoreConfig{
+			Mode:     "replace",
+			Preserve: []string{".swarm", "backups"},
+		},
+		Service: ServiceConfig{
+			Manager:      "auto",
+			Unit:         "claude-flow",
+			PM2Name:      "claude-flow-assistant",
+			PM2Bin:       "pm2",
+			StopTimeout:  30 * time.Second,
+			StartTimeout: 30 * time.Second,
+		},
+		Health: HealthConfig{
+			URL:         "http://127.0.0.1:3000/health",
+			Timeout:     2 * time.Second,
+			Interval:    500 * time.Millisecond,
+			Consecutive: 3,
+			WaitTimeout: 60 * time.Second,
+		},
+		Journal: "/var/log/cfrollback/journal.jsonl",
+		Lock:    "/run/lock/cfrollback.lock",
+		LogDir:  "/var/log",
+	}
+}
+
+// InvalidError names the setting that is wrong.
+type InvalidError struct {
+	Key    string
+	Value  any
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("setting %s=%v: %s", e.Key, e.Value, e.Reason)
+}
+
+// ErrInvalid matches every *InvalidError.
+var ErrInvalid = errors.New("invalid setting")
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Validate checks every setting and returns the first problem, key named.
+func (c *Config) Validate() error {
+	bad := func(key string, v any, reason string) error { return &InvalidError{Key: key, Value: v, Reason: reason} }
+	absPath := func(key, p string) error {
+		if p == "" {
+			return bad(key, p, "must not be empty")
+		}
+		if !filepath.IsAbs(p) {
+			return bad(key, p, "must be an absolute path")
+		}
+		return nil
+	}
+	for _, kv := range []struct{ k, v string }{
+		{"install_dir", c.InstallDir}, {"backup.dir", c.Backup.Dir}, {"journal", c.Journal},
+		{"lock", c.Lock}, {"log_dir", c.LogDir},
+	} {
+		if err := absPath(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	if filepath.Clean(c.InstallDir) == "/" {
+		return bad("install_dir", c.InstallDir, "must not be the root directory")
+	}
+	if !strings.Contains(c.FailedDirPattern, "{ts}") {
+		return bad("failed_dir_pattern", c.FailedDirPattern, "must contain {ts} so every run gets its own failed dir")
+	}
+	if fd := c.FailedDir(time.Unix(0, 0)); filepath.Dir(fd) != filepath.Dir(filepath.Clean(c.InstallDir)) {
+		return bad("failed_dir_pattern", c.FailedDirPattern, "must name a sibling of install_dir (same parent directory) so the swap is a rename")
+	}
+	if c.Backup.Pattern == "" || strings.Contains(c.Backup.Pattern, "/") {
+		return bad("backup.pattern", c.Backup.Pattern, "must be a file name glob such as backup-*.tar.gz")
+	}
+	if _, err := filepath.Match(c.Backup.Pattern, "x"); err != nil {
+		return bad("backup.pattern", c.Backup.Pattern, err.Error())
+	}
+	if c.Backup.MaxSize <= 0 {
+		return bad("backup.max_size", c.Backup.MaxSize, "must be positive")
+	}
+	switch c.Restore.Mode {
+	case "replace", "overlay":
+	default:
+		return bad("restore.mode", c.Restore.Mode, "must be replace or overlay")
+	}
+	for _, p := range c.Restore.Preserve {
+		cl := filepath.Clean(p)
+		if p == "" || filepath.IsAbs(p) || cl == "." || cl == ".." || strings.HasPrefix(cl, "../") {
+			return bad("restore.preserve", p, "each entry must be a path relative to install_dir, inside it")
+		}
+	}
+	switch c.Service.Manager {
+	case "auto", "systemd", "pm2":
+	case "command":
+		if c.Service.StartCommand == "" || c.Service.StopCommand == "" || c.Service.StatusCommand == "" {
+			return bad("service.manager", c.Service.Manager, "command needs service.start_command, service.stop_command and service.status_command")
+		}
+	default:
+		return bad("service.manager", c.Service.Manager, "must be auto, systemd, pm2 or command")
+	}
+	if (c.Service.Manager == "auto" || c.Service.Manager == "systemd") && c.Service.Unit == "" {
+		return bad("service.unit", c.Service.Unit, "must not be empty")
+	}
+	if (c.Service.Manager == "auto" || c.Service.Manager == "pm2") && c.Service.PM2Name == "" {
+		return bad("service.pm2_name", c.Service.PM2Name, "must not be empty")
+	}
+	for _, kv := range []struct {
+		k string
+		d time.Duration
+	}{
+		{"service.stop_timeout", c.Service.StopTimeout}, {"service.start_timeout", c.Service.StartTimeout},
+		{"health.timeout", c.Health.Timeout}, {"health.interval", c.Health.Interval},
+		{"health.wait_timeout", c.Health.WaitTimeout},
+	} {
+		if kv.d <= 0 {
+			return bad(kv.k, kv.d, "must be a positive duration such as 30s")
+		}
+	}
+	if c.Health.Consecutive < 1 {
+		return bad("health.consecutive", c.Health.Consecutive, "must be at least 1")
+	}
+	if c.Health.URL != "" {
+		u, err := url.Parse(c.Health.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("health.url", c.Health.URL, "must be an http:// or https:// URL, or empty to rely on the service manager alone")
+		}
+	}
+	return nil
+}
+
+// TimestampLayout is the seed's `date +%Y%m%d-%H%M%S`.
+const TimestampLayout = "20060102-150405"
+
+// FailedDir renders failed_dir_pattern for a run that started at t.
+func (c *Config) FailedDir(t time.Time) string {
+	s := strings.ReplaceAll(c.FailedDirPattern, "{install}", filepath.Clean(c.InstallDir))
+	return filepath.Clean(strings.ReplaceAll(s, "{ts}", t.Format(TimestampLayout)))
+}

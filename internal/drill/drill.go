@@ -1,0 +1,198 @@
+// Package drill is the main job on a throwaway sandbox: it builds a tiny
+// HTTP app run by the `command` service manager, makes a good backup and a
+// corrupt newer one, deploys a broken version, runs the real emergency
+// procedure against it and checks what came out. No root, systemd or pm2.
+package drill
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/archive"
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/drillapp"
+	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/journal"
+	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/service"
+)
+
+// Options of a drill.
+type Options struct {
+	Dir  string // sandbox; "" = a new temp dir
+	Keep bool   // keep the sandbox afterwards
+	// Exe is the cfrollback binary that serves the app (drill-app).
+	Exe    string
+	Events func(runbook.Event)
+	Say    func(format string, a ...any)
+}
+
+// Check is one thing the drill asserts at the end.
+type Check struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	Info string `json:"info"`
+}
+
+// Report is what the drill did and found.
+type Report struct {
+	Sandbox   string          `json:"sandbox"`
+	Kept      bool            `json:"kept"`
+	Emergency *runbook.Result `json:"emergency"`
+	Checks    []Check         `json:"checks"`
+	OK        bool            `json:"ok"`
+	Journal   []journal.Run   `json:"-"`
+}
+
+// Run performs the drill.
+func Run(ctx context.Context, opt Options) (rep *Report, err error) {
+	say := opt.Say
+	if say == nil {
+		say = func(string, ...any) {}
+	}
+	dir := opt.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "cfrollback-drill-"); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	rep = &Report{Sandbox: dir, Kept: opt.Keep}
+	port, err := drillapp.FreePort()
+	if err != nil {
+		return rep, err
+	}
+	cfg := Config(dir, opt.Exe, port)
+	mgr, err := service.New(ctx, runbook.ServiceConfig(cfg))
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = mgr.Stop(sctx)
+		if !opt.Keep {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+
+	say("sandbox %s, app on 127.0.0.1:%d, managed by shell commands", dir, port)
+	if err := drillapp.WriteInstall(cfg.InstallDir, "1.0.0", true); err != nil {
+		return rep, err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return rep, fmt.Errorf("start the good version: %w", err)
+	}
+	if _, err := health.WaitHealthy(ctx, health.WaitOptions{Interval: 100 * time.Millisecond, Consecutive: 1, Timeout: 10 * time.Second},
+		&health.HTTPProbe{URL: cfg.Health.URL, Timeout: time.Second}); err != nil {
+		return rep, fmt.Errorf("the good version never became healthy: %w", err)
+	}
+	say("v1.0.0 is up and healthy")
+
+	good := filepath.Join(cfg.Backup.Dir, "backup-"+time.Now().Add(-2*time.Hour).Format(config.TimestampLayout)+".tar.gz")
+	sum, err := archive.Create(ctx, cfg.InstallDir, good, archive.CreateOptions{})
+	if err != nil {
+		return rep, fmt.Errorf("back up v1.0.0: %w", err)
+	}
+	say("backed up v1.0.0 to %s (%d entries)", filepath.Base(good), sum.Entries)
+	corrupt := filepath.Join(cfg.Backup.Dir, "backup-"+time.Now().Add(-time.Hour).Format(config.TimestampLayout)+".tar.gz")
+	if err := truncatedCopy(good, corrupt); err != nil {
+		return rep, err
+	}
+	say("planted a newer, truncated backup %s (it must be skipped, loudly)", filepath.Base(corrupt))
+
+	if err := drillapp.WriteInstall(cfg.InstallDir, "2.0.0-phase2", false); err != nil {
+		return rep, err
+	}
+	if err := mgr.Stop(ctx); err != nil {
+		return rep, err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return rep, fmt.Errorf("start the broken version: %w", err)
+	}
+	r := (&health.HTTPProbe{URL: cfg.Health.URL, Timeout: time.Second}).Probe(ctx)
+	say("deployed v2.0.0-phase2 in place: health says %q", r.Detail)
+
+	say("running: cfrollback emergency")
+	res, emErr := runbook.Emergency(ctx, runbook.Options{Config: cfg, Command: "emergency", Args: []string{"emergency"}},
+		runbook.Deps{Service: mgr, Events: opt.Events})
+	rep.Emergency = res
+
+	emInfo := "outcome ok"
+	if emErr != nil {
+		emInfo = emErr.Error()
+	}
+	rep.check("emergency exited ok", emErr == nil, emInfo)
+	body := health.HTTPProbe{URL: cfg.Health.URL, Timeout: time.Second}
+	hr := body.Probe(ctx)
+	rep.check("service healthy after the rollback", hr.OK, hr.Detail)
+	v, _ := os.ReadFile(filepath.Join(cfg.InstallDir, drillapp.VersionFile))
+	rep.check("install dir holds v1.0.0", strings.TrimSpace(string(v)) == "1.0.0", "VERSION "+strings.TrimSpace(string(v)))
+	if res != nil {
+		fv, _ := os.ReadFile(filepath.Join(res.FailedDir, drillapp.VersionFile))
+		rep.check("failed install kept intact", strings.TrimSpace(string(fv)) == "2.0.0-phase2", res.FailedDir)
+		rep.check("corrupt newer backup skipped loudly", len(res.Skipped) == 1 && res.Skipped[0].Path == corrupt, fmt.Sprint(len(res.Skipped), " skipped"))
+		rep.check("downtime reported", res.DowntimeMS > 0, fmt.Sprintf("%d ms", res.DowntimeMS))
+	}
+	data, _ := os.ReadFile(filepath.Join(cfg.InstallDir, drillapp.DataFile))
+	rep.check("live data carried over (.swarm)", strings.Contains(string(data), "started version 2.0.0-phase2") &&
+		strings.Count(string(data), "started version 1.0.0") >= 2, fmt.Sprintf("%d lines", strings.Count(string(data), "\n")))
+	problems, jerr := journal.Verify(cfg.Journal)
+	rep.check("journal intact", jerr == nil && len(problems) == 0, fmt.Sprintf("%d problems %v", len(problems), jerr))
+	if recs, err := journal.ReadAll(cfg.Journal); err == nil {
+		rep.Journal = journal.Runs(recs)
+	}
+	rep.OK = true
+	for _, c := range rep.Checks {
+		rep.OK = rep.OK && c.OK
+	}
+	return rep, nil
+}
+
+func (r *Report) check(name string, ok bool, info string) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Info: info})
+}
+
+// Config is the drill's settings: every path inside the sandbox.
+func Config(dir, exe string, port int) config.Config {
+	cfg := config.Defaults()
+	run := filepath.Join(dir, "run")
+	_ = os.MkdirAll(run, 0o755)
+	_ = os.MkdirAll(filepath.Join(dir, "opt"), 0o755)
+	_ = os.MkdirAll(filepath.Join(dir, "backups"), 0o700)
+	cfg.InstallDir = filepath.Join(dir, "opt", "claude-flow")
+	cfg.FailedDirPattern = "{install}-failed-{ts}"
+	cfg.Backup.Dir = filepath.Join(dir, "backups")
+	cfg.Journal = filepath.Join(dir, "log", "journal.jsonl")
+	cfg.Lock = filepath.Join(run, "cfrollback.lock")
+	cfg.LogDir = filepath.Join(dir, "log")
+	pid := filepath.Join(run, "app.pid")
+	q := shq
+	cfg.Service.Manager = "command"
+	cfg.Service.StartCommand = fmt.Sprintf("nohup %s drill-app --install %s --addr 127.0.0.1:%d --pidfile %s >>%s 2>&1 </dev/null &",
+		q(exe), q(cfg.InstallDir), port, q(pid), q(filepath.Join(run, "app.log")))
+	cfg.Service.StopCommand = fmt.Sprintf("[ -f %[1]s ] && kill $(cat %[1]s) 2>/dev/null; true", q(pid))
+	cfg.Service.StatusCommand = fmt.Sprintf("[ -f %[1]s ] && kill -0 $(cat %[1]s) 2>/dev/null", q(pid))
+	cfg.Service.StopTimeout = 10 * time.Second
+	cfg.Service.StartTimeout = 10 * time.Second
+	cfg.Health.URL = fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	cfg.Health.Interval = 100 * time.Millisecond
+	cfg.Health.Consecutive = 3
+	cfg.Health.WaitTimeout = 15 * time.Second
+	return cfg
+}
+
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func truncatedCopy(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b[:len(b)*2/3], 0o600)
+}

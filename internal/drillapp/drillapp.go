@@ -1,0 +1,118 @@
+// Package drillapp is the tiny HTTP service that `cfrollback drill` and the
+// integration tests roll back: it reads its version and whether it is healthy
+// from its install dir at start, like a real deploy, appends a line to live
+// data under .swarm/ on every start, and answers /health with 200 or 503.
+package drillapp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Files of an install, relative to its root.
+const (
+	VersionFile = "app/VERSION"
+	HealthyFile = "app/healthy" // "yes" or anything else
+	DataFile    = ".swarm/memory.log"
+)
+
+// WriteInstall lays out an install of version v, healthy or broken.
+func WriteInstall(root, version string, healthy bool) error {
+	h := "no"
+	if healthy {
+		h = "yes"
+	}
+	for rel, content := range map[string]string{
+		VersionFile: version + "\n", HealthyFile: h + "\n",
+		"app/README": "drill app " + version + "\n", "config.json": `{"claude":{"model":"drill"}}` + "\n",
+	} {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(filepath.Join(root, ".swarm"), 0o755)
+}
+
+// Serve runs the app until ctx ends.
+func Serve(ctx context.Context, installDir, addr, pidFile string) error {
+	verB, err := os.ReadFile(filepath.Join(installDir, VersionFile))
+	if err != nil {
+		return fmt.Errorf("read version: %w", err)
+	}
+	version := strings.TrimSpace(string(verB))
+	hb, _ := os.ReadFile(filepath.Join(installDir, HealthyFile))
+	healthy := strings.TrimSpace(string(hb)) == "yes"
+	if err := appendData(installDir, fmt.Sprintf("%s started version %s pid %d\n", time.Now().Format(time.RFC3339), version, os.Getpid())); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if pidFile != "" {
+		if err := os.WriteFile(pidFile, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(pidFile)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		status := "ok"
+		if !healthy {
+			status = "broken"
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": status, "version": version})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, version) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func appendData(root, line string) error {
+	p := filepath.Join(root, DataFile)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

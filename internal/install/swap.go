@@ -1,0 +1,91 @@
+package install
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// FileID identifies a directory across renames: a swap is detected by the
+// install path now having the inode the staging dir had.
+type FileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// IDOf returns the device and inode of path (not following a final symlink).
+func IDOf(path string) (FileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return FileID{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return FileID{Dev: uint64(st.Dev), Ino: st.Ino}, nil
+}
+
+// Exchange atomically swaps the directory entries a and b, which must be on
+// the same filesystem. If the kernel or filesystem cannot exchange, it falls
+// back to renaming a to fallbackAside, then b to a, and reports fellBack.
+// In that fallback, b's old name is left empty: the caller must treat
+// fallbackAside as where a's old content went.
+func Exchange(a, b, fallbackAside string) (fellBack bool, err error) {
+	err = unix.Renameat2(unix.AT_FDCWD, b, unix.AT_FDCWD, a, unix.RENAME_EXCHANGE)
+	if err == nil {
+		return false, SyncDir(filepath.Dir(a))
+	}
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return false, fmt.Errorf("exchange %s with %s: %w", a, b, err)
+	}
+	if err := Rename(a, fallbackAside); err != nil {
+		return true, err
+	}
+	if err := Rename(b, a); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// Rename renames old to new, refusing to replace an existing new, and fsyncs
+// the parent directories so the rename survives a power loss.
+func Rename(oldPath, newPath string) error {
+	if err := unix.Renameat2(unix.AT_FDCWD, oldPath, unix.AT_FDCWD, newPath, unix.RENAME_NOREPLACE); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			if _, serr := os.Lstat(newPath); serr == nil {
+				return fmt.Errorf("rename %s to %s: %w", oldPath, newPath, os.ErrExist)
+			}
+			err = os.Rename(oldPath, newPath)
+		}
+		if err != nil {
+			return fmt.Errorf("rename %s to %s: %w", oldPath, newPath, err)
+		}
+	}
+	if err := SyncDir(filepath.Dir(newPath)); err != nil {
+		return err
+	}
+	if filepath.Dir(oldPath) != filepath.Dir(newPath) {
+		return SyncDir(filepath.Dir(oldPath))
+	}
+	return nil
+}
+
+// SyncDir fsyncs a directory so entries created or renamed in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Exists reports whether path exists (without following a final symlink).
+func Exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}

@@ -1,0 +1,106 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/drillapp"
+)
+
+// commandService runs the drill app under the `command` manager.
+func commandService(t *testing.T, s *sandbox) (env []string, url string) {
+	t.Helper()
+	port, err := drillapp.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := filepath.Join(s.Dir, "run", "app.pid")
+	logf := filepath.Join(s.Dir, "run", "app.log")
+	url = fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	env = []string{
+		"CFROLLBACK_SERVICE_MANAGER=command",
+		fmt.Sprintf("CFROLLBACK_SERVICE_START_COMMAND=nohup '%s' drill-app --install '%s' --addr 127.0.0.1:%d --pidfile '%s' >>'%s' 2>&1 </dev/null &",
+			binary(t), s.Install, port, pid, logf),
+		fmt.Sprintf("CFROLLBACK_SERVICE_STOP_COMMAND=[ -f '%[1]s' ] && kill $(cat '%[1]s') 2>/dev/null; true", pid),
+		fmt.Sprintf("CFROLLBACK_SERVICE_STATUS_COMMAND=[ -f '%[1]s' ] && kill -0 $(cat '%[1]s') 2>/dev/null", pid),
+		"CFROLLBACK_HEALTH_URL=" + url,
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pid); err == nil {
+			var p int
+			if _, err := fmt.Sscan(string(b), &p); err == nil && p > 0 {
+				if proc, err := os.FindProcess(p); err == nil {
+					_ = proc.Kill()
+				}
+			}
+		}
+	})
+	return env, url
+}
+
+// TestCrashAtEveryStep SIGKILLs cfrollback at each step boundary of the
+// emergency procedure, then runs it again: the second run must end healthy
+// with the install complete, the failed install kept, live data carried over
+// and no staging left, and the install dir must never be missing in between.
+func TestCrashAtEveryStep(t *testing.T) {
+	points := []string{
+		"preflight:start", "preflight:done", "stop:start", "stop:done", "carry_over:start", "carry_over:done",
+		"swap:start", "swap:done", "keep_failed:start", "keep_failed:done", "start:start", "start:done", "health:start",
+	}
+	for _, point := range points {
+		t.Run(strings.ReplaceAll(point, ":", "_"), func(t *testing.T) {
+			s := newSandbox(t)
+			s.goodBackupBrokenInstall()
+			env, url := commandService(t, s)
+			startBroken(t, s, env, url)
+
+			killed := s.run(append(env, "CFROLLBACK_TEST_KILL_AT="+point), "emergency", "--json")
+			if killed.Code != -1 {
+				t.Fatalf("run with kill at %s: exit %d, want killed by SIGKILL\n%s\n%s", point, killed.Code, killed.Stdout, killed.Stderr)
+			}
+			if _, err := os.Stat(filepath.Join(s.Install, drillapp.VersionFile)); err != nil {
+				t.Fatalf("after a kill at %s the install dir is incomplete: %v", point, err)
+			}
+			hist := s.run(nil, "history")
+			if !strings.Contains(hist.Stdout, "INTERRUPTED") {
+				t.Fatalf("history does not show the interrupted run:\n%s", hist.Stdout)
+			}
+
+			r := s.run(env, "emergency", "--json")
+			s.assertRolledBack(r, url)
+			rec, _ := r.JSON["recovered"].(map[string]any)
+			if rec == nil {
+				t.Fatalf("second run did not report recovering the interrupted one:\n%s", r.Stdout)
+			}
+			// exactly one failed dir holds the broken version: nothing lost, nothing doubled
+			failed := glob(t, s.Install+"-failed-*")
+			broken := 0
+			for _, f := range failed {
+				if v, err := os.ReadFile(filepath.Join(f, drillapp.VersionFile)); err == nil && strings.TrimSpace(string(v)) == "2.0.0-phase2" {
+					broken++
+				}
+			}
+			if broken != 1 {
+				t.Fatalf("failed dirs %v: %d hold the broken version, want 1", failed, broken)
+			}
+		})
+	}
+}
+
+func startBroken(t *testing.T, s *sandbox, env []string, url string) {
+	t.Helper()
+	var startCmd string
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "CFROLLBACK_SERVICE_START_COMMAND="); ok {
+			startCmd = v
+		}
+	}
+	if err := runShell(startCmd); err != nil {
+		t.Fatal(err)
+	}
+	waitHTTP(t, url, 503, 10*time.Second)
+}

@@ -1,0 +1,60 @@
+package runbook
+
+import (
+	"context"
+	"os"
+
+	"github.com/cfrollback/cfrollback/internal/archive"
+	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/service"
+)
+
+// effects is every write a procedure makes. Reads (status, listing, sizes)
+// are done directly, so a dry run sees the real machine.
+type effects interface {
+	Stage(ctx context.Context, archivePath, dest string, opt archive.ExtractOptions) (archive.Summary, error)
+	Stop(ctx context.Context, m service.Manager) error
+	Start(ctx context.Context, m service.Manager) error
+	CarryOver(oldRoot, newRoot string, preserve []string) (install.CarryStats, error)
+	Overlay(oldRoot, newRoot string) (install.CarryStats, error)
+	Exchange(a, b, aside string) (fellBack bool, err error)
+	Rename(oldPath, newPath string) error
+	RemoveAll(path string) error
+}
+
+type realEffects struct{}
+
+var _ effects = realEffects{}
+
+func (realEffects) Stage(ctx context.Context, archivePath, dest string, opt archive.ExtractOptions) (archive.Summary, error) {
+	return archive.Extract(ctx, archivePath, dest, opt)
+}
+func (realEffects) Stop(ctx context.Context, m service.Manager) error  { return m.Stop(ctx) }
+func (realEffects) Start(ctx context.Context, m service.Manager) error { return m.Start(ctx) }
+func (realEffects) CarryOver(o, n string, p []string) (install.CarryStats, error) {
+	return install.CarryOver(o, n, p)
+}
+func (realEffects) Overlay(o, n string) (install.CarryStats, error) { return install.Overlay(o, n) }
+func (realEffects) Exchange(a, b, aside string) (bool, error)      { return install.Exchange(a, b, aside) }
+func (realEffects) Rename(o, n string) error                       { return install.Rename(o, n) }
+func (realEffects) RemoveAll(p string) error                       { return os.RemoveAll(p) }
+
+// dryRunEffects verifies instead of extracting and changes nothing else.
+type dryRunEffects struct{ r *runner }
+
+var _ effects = (*dryRunEffects)(nil)
+
+func (d *dryRunEffects) Stage(ctx context.Context, archivePath, _ string, opt archive.ExtractOptions) (archive.Summary, error) {
+	return archive.Verify(ctx, archivePath, opt.Limits, opt.Progress)
+}
+func (d *dryRunEffects) Stop(context.Context, service.Manager) error  { return nil }
+func (d *dryRunEffects) Start(context.Context, service.Manager) error { return nil }
+func (d *dryRunEffects) CarryOver(string, string, []string) (install.CarryStats, error) {
+	return install.CarryStats{}, nil
+}
+func (d *dryRunEffects) Overlay(string, string) (install.CarryStats, error) {
+	return install.CarryStats{}, nil
+}
+func (d *dryRunEffects) Exchange(string, string, string) (bool, error) { return false, nil }
+func (d *dryRunEffects) Rename(string, string) error                   { return nil }
+func (d *dryRunEffects) RemoveAll(string) error                        { return nil }

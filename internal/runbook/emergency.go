@@ -1,0 +1,493 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/archive"
+	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/service"
+)
+
+// intentData is journaled first; recovery reads it back.
+type intentData struct {
+	Command    string   `json:"command"`
+	Args       []string `json:"args,omitempty"`
+	User       string   `json:"user"`
+	Host       string   `json:"host"`
+	PID        int      `json:"pid"`
+	Service    string   `json:"service"`
+	InstallDir string   `json:"install_dir"`
+	StagingDir string   `json:"staging_dir"`
+	FailedDir  string   `json:"failed_dir"`
+	Backup     string   `json:"backup,omitempty"`
+}
+
+// stagedData is journaled when preflight is done: the staging dir's identity
+// tells a later run whether the swap happened.
+type stagedData struct {
+	Backup    string         `json:"backup"`
+	SHA256    string         `json:"sha256"`
+	StagingID install.FileID `json:"staging_id"`
+	Entries   int            `json:"entries"`
+	Bytes     int64          `json:"bytes"`
+}
+
+// carryMargin is free space kept beyond the preserved data's size.
+const carryMargin = 64 << 20
+
+// Emergency runs the P0 rollback: lock, recover an interrupted run, preflight
+// while the service still runs (newest backup that extracts cleanly into a
+// sibling staging dir), stop, carry over live data, swap atomically, keep the
+// failed install, start, wait until healthy.
+func Emergency(ctx context.Context, opt Options, deps Deps) (*Result, error) {
+	if opt.Command == "" {
+		opt.Command = "emergency"
+	}
+	r := newRunner(opt, deps)
+	release, err := r.begin()
+	if err != nil {
+		r.res.Outcome = "preflight_failed"
+		r.res.Error = err.Error()
+		return r.res, err
+	}
+	defer release()
+	err = r.emergency(ctx)
+	r.finish(err)
+	return r.res, err
+}
+
+func (r *runner) emergency(ctx context.Context) error {
+	install := r.res.InstallDir
+	r.res.StagingDir = install + ".staging-" + r.runID
+	r.res.FailedDir = r.uniqueFailedDir()
+	host, _ := os.Hostname()
+	if err := r.record("intent", "", intentData{
+		Command: r.opt.Command, Args: r.opt.Args, User: whoami(), Host: host, PID: os.Getpid(),
+		Service: r.res.Service, InstallDir: install, StagingDir: r.res.StagingDir, FailedDir: r.res.FailedDir,
+		Backup: r.opt.BackupPath,
+	}); err != nil {
+		return &StepError{Step: "journal", Err: err, Hint: "fix the journal path or its permissions; nothing was changed"}
+	}
+	r.hlog.printf("%s initiated by %s (run %s)", r.opt.Command, whoami(), r.runID)
+
+	done, err := r.recoverInterrupted(ctx)
+	if err != nil {
+		return err
+	}
+	if done {
+		return nil
+	}
+	if err := r.step(ctx, "preflight", r.preflight); err != nil {
+		return err
+	}
+	return r.afterPreflight(ctx)
+}
+
+// afterPreflight is everything from the stop on; recovery of a run killed
+// after its swap re-enters at start.
+func (r *runner) afterPreflight(ctx context.Context) error {
+	if err := r.step(ctx, "stop", r.stopService); err != nil {
+		r.rollbackBeforeSwap(ctx)
+		return err
+	}
+	// From here to the swap, a cancel would only leave more to resume: the
+	// file steps are short and run to completion.
+	fileCtx := context.WithoutCancel(ctx)
+	if err := r.step(fileCtx, "carry_over", r.carryOver); err != nil {
+		r.rollbackBeforeSwap(ctx)
+		return err
+	}
+	fellBack := false
+	if err := r.step(fileCtx, "swap", func(context.Context) (string, any, error) {
+		fb, err := r.swap()
+		fellBack = fb
+		return r.swapDetail(fb), map[string]any{"fell_back": fb}, err
+	}); err != nil {
+		return err
+	}
+	if !fellBack {
+		if err := r.step(fileCtx, "keep_failed", r.keepFailed); err != nil {
+			return err
+		}
+	}
+	return r.startAndWait(ctx)
+}
+
+func (r *runner) uniqueFailedDir() string {
+	base := r.cfg.FailedDir(r.start)
+	p := base
+	for i := 2; install.Exists(p) || install.Exists(p+".staging"); i++ {
+		p = fmt.Sprintf("%s-%d", base, i)
+	}
+	return p
+}
+
+func (r *runner) preflight(ctx context.Context) (string, any, error) {
+	st, err := r.deps.Service.Status(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("read the state of %s: %w", r.res.Service, err)
+	}
+	if !st.Exists {
+		return "", nil, fmt.Errorf("%s does not exist; check service.manager / service.unit / service.pm2_name", r.res.Service)
+	}
+	if !st.Active {
+		r.warn("%s is already down (state %s); the rollback goes on", r.res.Service, st.State)
+	}
+
+	parent := filepath.Dir(r.res.InstallDir)
+	if _, err := os.Stat(parent); err != nil {
+		return "", nil, fmt.Errorf("parent of install_dir: %w", err)
+	}
+	preserved, err := r.preservedSize()
+	if err != nil {
+		return "", nil, err
+	}
+	uid, gid, err := r.restoreOwner()
+	if err != nil {
+		return "", nil, err
+	}
+
+	cands, err := r.candidates()
+	if err != nil {
+		return "", nil, err
+	}
+	lim := archive.DefaultLimits()
+	lim.MaxTotalSize = int64(r.cfg.Backup.MaxSize)
+	for _, c := range cands {
+		free, err := install.FreeBytes(parent)
+		if err != nil {
+			return "", nil, err
+		}
+		if free < c.Size+preserved+carryMargin {
+			return "", nil, fmt.Errorf("not enough free space in %s: %s free, the backup %s alone is %s compressed and the preserved data is %s; free some space (old failed dirs %s-failed-*?) and retry",
+				parent, human(free), c.Name, human(c.Size), human(preserved), r.res.InstallDir)
+		}
+		r.info("checking %s (%s) and extracting it to %s", c.Name, human(c.Size), r.res.StagingDir)
+		sum, err := r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name)})
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", nil, ctx.Err()
+			}
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+				return "", nil, fmt.Errorf("extract %s: %w; free some space in %s and retry", c.Name, err, parent)
+			}
+			r.skip(c, err.Error())
+			continue
+		}
+		if c.ManifestSHA256 != "" && !strings.EqualFold(c.ManifestSHA256, sum.SHA256) {
+			_ = r.fx.RemoveAll(r.res.StagingDir)
+			r.skip(c, fmt.Sprintf("sha256 %s does not match its manifest (%s)", sum.SHA256, c.ManifestSHA256))
+			continue
+		}
+		free, err = install.FreeBytes(parent)
+		if err == nil && !r.opt.DryRun && free < preserved+carryMargin {
+			_ = r.fx.RemoveAll(r.res.StagingDir)
+			return "", nil, fmt.Errorf("after staging, %s has %s free but the preserved data needs %s; free some space and retry", parent, human(free), human(preserved))
+		}
+		cc := c
+		r.res.Backup = &cc
+		r.res.BackupSHA = sum.SHA256
+		data := stagedData{Backup: c.Path, SHA256: sum.SHA256, Entries: sum.Entries, Bytes: sum.Bytes}
+		if !r.opt.DryRun {
+			if data.StagingID, err = install.IDOf(r.res.StagingDir); err != nil {
+				return "", nil, err
+			}
+		}
+		verb := "staged"
+		if r.opt.DryRun {
+			verb = "verified"
+		}
+		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, human(sum.Bytes), sum.SHA256[:12]), data, nil
+	}
+	return "", nil, fmt.Errorf("no usable backup: %d candidate(s) in %s matching %s, none verified (see the skipped list); nothing was changed, the service was not stopped",
+		len(cands), r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+}
+
+func (r *runner) candidates() ([]backup.Candidate, error) {
+	if r.opt.BackupPath != "" {
+		c, err := backup.Lookup(r.cfg.Backup.Dir, r.opt.BackupPath)
+		if err != nil {
+			return nil, err
+		}
+		return []backup.Candidate{c}, nil
+	}
+	cands, rejected, err := backup.Discover(r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w; check backup.dir and its permissions", err)
+	}
+	for _, rj := range rejected {
+		r.skip(backup.Candidate{Path: rj.Path, Name: filepath.Base(rj.Path)}, rj.Reason)
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("no backup found in %s matching %s; nothing was changed, the service was not stopped. Point backup.dir at your backups or pass --backup FILE",
+			r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+	}
+	return cands, nil
+}
+
+// skip records a backup that was passed over. Never silent.
+func (r *runner) skip(c backup.Candidate, reason string) {
+	reason = strings.TrimPrefix(reason, c.Path+": ")
+	r.res.Skipped = append(r.res.Skipped, SkippedBackup{Path: c.Path, Reason: reason})
+	r.warn("SKIPPING backup %s: %s", c.Name, reason)
+	_ = r.record("backup_skipped", "preflight", map[string]string{"backup": c.Path, "reason": reason})
+}
+
+func (r *runner) progress(name string) archive.Progress {
+	last := time.Time{}
+	return func(read, total int64) {
+		if time.Since(last) < time.Second || total == 0 {
+			return
+		}
+		last = time.Now()
+		r.deps.Events(Event{Kind: "progress", Step: "preflight", Message: fmt.Sprintf("%s: %d%% of %s", name, read*100/total, human(total))})
+	}
+}
+
+func (r *runner) preservedSize() (int64, error) {
+	var total int64
+	for _, p := range r.cfg.Restore.Preserve {
+		n, err := install.TreeSize(filepath.Join(r.res.InstallDir, p))
+		if err != nil {
+			return 0, fmt.Errorf("size of preserved path %s: %w", p, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (r *runner) stopService(ctx context.Context) (string, any, error) {
+	r.stopped = true
+	r.stopAt = r.deps.Now()
+	if r.opt.DryRun {
+		return "would stop " + r.res.Service + " (timeout " + r.cfg.Service.StopTimeout.String() + ")", nil, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StopTimeout)
+	defer cancel()
+	if err := r.fx.Stop(sctx, r.deps.Service); err != nil {
+		return "", nil, fmt.Errorf("stop %s: %w", r.res.Service, err)
+	}
+	return "stopped " + r.res.Service, nil, nil
+}
+
+func (r *runner) carryOver(context.Context) (string, any, error) {
+	if !install.Exists(r.res.InstallDir) {
+		return "install dir is missing; nothing to carry over", nil, nil
+	}
+	st, err := r.fx.CarryOver(r.res.InstallDir, r.res.StagingDir, r.cfg.Restore.Preserve)
+	if err != nil {
+		return "", nil, err
+	}
+	if r.cfg.Restore.Mode == "overlay" {
+		ov, err := r.fx.Overlay(r.res.InstallDir, r.res.StagingDir)
+		if err != nil {
+			return "", nil, err
+		}
+		st.Paths = append(st.Paths, ov.Paths...)
+		st.Files += ov.Files
+		st.Bytes += ov.Bytes
+	}
+	r.res.Carried = &st
+	if r.opt.DryRun {
+		return fmt.Sprintf("would copy preserved paths %s from the current install into the restored one (mode %s)",
+			strings.Join(r.cfg.Restore.Preserve, ", "), r.cfg.Restore.Mode), nil, nil
+	}
+	if len(st.Paths) == 0 {
+		return fmt.Sprintf("none of the preserved paths (%s) exist in the current install", strings.Join(r.cfg.Restore.Preserve, ", ")), st, nil
+	}
+	return fmt.Sprintf("copied %d files (%s) of %s", st.Files, human(st.Bytes), strings.Join(st.Paths, ", ")), st, nil
+}
+
+func (r *runner) swap() (bool, error) {
+	if !install.Exists(r.res.InstallDir) {
+		return true, r.fx.Rename(r.res.StagingDir, r.res.InstallDir)
+	}
+	return r.fx.Exchange(r.res.InstallDir, r.res.StagingDir, r.res.FailedDir)
+}
+
+func (r *runner) swapDetail(fellBack bool) string {
+	if r.opt.DryRun {
+		return fmt.Sprintf("would swap %s and the staged backup in one rename (RENAME_EXCHANGE)", r.res.InstallDir)
+	}
+	if fellBack {
+		return "swapped with two renames (the filesystem cannot exchange); failed install at " + r.res.FailedDir
+	}
+	return "swapped atomically (RENAME_EXCHANGE)"
+}
+
+func (r *runner) keepFailed(context.Context) (string, any, error) {
+	if err := r.fx.Rename(r.res.StagingDir, r.res.FailedDir); err != nil {
+		return "", nil, err
+	}
+	if r.opt.DryRun {
+		return "would keep the failed install as " + r.res.FailedDir, nil, nil
+	}
+	return "failed install kept at " + r.res.FailedDir, nil, nil
+}
+
+// startAndWait starts the service and waits until it is healthy.
+func (r *runner) startAndWait(ctx context.Context) error {
+	if err := r.step(ctx, "start", func(ctx context.Context) (string, any, error) {
+		if r.opt.DryRun {
+			return "would start " + r.res.Service, nil, nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StartTimeout)
+		defer cancel()
+		if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+			return "", nil, fmt.Errorf("start %s: %w: %w", r.res.Service, err, ErrUnhealthy)
+		}
+		return "started " + r.res.Service, nil, nil
+	}); err != nil {
+		return err
+	}
+	return r.step(ctx, "health", r.waitHealthy)
+}
+
+func (r *runner) probes() []health.Prober {
+	return CriticalProbes(r.deps.Service, r.cfg.Health, r.deps.Probes)
+}
+
+// CriticalProbes are the checks of health-check --critical-only and of the
+// wait after a start: the service manager says active, and health.url (when
+// set) answers 2xx. extra, when not nil, replaces the URL probe.
+func CriticalProbes(m service.Manager, h config.HealthConfig, extra []health.Prober) []health.Prober {
+	ps := []health.Prober{health.FuncProbe{Name: "service active", F: func(ctx context.Context) health.Result {
+		st, err := m.Status(ctx)
+		switch {
+		case err != nil:
+			return health.Result{Check: "service active", Detail: err.Error()}
+		case !st.Active:
+			return health.Result{Check: "service active", Detail: fmt.Sprintf("%s is %s", m.Name(), st.State)}
+		}
+		if st.MainPID > 0 {
+			return health.Result{OK: true, Check: "service active", Detail: fmt.Sprintf("%s (pid %d)", st.State, st.MainPID)}
+		}
+		return health.Result{OK: true, Check: "service active", Detail: st.State}
+	}}}
+	if extra != nil {
+		return append(ps, extra...)
+	}
+	if h.URL != "" {
+		ps = append(ps, &health.HTTPProbe{URL: h.URL, Timeout: h.Timeout})
+	}
+	return ps
+}
+
+func (r *runner) waitHealthy(ctx context.Context) (string, any, error) {
+	h := r.cfg.Health
+	if r.opt.DryRun {
+		what := "the service manager"
+		if h.URL != "" {
+			what += " and " + h.URL
+		}
+		return fmt.Sprintf("would wait up to %s for %d consecutive passes of %s", h.WaitTimeout, h.Consecutive, what), nil, nil
+	}
+	results, err := health.WaitHealthy(ctx, health.WaitOptions{
+		Interval: h.Interval, Consecutive: h.Consecutive, Timeout: h.WaitTimeout,
+	}, r.probes()...)
+	r.res.Health = results
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", err, ErrUnhealthy)
+	}
+	r.res.DowntimeMS = r.deps.Now().Sub(r.stopAt).Milliseconds()
+	return fmt.Sprintf("healthy: %d consecutive passes", h.Consecutive), map[string]int64{"downtime_ms": r.res.DowntimeMS}, nil
+}
+
+// rollbackBeforeSwap undoes a run that failed between stop and swap: the
+// install dir was never touched, so drop the staging dir and start the old
+// service again, which is the state the run found.
+func (r *runner) rollbackBeforeSwap(ctx context.Context) {
+	if r.opt.DryRun {
+		return
+	}
+	if err := r.fx.RemoveAll(r.res.StagingDir); err != nil {
+		r.warn("could not remove staging dir %s: %v (safe to delete by hand)", r.res.StagingDir, err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Service.StartTimeout)
+	defer cancel()
+	if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+		r.warn("the old install is untouched but %s did not start again: %v", r.res.Service, err)
+		return
+	}
+	r.info("the install dir was not changed; %s was started again as it was", r.res.Service)
+	_ = r.record("note", "", map[string]string{"message": "failed before the swap; install untouched, service started again"})
+}
+
+// finish records the outcome and what to do next.
+func (r *runner) finish(err error) {
+	r.res.DurationMS = r.deps.Now().Sub(r.start).Milliseconds()
+	switch {
+	case err == nil && r.opt.DryRun:
+		r.res.Outcome = "planned"
+		for _, s := range r.res.Steps {
+			r.res.Plan = append(r.res.Plan, s.Name+": "+s.Detail)
+		}
+	case err == nil:
+		r.res.Outcome = "ok"
+		r.res.Next = []string{
+			"cfrollback health-check --critical-only",
+			"ls -la " + shellQuote(r.res.FailedDir) + "   # the failed install, kept for investigation",
+			"cfrollback undo " + r.runID + "   # only if this rollback was the mistake",
+		}
+	case errors.Is(err, ErrUnhealthy):
+		r.res.Outcome = "unhealthy"
+		r.res.Next = []string{
+			"cfrollback health-check --critical-only",
+			"cfrollback undo " + r.runID + "   # put the failed install back",
+			"cfrollback emergency --backup OTHER.tar.gz   # try an older backup",
+		}
+	case errors.Is(err, ErrAfterStop):
+		r.res.Outcome = "failed"
+		r.res.Next = []string{"cfrollback history", "cfrollback emergency   # resumes or redoes the run"}
+	default:
+		r.res.Outcome = "preflight_failed"
+		if r.opt.DryRun {
+			r.res.Outcome = "preflight_would_fail"
+		}
+		r.res.Next = []string{"cfrollback emergency --dry-run", "cfrollback emergency --backup FILE"}
+	}
+	if err != nil {
+		r.res.Error = err.Error()
+	}
+	if r.opt.DryRun {
+		return
+	}
+	_ = r.record("outcome", "", map[string]any{
+		"outcome": r.res.Outcome, "backup": backupPath(r.res), "failed_dir": r.res.FailedDir,
+		"downtime_ms": r.res.DowntimeMS, "duration_ms": r.res.DurationMS, "error": r.res.Error,
+	})
+	r.hlog.printf("%s outcome: %s (downtime %d ms)", r.opt.Command, strings.ToUpper(r.res.Outcome), r.res.DowntimeMS)
+	if r.res.FailedDir != "" && install.Exists(r.res.FailedDir) {
+		r.hlog.printf("failed deployment backed up to: %s", r.res.FailedDir)
+	}
+}
+
+func backupPath(res *Result) string {
+	if res.Backup == nil {
+		return ""
+	}
+	return res.Backup.Path
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,64 @@
+package runbook
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+)
+
+// humanLog is the seed's /var/log/claude-flow-rollback-<ts>.log: plain lines
+// for a person reading the incident afterwards. The journal is the record
+// of truth; failing to write this log only warns.
+type humanLog struct {
+	path string
+	f    *os.File
+}
+
+func openHumanLog(cfg config.Config, start time.Time, warn func(Event)) *humanLog {
+	name := filepath.Base(filepath.Clean(cfg.InstallDir)) + "-rollback-" + start.Format(config.TimestampLayout) + ".log"
+	p := filepath.Join(cfg.LogDir, name)
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		warn(Event{Kind: "warn", Message: fmt.Sprintf("human log %s not written: %v", p, err)})
+		return nil
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		warn(Event{Kind: "warn", Message: fmt.Sprintf("human log %s not written: %v", p, err)})
+		return nil
+	}
+	return &humanLog{path: p, f: f}
+}
+
+func (h *humanLog) printf(format string, a ...any) {
+	if h == nil {
+		return
+	}
+	fmt.Fprintf(h.f, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, a...))
+}
+
+func (h *humanLog) event(e Event) {
+	if h == nil {
+		return
+	}
+	switch e.Kind {
+	case "step_start":
+		h.printf("step %s: started", e.Step)
+	case "step_done":
+		h.printf("step %s: done in %s %s", e.Step, e.Duration.Round(time.Millisecond), e.Message)
+	case "step_failed":
+		h.printf("step %s: FAILED after %s: %s", e.Step, e.Duration.Round(time.Millisecond), e.Message)
+	default:
+		h.printf("%s: %s", e.Kind, e.Message)
+	}
+}
+
+func (h *humanLog) close() {
+	if h == nil {
+		return
+	}
+	_ = h.f.Sync()
+	_ = h.f.Close()
+}

@@ -1,0 +1,169 @@
+package runbook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/journal"
+)
+
+// interrupted is what the journal says about a run that has no outcome.
+type interrupted struct {
+	runID   string
+	intent  intentData
+	staged  *stagedData
+	stopped bool // its stop step began
+}
+
+// findInterrupted returns the newest swap-capable run (emergency, rollback)
+// that has an intent but no outcome.
+func findInterrupted(path, exclude string) (*interrupted, error) {
+	recs, err := journal.ReadAll(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	runs := journal.Runs(recs)
+	for i := len(runs) - 1; i >= 0; i-- {
+		run := runs[i]
+		if !run.Unfinished() || run.ID == exclude {
+			continue
+		}
+		var it interrupted
+		it.runID = run.ID
+		for _, rec := range run.Records {
+			switch {
+			case rec.Event == "intent":
+				_ = json.Unmarshal(rec.Data, &it.intent)
+			case rec.Event == "step_start" && rec.Step == "stop":
+				it.stopped = true
+			case rec.Event == "step_done" && rec.Step == "preflight":
+				var p struct {
+					Data stagedData `json:"data"`
+				}
+				if json.Unmarshal(rec.Data, &p) == nil && p.Data.Backup != "" {
+					it.staged = &p.Data
+				}
+			}
+		}
+		if it.intent.Command != "emergency" && it.intent.Command != "rollback" {
+			continue
+		}
+		return &it, nil
+	}
+	return nil, nil
+}
+
+// recoverInterrupted finishes or undoes a run that was killed. It reports
+// done when it completed that run (so this run must not roll back again).
+func (r *runner) recoverInterrupted(ctx context.Context) (done bool, err error) {
+	it, err := findInterrupted(r.cfg.Journal, r.runID)
+	if err != nil {
+		return false, &StepError{Step: "recover", Err: err,
+			Hint: "run 'cfrollback journal verify' to see what is wrong with the journal"}
+	}
+	if it == nil {
+		return false, nil
+	}
+	if it.intent.InstallDir != r.res.InstallDir {
+		r.warn("run %s was interrupted on another install dir (%s); leaving it alone", it.runID, it.intent.InstallDir)
+		return false, nil
+	}
+	swapped := false
+	if it.staged != nil {
+		if id, err := install.IDOf(r.res.InstallDir); err == nil && id == it.staged.StagingID {
+			swapped = true
+		}
+	}
+	// The two-rename fallback can be cut between its renames: the install
+	// path is empty and the staged tree is still at its staging path.
+	if !swapped && !install.Exists(r.res.InstallDir) && it.staged != nil && install.Exists(it.intent.StagingDir) {
+		if id, err := install.IDOf(it.intent.StagingDir); err == nil && id == it.staged.StagingID {
+			if r.opt.DryRun {
+				swapped = true
+			} else if err := install.Rename(it.intent.StagingDir, r.res.InstallDir); err != nil {
+				return false, &StepError{Step: "recover", Err: err, AfterStop: true}
+			} else {
+				swapped = true
+			}
+		}
+	}
+	if swapped {
+		return true, r.completeInterrupted(ctx, it)
+	}
+	return false, r.abandonInterrupted(ctx, it)
+}
+
+// completeInterrupted takes over a run killed after its swap: the restored
+// install is in place; keep the failed one under its name, start, wait.
+func (r *runner) completeInterrupted(ctx context.Context, it *interrupted) error {
+	r.warn("run %s was interrupted after its swap; completing it (backup %s)", it.runID, it.staged.Backup)
+	rec := &Recovery{RunID: it.runID, Action: "completed", Detail: "the restored install was already in place; kept the failed install, started and waited for health"}
+	r.res.Recovered = rec
+	r.res.StagingDir = it.intent.StagingDir
+	r.res.FailedDir = it.intent.FailedDir
+	r.res.Backup = nil
+	r.res.BackupSHA = it.staged.SHA256
+	if c, err := backup.Lookup("", it.staged.Backup); err == nil {
+		r.res.Backup = &c
+	}
+	if err := r.step(context.WithoutCancel(ctx), "recover", func(context.Context) (string, any, error) {
+		if install.Exists(it.intent.StagingDir) && !install.Exists(it.intent.FailedDir) {
+			if err := r.fx.Rename(it.intent.StagingDir, it.intent.FailedDir); err != nil {
+				return "", nil, err
+			}
+		}
+		return fmt.Sprintf("completed interrupted run %s; failed install at %s", it.runID, it.intent.FailedDir), rec, nil
+	}); err != nil {
+		return err
+	}
+	r.stopped = true
+	r.stopAt = r.deps.Now()
+	err := r.startAndWait(ctx)
+	if !r.opt.DryRun {
+		outcome := "completed_by " + r.runID
+		if err != nil {
+			outcome = "unhealthy_after_recovery by " + r.runID
+		}
+		_, _ = r.j.Append(it.runID, "outcome", "", map[string]any{"outcome": outcome, "backup": it.staged.Backup, "failed_dir": it.intent.FailedDir})
+	}
+	return err
+}
+
+// abandonInterrupted undoes a run killed before its swap: the install dir is
+// untouched; drop its staging dir and, if it had stopped the service, start
+// the service again so this run begins from the state that run found.
+func (r *runner) abandonInterrupted(ctx context.Context, it *interrupted) error {
+	r.warn("run %s was interrupted before its swap; the install dir is untouched, undoing its staging", it.runID)
+	rec := &Recovery{RunID: it.runID, Action: "abandoned", Detail: "interrupted before the swap; staging removed"}
+	r.res.Recovered = rec
+	return r.step(ctx, "recover", func(ctx context.Context) (string, any, error) {
+		if it.intent.StagingDir != "" && install.Exists(it.intent.StagingDir) {
+			if err := r.fx.RemoveAll(it.intent.StagingDir); err != nil {
+				return "", nil, fmt.Errorf("remove staging dir %s of run %s: %w", it.intent.StagingDir, it.runID, err)
+			}
+		}
+		if it.stopped && !r.opt.DryRun {
+			if st, err := r.deps.Service.Status(ctx); err == nil && !st.Active {
+				sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StartTimeout)
+				defer cancel()
+				if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+					r.warn("could not start %s again after the interrupted run: %v", r.res.Service, err)
+				} else {
+					rec.Detail += "; service started again"
+				}
+			}
+		}
+		if !r.opt.DryRun {
+			_, _ = r.j.Append(it.runID, "outcome", "", map[string]any{"outcome": "abandoned by " + r.runID})
+		}
+		return fmt.Sprintf("undid interrupted run %s (%s)", it.runID, rec.Detail), rec, nil
+	})
+}

@@ -1,0 +1,227 @@
+package runbook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/journal"
+	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/service"
+)
+
+// Deps are the effects a run needs; the cli passes real ones, tests may not.
+type Deps struct {
+	Service service.Manager
+	// Probes run after the service-active check while waiting for health;
+	// nil means an HTTP probe of health.url when it is set.
+	Probes []health.Prober
+	Now    func() time.Time
+	Events func(Event)
+}
+
+// Options are one invocation's choices.
+type Options struct {
+	Config     config.Config
+	Command    string // emergency | rollback | undo
+	BackupPath string // explicit --backup
+	DryRun     bool
+	Args       []string
+	// KillAt is a test hook (CFROLLBACK_TEST_KILL_AT=step:start|done): the
+	// process SIGKILLs itself there so crash recovery can be tested for real.
+	KillAt string
+}
+
+// runner is the state of one run.
+type runner struct {
+	opt    Options
+	cfg    config.Config
+	deps   Deps
+	res    *Result
+	j      *journal.Journal
+	hlog   *humanLog
+	fx     effects
+	runID  string
+	start  time.Time
+	stopAt time.Time
+	// stopped is set once the stop step has begun: from then on a failure
+	// is exit 4, not exit 3.
+	stopped bool
+}
+
+func newRunner(opt Options, deps Deps) *runner {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Events == nil {
+		deps.Events = func(Event) {}
+	}
+	now := deps.Now()
+	id := newRunID(now)
+	r := &runner{opt: opt, cfg: opt.Config, deps: deps, runID: id, start: now}
+	r.res = &Result{
+		RunID: id, Command: opt.Command, DryRun: opt.DryRun, InstallDir: filepath.Clean(opt.Config.InstallDir),
+		Started: now, Skipped: []SkippedBackup{}, Steps: []StepResult{},
+	}
+	if deps.Service != nil {
+		r.res.Service = deps.Service.Name()
+	}
+	if opt.DryRun {
+		r.fx = &dryRunEffects{r: r}
+	} else {
+		r.fx = realEffects{}
+	}
+	return r
+}
+
+func newRunID(t time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return t.Format(config.TimestampLayout) + "-" + hex.EncodeToString(b)
+}
+
+// begin takes the lock and opens the journal and the human log; dry runs do
+// neither, because they must not change anything.
+func (r *runner) begin() (release func(), err error) {
+	if r.opt.DryRun {
+		return func() {}, nil
+	}
+	host, _ := os.Hostname()
+	lk, err := lock.Acquire(r.cfg.Lock, lock.Holder{
+		PID: os.Getpid(), Host: host, Command: "cfrollback " + r.opt.Command, RunID: r.runID, Since: r.deps.Now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	j, err := journal.Open(r.cfg.Journal)
+	if err != nil {
+		_ = lk.Release()
+		return nil, &StepError{Step: "journal", Err: fmt.Errorf("open journal %s: %w", r.cfg.Journal, err),
+			Hint: "set journal: to a writable path (cfrollback settings shows where it points)"}
+	}
+	r.j = j
+	r.res.Journal = r.cfg.Journal
+	r.hlog = openHumanLog(r.cfg, r.start, r.deps.Events)
+	if r.hlog != nil {
+		r.res.HumanLog = r.hlog.path
+	}
+	return func() {
+		r.hlog.close()
+		_ = j.Close()
+		_ = lk.Release()
+	}, nil
+}
+
+func (r *runner) event(e Event) {
+	r.deps.Events(e)
+	r.hlog.event(e)
+}
+
+func (r *runner) warn(format string, a ...any) {
+	r.event(Event{Kind: "warn", Message: fmt.Sprintf(format, a...)})
+}
+
+func (r *runner) info(format string, a ...any) {
+	r.event(Event{Kind: "info", Message: fmt.Sprintf(format, a...)})
+}
+
+// record appends to the journal. A journal that cannot be written stops the
+// run: a step that is not journaled could not be resumed after a crash.
+func (r *runner) record(event, step string, data any) error {
+	if r.j == nil {
+		return nil
+	}
+	if _, err := r.j.Append(r.runID, event, step, data); err != nil {
+		return fmt.Errorf("write journal %s: %w", r.cfg.Journal, err)
+	}
+	return nil
+}
+
+// step runs fn as a journaled step. In dry-run, fn still runs (it is given
+// dry-run effects), so the plan is produced by the same code.
+func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Context) (detail string, data any, err error)) error {
+	if err := ctx.Err(); err != nil {
+		return r.fail(name, fmt.Errorf("cancelled before %s: %w", name, err))
+	}
+	r.event(Event{Kind: "step_start", Step: name})
+	if err := r.record("step_start", name, nil); err != nil {
+		return r.fail(name, err)
+	}
+	r.maybeKill(name, "start")
+	t0 := time.Now()
+	detail, data, err := fn(ctx)
+	d := time.Since(t0)
+	if err != nil {
+		r.res.Steps = append(r.res.Steps, StepResult{Name: name, Status: "failed", DurationMS: d.Milliseconds(), Detail: err.Error()})
+		_ = r.record("step_failed", name, map[string]any{"error": err.Error(), "duration_ms": d.Milliseconds()})
+		r.event(Event{Kind: "step_failed", Step: name, Message: err.Error(), Duration: d})
+		return r.fail(name, err)
+	}
+	status := "done"
+	if r.opt.DryRun {
+		status = "planned"
+	}
+	r.res.Steps = append(r.res.Steps, StepResult{Name: name, Status: status, DurationMS: d.Milliseconds(), Detail: detail})
+	payload := map[string]any{"duration_ms": d.Milliseconds(), "detail": detail}
+	if data != nil {
+		payload["data"] = data
+	}
+	if err := r.record("step_done", name, payload); err != nil {
+		return r.fail(name, err)
+	}
+	r.event(Event{Kind: "step_done", Step: name, Message: detail, Duration: d})
+	r.maybeKill(name, "done")
+	return nil
+}
+
+func (r *runner) fail(step string, err error) error {
+	var se *StepError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &StepError{Step: step, AfterStop: r.stopped, Err: err}
+}
+
+func (r *runner) maybeKill(step, phase string) {
+	if r.opt.KillAt != "" && r.opt.KillAt == step+":"+phase {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute)
+	}
+}
+
+func whoami() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprint(os.Getuid())
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(c rune) bool {
+		return !(c == '/' || c == '-' || c == '_' || c == '.' || c == ':' || c == '=' || c == '@' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ServiceConfig maps cfrollback's settings to the service package's config.
+func ServiceConfig(cfg config.Config) service.Config {
+	s := cfg.Service
+	return service.Config{
+		Manager: s.Manager, Unit: s.Unit, PM2Name: s.PM2Name, PM2Home: s.PM2Home, PM2Bin: s.PM2Bin,
+		StartCommand: s.StartCommand, StopCommand: s.StopCommand, StatusCommand: s.StatusCommand,
+		StopTimeout: s.StopTimeout, StartTimeout: s.StartTimeout,
+	}
+}

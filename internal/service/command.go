@@ -1,0 +1,140 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// commandManager runs the operator's own shell commands (/bin/sh -c, working directory /).
+// The status command is the source of truth: exit 0 means up, any other exit means down.
+type commandManager struct {
+	start, stop, status string
+	run                 runner
+	stopTimeout, startTimeout,
+	interval time.Duration // between status checks
+}
+
+var _ Manager = (*commandManager)(nil)
+
+func newCommand(cfg Config, d deps) (*commandManager, error) {
+	var missing []string
+	for _, c := range []struct{ setting, value string }{
+		{"service.start_command", cfg.StartCommand},
+		{"service.stop_command", cfg.StopCommand},
+		{"service.status_command", cfg.StatusCommand},
+	} {
+		if strings.TrimSpace(c.value) == "" {
+			missing = append(missing, c.setting)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("service.manager is %q but %s not set; set service.start_command, "+
+			"service.stop_command and service.status_command (which exits 0 when the service is up)",
+			KindCommand, strings.Join(missing, ", "))
+	}
+	return &commandManager{start: cfg.StartCommand, stop: cfg.StopCommand, status: cfg.StatusCommand,
+		run: d.run, stopTimeout: cfg.StopTimeout, startTimeout: cfg.StartTimeout,
+		interval: 200 * time.Millisecond}, nil
+}
+
+func (m *commandManager) Name() string { return "service (start/stop/status commands)" }
+func (m *commandManager) Kind() string { return KindCommand }
+
+func (m *commandManager) sh(ctx context.Context, script string) ([]byte, error) {
+	return m.run.Run(ctx, nil, "/bin/sh", "-c", script)
+}
+
+// active runs the status command.
+func (m *commandManager) active(ctx context.Context) (bool, error) {
+	out, err := m.sh(ctx, m.status)
+	if err == nil {
+		return true, nil
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.Exited() && ctx.Err() == nil {
+		return false, nil
+	}
+	return false, fmt.Errorf("status command: %w", withOutput(err, out))
+}
+
+func (m *commandManager) Status(ctx context.Context) (Status, error) {
+	up, err := m.active(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("status %s: %w", m.Name(), err)
+	}
+	st := Status{Manager: KindCommand, Exists: true, Active: up, State: "inactive"}
+	if up {
+		st.State = "active"
+	}
+	return st, nil
+}
+
+func (m *commandManager) Stop(ctx context.Context) error {
+	begin := time.Now()
+	ctx, cancel := withTimeout(ctx, m.stopTimeout)
+	defer cancel()
+	if up, err := m.active(ctx); err != nil {
+		return fmt.Errorf("stop %s: %w", m.Name(), m.timeout(ctx, begin, err))
+	} else if !up {
+		return nil
+	}
+	if out, err := m.sh(ctx, m.stop); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stop %s: stop command still running after %s: %w", m.Name(), since(begin), ctx.Err())
+		}
+		// Down is what was asked for: a stop command that fails because the service died
+		// meanwhile (kill of a stale pid) has not failed the stop.
+		if up, serr := m.active(ctx); serr == nil && !up {
+			return nil
+		}
+		return fmt.Errorf("stop %s: stop command: %w", m.Name(), withOutput(err, out))
+	}
+	err := poll(ctx, m.interval, func() (bool, error) {
+		up, err := m.active(ctx)
+		return !up, err
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("stop %s: status command still reports it up after %s: %w", m.Name(), since(begin), err)
+	}
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", m.Name(), err)
+	}
+	return nil
+}
+
+func (m *commandManager) Start(ctx context.Context) error {
+	begin := time.Now()
+	ctx, cancel := withTimeout(ctx, m.startTimeout)
+	defer cancel()
+	if up, err := m.active(ctx); err != nil {
+		return fmt.Errorf("start %s: %w", m.Name(), m.timeout(ctx, begin, err))
+	} else if up {
+		return nil // running the start command again could start a second copy
+	}
+	if out, err := m.sh(ctx, m.start); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("start %s: start command still running after %s: %w", m.Name(), since(begin), ctx.Err())
+		}
+		return fmt.Errorf("start %s: start command: %w", m.Name(), withOutput(err, out))
+	}
+	err := poll(ctx, m.interval, func() (bool, error) { return m.active(ctx) })
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("start %s: status command still reports it down after %s: %w", m.Name(), since(begin), err)
+	}
+	if err != nil {
+		return fmt.Errorf("start %s: %w", m.Name(), err)
+	}
+	return nil
+}
+
+// timeout turns an error caused by ctx ending into one that says how long it took.
+func (m *commandManager) timeout(ctx context.Context, begin time.Time, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("status command still running after %s: %w", since(begin), ctx.Err())
+	}
+	return err
+}

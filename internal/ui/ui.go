@@ -1,0 +1,92 @@
+// Package ui is how cfrollback talks to a person or a script: colour only on
+// a terminal and never with NO_COLOR, progress on stderr, results on stdout,
+// and --json rendering of result structs.
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/fatih/color"
+	"golang.org/x/term"
+)
+
+// IO is the streams of one invocation; tests pass buffers.
+type IO struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// OutTTY and ErrTTY say whether the streams are terminals.
+	OutTTY, ErrTTY bool
+	NoColor        bool
+}
+
+// System returns the process's own streams.
+func System() *IO {
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return &IO{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		OutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
+		ErrTTY:  term.IsTerminal(int(os.Stderr.Fd())),
+		NoColor: noColor || os.Getenv("TERM") == "dumb",
+	}
+}
+
+// Palette paints text for one stream; it is plain when colour is off.
+type Palette struct{ on bool }
+
+// ErrPalette decides colour for stderr ourselves: fatih/color only looks at stdout.
+func (s *IO) ErrPalette() Palette { return Palette{on: s.ErrTTY && !s.NoColor} }
+
+// OutPalette is the palette for stdout.
+func (s *IO) OutPalette() Palette { return Palette{on: s.OutTTY && !s.NoColor} }
+
+func (p Palette) paint(attr color.Attribute, s string) string {
+	if !p.on {
+		return s
+	}
+	c := color.New(attr)
+	c.EnableColor()
+	return c.Sprint(s)
+}
+
+func (p Palette) Red(s string) string    { return p.paint(color.FgRed, s) }
+func (p Palette) Green(s string) string  { return p.paint(color.FgGreen, s) }
+func (p Palette) Yellow(s string) string { return p.paint(color.FgYellow, s) }
+func (p Palette) Bold(s string) string   { return p.paint(color.Bold, s) }
+func (p Palette) Faint(s string) string  { return p.paint(color.Faint, s) }
+
+// JSON writes v as indented JSON with a trailing newline.
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Ago renders a time for a person: "3h ago", "just now".
+func Ago(t time.Time, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in the future"
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+}
+
+// Duration renders a duration for a person: 1.2s, 340ms.
+func Duration(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
