@@ -118,6 +118,8 @@ func BenchmarkGzipReaders(b *testing.B) {
 		{"compress-gzip", func(r io.Reader) (gzipReader, error) { return stdgzip.NewReader(r) }},
 		{"klauspost-gzip", func(r io.Reader) (gzipReader, error) { return kgzip.NewReader(r) }},
 		{"pgzip", func(r io.Reader) (gzipReader, error) { return pgzip.NewReader(r) }},
+		{"pgzip-1M-4", func(r io.Reader) (gzipReader, error) { return pgzip.NewReaderN(r, 1<<20, 4) }},
+		{"pgzip-128K-8", func(r io.Reader) (gzipReader, error) { return pgzip.NewReaderN(r, 128<<10, 8) }},
 	}
 	saved := openGzip
 	defer func() { openGzip = saved }()
@@ -129,6 +131,20 @@ func BenchmarkGzipReaders(b *testing.B) {
 				if _, err := Verify(context.Background(), archivePath, Limits{}, nil); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		b.Run(r.name+"-extract", func(b *testing.B) {
+			openGzip = r.open
+			b.SetBytes(n)
+			dir := b.TempDir()
+			for i := range b.N {
+				dest := filepath.Join(dir, strconv.Itoa(i))
+				if _, err := Extract(context.Background(), archivePath, dest, ExtractOptions{UID: -1, GID: -1}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				must(b, os.RemoveAll(dest))
+				b.StartTimer()
 			}
 		})
 	}

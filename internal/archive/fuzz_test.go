@@ -14,8 +14,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-	"fmt"
 )
 
 // FuzzExtract feeds Extract arbitrary archives: tar streams that the harness
@@ -50,13 +48,6 @@ func FuzzExtract(f *testing.F) {
 
 	lim := Limits{MaxEntries: 200, MaxFileSize: 1 << 20, MaxTotalSize: 4 << 20}
 	f.Fuzz(func(t *testing.T, data []byte, compress bool) {
-		start := time.Now()
-		orig := slices.Clone(data)
-		defer func() {
-			if d := time.Since(start); d > time.Second {
-				os.WriteFile(fmt.Sprintf("/tmp/slow-%d-%v-%d", d.Milliseconds(), compress, time.Now().UnixNano()), orig, 0o644)
-			}
-		}()
 		if compress {
 			data = gzipBytes(t, data)
 		}

@@ -68,17 +68,9 @@ func WaitHealthy(ctx context.Context, opt WaitOptions, probes ...Prober) ([]Resu
 		if ok && streak >= need {
 			return results, nil
 		}
-		if waitCtx.Err() != nil {
+		if !sleep(waitCtx, interval) {
 			break
 		}
-		timer := time.NewTimer(interval)
-		select {
-		case <-waitCtx.Done():
-			timer.Stop()
-		case <-timer.C:
-			continue
-		}
-		break
 	}
 
 	why := failures(last)
@@ -104,4 +96,16 @@ func failures(results []Result) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// sleep waits for d and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }

@@ -392,14 +392,28 @@ func (r *runner) waitHealthy(ctx context.Context) (string, any, error) {
 		}
 		return fmt.Sprintf("would wait up to %s for %d consecutive passes of %s", h.WaitTimeout, h.Consecutive, what), nil, nil
 	}
+	// Downtime ends at the first pass of the streak that counted: from then
+	// on the service was answering; the further passes only confirm it.
+	var streakStart time.Time
 	results, err := health.WaitHealthy(ctx, health.WaitOptions{
 		Interval: h.Interval, Consecutive: h.Consecutive, Timeout: h.WaitTimeout,
+		OnAttempt: func(_ int, ok bool, _ []health.Result) {
+			switch {
+			case !ok:
+				streakStart = time.Time{}
+			case streakStart.IsZero():
+				streakStart = r.deps.Now()
+			}
+		},
 	}, r.probes()...)
 	r.res.Health = results
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", err, ErrUnhealthy)
 	}
-	r.res.DowntimeMS = r.deps.Now().Sub(r.stopAt).Milliseconds()
+	if streakStart.IsZero() {
+		streakStart = r.deps.Now()
+	}
+	r.res.DowntimeMS = streakStart.Sub(r.stopAt).Milliseconds()
 	return fmt.Sprintf("healthy: %d consecutive passes", h.Consecutive), map[string]int64{"downtime_ms": r.res.DowntimeMS}, nil
 }
 

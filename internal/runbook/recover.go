@@ -22,13 +22,20 @@ type interrupted struct {
 
 // findInterrupted returns the newest swap-capable run (emergency, rollback)
 // that has an intent but no outcome.
-func findInterrupted(path, exclude string) (*interrupted, error) {
-	recs, err := journal.ReadAll(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read journal %s: %w", path, err)
+func findInterrupted(exclude string, paths ...string) (*interrupted, error) {
+	var recs []journal.Record
+	for _, path := range paths {
+		if path == "" {
+			continue
+		}
+		rs, err := journal.ReadAll(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read journal %s: %w", path, err)
+		}
+		recs = append(recs, rs...)
 	}
 	runs := journal.Runs(recs)
 	for i := len(runs) - 1; i >= 0; i-- {
@@ -64,7 +71,7 @@ func findInterrupted(path, exclude string) (*interrupted, error) {
 // recoverInterrupted finishes or undoes a run that was killed. It reports
 // done when it completed that run (so this run must not roll back again).
 func (r *runner) recoverInterrupted(ctx context.Context) (done bool, err error) {
-	it, err := findInterrupted(r.cfg.Journal, r.runID)
+	it, err := findInterrupted(r.runID, r.journalAside, r.cfg.Journal)
 	if err != nil {
 		return false, &StepError{Step: "recover", Err: err,
 			Hint: "run 'cfrollback journal verify' to see what is wrong with the journal"}

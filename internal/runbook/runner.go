@@ -54,6 +54,8 @@ type runner struct {
 	runID  string
 	start  time.Time
 	stopAt time.Time
+	// journalAside is where a damaged journal was moved this run.
+	journalAside string
 	// stopped is set once the stop step has begun: from then on a failure
 	// is exit 4, not exit 3.
 	stopped bool
@@ -104,6 +106,18 @@ func (r *runner) begin() (release func(), err error) {
 		return nil, err
 	}
 	j, err := journal.Open(r.cfg.Journal)
+	if errors.Is(err, journal.ErrCorrupt) {
+		// A damaged journal must not block a P0 rollback: keep it (renamed,
+		// nothing lost), start a new one, and still read the old one for an
+		// interrupted run.
+		aside, aerr := journal.SetAside(r.cfg.Journal, r.deps.Now())
+		if aerr == nil {
+			r.journalAside = aside
+			r.warn("the journal %s is damaged (%v); it was kept as %s and a new journal started. 'cfrollback journal verify' on the kept file shows what is wrong",
+				r.cfg.Journal, err, aside)
+			j, err = journal.Open(r.cfg.Journal)
+		}
+	}
 	if err != nil {
 		_ = lk.Release()
 		return nil, &StepError{Step: "journal", Err: fmt.Errorf("open journal %s: %w", r.cfg.Journal, err),

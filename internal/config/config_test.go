@@ -1,0 +1,75 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValidAndTheSeedProfile(t *testing.T) {
+	c := Defaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.InstallDir != "/opt/claude-flow" || c.Backup.Dir != "/var/backups/claude-flow" || c.Service.Unit != "claude-flow" ||
+		c.Service.PM2Name != "claude-flow-assistant" || c.Backup.Pattern != "backup-*.tar.gz" {
+		t.Fatalf("defaults drifted from the seed: %+v", c)
+	}
+	ts := time.Date(2025, 1, 4, 14, 5, 0, 0, time.UTC)
+	if got := c.FailedDir(ts); got != "/opt/claude-flow-failed-20250104-140500" {
+		t.Fatalf("failed dir %s, want the seed's name", got)
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	cases := []struct {
+		key string
+		mod func(*Config)
+	}{
+		{"install_dir", func(c *Config) { c.InstallDir = "rel" }},
+		{"install_dir", func(c *Config) { c.InstallDir = "/" }},
+		{"failed_dir_pattern", func(c *Config) { c.FailedDirPattern = "{install}-failed" }},
+		{"failed_dir_pattern", func(c *Config) { c.FailedDirPattern = "/elsewhere/x-{ts}" }},
+		{"backup.pattern", func(c *Config) { c.Backup.Pattern = "a/b*.tar.gz" }},
+		{"backup.pattern", func(c *Config) { c.Backup.Pattern = "[" }},
+		{"restore.mode", func(c *Config) { c.Restore.Mode = "merge" }},
+		{"restore.preserve", func(c *Config) { c.Restore.Preserve = []string{"../etc"} }},
+		{"restore.preserve", func(c *Config) { c.Restore.Preserve = []string{"/abs"} }},
+		{"service.manager", func(c *Config) { c.Service.Manager = "upstart" }},
+		{"service.manager", func(c *Config) { c.Service.Manager = "command" }},
+		{"service.stop_timeout", func(c *Config) { c.Service.StopTimeout = 0 }},
+		{"health.consecutive", func(c *Config) { c.Health.Consecutive = 0 }},
+		{"health.url", func(c *Config) { c.Health.URL = "ftp://x" }},
+		{"journal", func(c *Config) { c.Journal = "" }},
+	}
+	for _, tc := range cases {
+		c := Defaults()
+		tc.mod(&c)
+		err := c.Validate()
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Key != tc.key || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want an InvalidError naming %s", tc.key, err, tc.key)
+		}
+		if err != nil && !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("message %q does not name %s", err, tc.key)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"100": 100, "1KiB": 1024, "2G": 2 << 30, "1.5MiB": 3 << 19, "10MB": 10_000_000} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%s: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1", "1XB"} {
+		if _, err := ParseByteSize(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if s := ByteSize(256 << 30).String(); s != "256GiB" {
+		t.Errorf("String() = %s", s)
+	}
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench-downtime.sh: downtime of `cfrollback emergency` vs the seed runbook's shell procedure,
+# side by side, same fixture, same service manager (the `command` manager running the drill
+# app), alternating, several rounds. Prints a Markdown table for docs/BENCHMARKS.md.
+#
+#   scripts/bench-downtime.sh [SIZES] [ROUNDS]     SIZES: e.g. "small large" (default), ROUNDS: 3
+#
+# small ~ 10 MB, large ~ 500 MB (half incompressible, half text, many files). Everything lives
+# in a temp dir; the app listens on loopback; only processes this script started are ended.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$PWD/bin/cfrollback}
+SIZES=${1:-"small large"}
+ROUNDS=${2:-3}
+[ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
+W=$(mktemp -d /tmp/cfrollback-bench-XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT/health"
+INSTALL=$W/opt/claude-flow
+PIDF=$W/run/app.pid
+mkdir -p "$W/opt" "$W/run" "$W/backups" "$W/log"
+cleanup() { [ -f "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+
+start_app() { nohup "$BIN" drill-app --install "$INSTALL" --addr "127.0.0.1:$PORT" --pidfile "$PIDF" >>"$W/run/app.log" 2>&1 </dev/null & }
+stop_app() { [ -f "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null; while [ -f "$PIDF" ]; do sleep 0.01; done; }
+export CFROLLBACK_INSTALL_DIR=$INSTALL CFROLLBACK_BACKUP_DIR=$W/backups CFROLLBACK_JOURNAL=$W/log/journal.jsonl \
+  CFROLLBACK_LOCK=$W/run/lock CFROLLBACK_LOG_DIR=$W/log CFROLLBACK_SERVICE_MANAGER=command \
+  CFROLLBACK_SERVICE_START_COMMAND="nohup '$BIN' drill-app --install '$INSTALL' --addr 127.0.0.1:$PORT --pidfile '$PIDF' >>'$W/run/app.log' 2>&1 </dev/null &" \
+  CFROLLBACK_SERVICE_STOP_COMMAND="[ -f '$PIDF' ] && kill \$(cat '$PIDF') 2>/dev/null; true" \
+  CFROLLBACK_SERVICE_STATUS_COMMAND="[ -f '$PIDF' ] && kill -0 \$(cat '$PIDF') 2>/dev/null" \
+  CFROLLBACK_HEALTH_URL=$URL CFROLLBACK_HEALTH_INTERVAL=50ms CFROLLBACK_HEALTH_CONSECUTIVE=1 \
+  CFROLLBACK_CONFIG=$W/none.yaml NO_COLOR=1
+echo '{}' >"$W/none.yaml"
+
+make_fixture() { # $1 = size name; builds $W/good (v1) and its backup
+  rm -rf "$W/good" "$W/backups"/*; mkdir -p "$W/good/app" "$W/good/node_modules" "$W/good/.swarm"
+  echo 1.0.0 >"$W/good/app/VERSION"; echo yes >"$W/good/app/healthy"
+  local files kb
+  case $1 in small) files=40 kb=256 ;; large) files=2000 kb=256 ;; esac
+  for i in $(seq 1 "$files"); do
+    d=$W/good/node_modules/pkg$((i % 50)); mkdir -p "$d"
+    if [ $((i % 2)) = 0 ]; then head -c $((kb * 1024)) /dev/urandom >"$d/blob$i.bin"
+    else { yes "module.exports = function f$i(a, b) { return a + b + $i; };" || true; } | head -c $((kb * 1024)) >"$d/mod$i.js"; fi
+  done
+  tar -C "$W/good" -czf "$W/backups/backup-20250104-140000.tar.gz" .
+}
+
+deploy_broken() { # install = v1 content with v2 broken markers, plus live data; app running
+  stop_app
+  rm -rf "$INSTALL" "$INSTALL"-failed-* "$INSTALL".staging-*
+  cp -a "$W/good" "$INSTALL"
+  echo 2.0.0-phase2 >"$INSTALL/app/VERSION"; echo no >"$INSTALL/app/healthy"
+  start_app
+  until curl -s -o /dev/null "$URL"; do sleep 0.05; done
+  sync
+}
+
+now_ms() { date +%s%3N; }
+
+seed_procedure() { # the seed's "Emergency Rollback Script", steps as written; prints downtime ms
+  local sleep_s=$1 t0 t1
+  t0=$(now_ms)
+  stop_app                                                    # systemctl stop || pm2 stop
+  cp -r "$INSTALL" "$INSTALL-failed-$(date +%Y%m%d-%H%M%S)"   # backup failed deployment
+  LATEST=$(ls -t "$W/backups"/backup-*.tar.gz 2>/dev/null | head -1)
+  (cd "$INSTALL" && tar -xzf "$LATEST" --overwrite)           # restore backup
+  start_app                                                   # systemctl start || pm2 start
+  sleep "$sleep_s"                                            # wait for service to stabilize
+  until curl -fs -o /dev/null "$URL"; do sleep 0.05; done     # health-check --critical-only
+  t1=$(now_ms)
+  echo $((t1 - t0))
+}
+
+cfrollback_emergency() {
+  local out
+  out=$("$BIN" emergency --json 2>/dev/null)
+  echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["downtime_ms"])'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+
+echo "| install | backup (gz) | procedure | downtime, ms (median of $ROUNDS) | all rounds, ms |"
+echo "| --- | --- | --- | --- | --- |"
+for size in $SIZES; do
+  make_fixture "$size"
+  isize=$(du -sh "$W/good" | cut -f1); bsize=$(du -sh "$W/backups"/backup-*.tar.gz | cut -f1)
+  seed10=() seed0=() cfr=()
+  for r in $(seq 1 "$ROUNDS"); do
+    deploy_broken; seed10+=("$(seed_procedure 10)")
+    deploy_broken; cfr+=("$(cfrollback_emergency)")
+    deploy_broken; seed0+=("$(seed_procedure 0)")
+  done
+  for row in "seed shell procedure (as written, sleep 10)|${seed10[*]}" "seed shell procedure without the sleep 10|${seed0[*]}" "cfrollback emergency|${cfr[*]}"; do
+    name=${row%%|*}; vals=${row#*|}
+    med=$(printf '%s\n' $vals | median)
+    echo "| $size ($isize) | $bsize | $name | $med | ${vals// /, } |"
+  done
+done
+stop_app
