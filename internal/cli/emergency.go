@@ -153,7 +153,7 @@ func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
 	status := map[string]string{
 		"ok": p.Green("ROLLBACK SUCCESSFUL"), "planned": p.Bold("DRY RUN: nothing was changed"),
 		"unhealthy": p.Red("RESTORED BUT NOT HEALTHY"), "failed": p.Red("ROLLBACK FAILED"),
-		"preflight_failed": p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed"),
+		"preflight_failed":     p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed"),
 		"preflight_would_fail": p.Red("DRY RUN: preflight would fail, nothing was changed"),
 	}[res.Outcome]
 	if status == "" {

@@ -35,9 +35,9 @@ func (realEffects) CarryOver(o, n string, p []string) (install.CarryStats, error
 	return install.CarryOver(o, n, p)
 }
 func (realEffects) Overlay(o, n string) (install.CarryStats, error) { return install.Overlay(o, n) }
-func (realEffects) Exchange(a, b, aside string) (bool, error)      { return install.Exchange(a, b, aside) }
-func (realEffects) Rename(o, n string) error                       { return install.Rename(o, n) }
-func (realEffects) RemoveAll(p string) error                       { return os.RemoveAll(p) }
+func (realEffects) Exchange(a, b, aside string) (bool, error)       { return install.Exchange(a, b, aside) }
+func (realEffects) Rename(o, n string) error                        { return install.Rename(o, n) }
+func (realEffects) RemoveAll(p string) error                        { return os.RemoveAll(p) }
 
 // dryRunEffects verifies instead of extracting and changes nothing else.
 type dryRunEffects struct{ r *runner }

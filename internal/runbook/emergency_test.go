@@ -341,7 +341,6 @@ func contents(t *testing.T, root string) string {
 	return b.String()
 }
 
-
 // A damaged journal must not block a P0 rollback; it is kept, not lost.
 func TestEmergencyDamagedJournalIsSetAsideNotFatal(t *testing.T) {
 	e := newEnv(t)

@@ -14,27 +14,27 @@ type Result struct {
 	Command string `json:"command"`
 	DryRun  bool   `json:"dry_run"`
 	// Outcome is ok, unhealthy, preflight_failed, failed or planned (dry run).
-	Outcome    string             `json:"outcome"`
-	Service    string             `json:"service"`
-	Backup     *backup.Candidate  `json:"backup"`
-	BackupSHA  string             `json:"backup_sha256,omitempty"`
-	Skipped    []SkippedBackup    `json:"skipped_backups"`
-	InstallDir string             `json:"install_dir"`
-	StagingDir string             `json:"staging_dir,omitempty"`
-	FailedDir  string             `json:"failed_dir,omitempty"`
-	KeptDir    string             `json:"kept_dir,omitempty"`
-	Started    time.Time          `json:"started"`
-	DurationMS int64              `json:"duration_ms"`
-	DowntimeMS int64              `json:"downtime_ms"`
-	Steps      []StepResult       `json:"steps"`
+	Outcome    string              `json:"outcome"`
+	Service    string              `json:"service"`
+	Backup     *backup.Candidate   `json:"backup"`
+	BackupSHA  string              `json:"backup_sha256,omitempty"`
+	Skipped    []SkippedBackup     `json:"skipped_backups"`
+	InstallDir string              `json:"install_dir"`
+	StagingDir string              `json:"staging_dir,omitempty"`
+	FailedDir  string              `json:"failed_dir,omitempty"`
+	KeptDir    string              `json:"kept_dir,omitempty"`
+	Started    time.Time           `json:"started"`
+	DurationMS int64               `json:"duration_ms"`
+	DowntimeMS int64               `json:"downtime_ms"`
+	Steps      []StepResult        `json:"steps"`
 	Carried    *install.CarryStats `json:"carried,omitempty"`
-	Health     []health.Result    `json:"health,omitempty"`
-	Recovered  *Recovery          `json:"recovered,omitempty"`
-	Plan       []string           `json:"plan,omitempty"`
-	Journal    string             `json:"journal,omitempty"`
-	HumanLog   string             `json:"human_log,omitempty"`
-	Next       []string           `json:"next,omitempty"`
-	Error      string             `json:"error,omitempty"`
+	Health     []health.Result     `json:"health,omitempty"`
+	Recovered  *Recovery           `json:"recovered,omitempty"`
+	Plan       []string            `json:"plan,omitempty"`
+	Journal    string              `json:"journal,omitempty"`
+	HumanLog   string              `json:"human_log,omitempty"`
+	Next       []string            `json:"next,omitempty"`
+	Error      string              `json:"error,omitempty"`
 }
 
 // SkippedBackup is a newer backup that was not used, and why. Skips are loud.
