@@ -15,6 +15,8 @@ if [ "$(id -u)" = 0 ]; then
   [ -x /lib/systemd/systemd ] || need_apt+=(systemd)
   command -v dbus-daemon >/dev/null || need_apt+=(dbus)
   command -v unshare >/dev/null || need_apt+=(util-linux)
+  command -v pgrep >/dev/null || need_apt+=(procps)
+  command -v nsenter >/dev/null || need_apt+=(util-linux)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -162,6 +163,46 @@ func TestCreateReadByTools(t *testing.T) {
 			// bsdtar does not set the times of the directory it extracts
 			// into; GNU tar does.
 			compareTrees(t, src, out, compareOpts{skipRootTime: tool == bsdtarBin})
+		})
+	}
+}
+
+// TestToolArchivesRefused: what GNU tar really writes for sparse files and
+// FIFOs is refused, whole.
+func TestToolArchivesRefused(t *testing.T) {
+	bin := requireTool(t, "tar")
+	for name, tc := range map[string]struct {
+		args  []string
+		setup func(src string)
+	}{
+		"sparse gnu": {[]string{"--sparse", "--format=gnu"}, func(src string) {
+			must(t, os.Truncate(filepath.Join(src, "holes"), 10<<20))
+		}},
+		"sparse posix": {[]string{"--sparse", "--format=posix"}, func(src string) {
+			must(t, os.Truncate(filepath.Join(src, "holes"), 10<<20))
+		}},
+		"fifo": {nil, func(src string) { must(t, syscall.Mkfifo(filepath.Join(src, "fifo"), 0o644)) }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tmp := t.TempDir()
+			src := filepath.Join(tmp, "src")
+			must(t, os.Mkdir(src, 0o755))
+			must(t, os.WriteFile(filepath.Join(src, "holes"), []byte("data"), 0o644))
+			tc.setup(src)
+			archivePath := filepath.Join(tmp, "x.tar.gz")
+			run(t, bin, append(tc.args, "-C", src, "-czf", archivePath, ".")...)
+			if _, err := Verify(context.Background(), archivePath, Limits{}, nil); !errors.Is(err, ErrUnsafe) {
+				t.Errorf("Verify: %v, want ErrUnsafe", err)
+			} else {
+				t.Log(err)
+			}
+			dest := filepath.Join(tmp, "dest")
+			if _, err := Extract(context.Background(), archivePath, dest, ExtractOptions{UID: -1, GID: -1}); !errors.Is(err, ErrUnsafe) {
+				t.Errorf("Extract: %v, want ErrUnsafe", err)
+			}
+			if _, err := os.Lstat(dest); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("dest left behind")
+			}
 		})
 	}
 }

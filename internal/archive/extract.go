@@ -43,6 +43,7 @@ func Extract(ctx context.Context, archivePath, dest string, opt ExtractOptions) 
 	if dest == "" {
 		return Summary{}, errors.New("extract: empty destination path")
 	}
+	dest = filepath.Clean(dest)
 	parent := filepath.Dir(dest)
 	if fi, err := os.Stat(parent); err != nil {
 		return Summary{}, fmt.Errorf("extract: destination's parent: %w", err)
@@ -105,9 +106,12 @@ type extractor struct {
 	chown    bool
 	dirs     map[string]*dirMeta
 
-	// The parent of the last entry, kept open: archives list a directory's
-	// entries together, so this saves an open per entry.
+	// The parent of the last entry, kept open both as an os.Root (to create
+	// the entry with one openat instead of a walk from dest per entry) and
+	// as a descriptor (for the *at calls). Archives list a directory's
+	// entries together, so it rarely changes.
 	parentName string
+	parentRoot *os.Root
 	parentDir  *os.File
 }
 
@@ -133,7 +137,11 @@ func (x *extractor) apply(e entry, data io.Reader) error {
 	case kindFile:
 		return x.writeFile(e, data)
 	case kindSymlink:
-		if err := x.root.Symlink(e.linkname, e.name); err != nil {
+		proot, _, base, err := x.parent(e.name)
+		if err != nil {
+			return err
+		}
+		if err := proot.Symlink(e.linkname, base); err != nil {
 			return fmt.Errorf("extract: %w", err)
 		}
 		if err := x.lchown(e.name); err != nil {
@@ -153,7 +161,11 @@ func (x *extractor) apply(e entry, data io.Reader) error {
 func (x *extractor) writeFile(e entry, data io.Reader) error {
 	// O_EXCL: the checker already refuses duplicates, but should it ever be
 	// wrong, an existing file or symlink is an error rather than a target.
-	f, err := x.root.OpenFile(e.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	proot, _, base, err := x.parent(e.name)
+	if err != nil {
+		return err
+	}
+	f, err := proot.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
@@ -184,28 +196,43 @@ func (x *extractor) mkdir(name string) error {
 	// 0700 until finishDirs: the archive's mode (0555, say) could stop us
 	// from creating the children, and others have no business in a
 	// half-built tree.
-	if err := x.root.Mkdir(name, 0o700); err != nil {
+	proot, _, base, err := x.parent(name)
+	if err != nil {
+		return err
+	}
+	if err := proot.Mkdir(base, 0o700); err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
 	return x.lchown(name)
 }
 
-// parent returns the open directory holding name and name's last component.
-// For "." that is the root itself and ".", which the *at calls accept.
-func (x *extractor) parent(name string) (int, string, error) {
+// parent returns the directory holding name, as an os.Root and as a
+// descriptor, and name's last component. For "." it returns dest itself and
+// ".", which the *at calls accept.
+func (x *extractor) parent(name string) (*os.Root, int, string, error) {
 	dir, base := path.Dir(name), path.Base(name)
 	if x.parentDir == nil || x.parentName != dir {
-		if x.parentDir != nil {
-			x.parentDir.Close()
-			x.parentDir = nil
-		}
-		f, err := x.root.Open(dir)
+		x.closeParent()
+		r, err := x.root.OpenRoot(dir)
 		if err != nil {
-			return -1, "", fmt.Errorf("extract: %w", err)
+			return nil, -1, "", fmt.Errorf("extract: %w", err)
 		}
-		x.parentName, x.parentDir = dir, f
+		f, err := r.Open(".")
+		if err != nil {
+			r.Close()
+			return nil, -1, "", fmt.Errorf("extract: %w", err)
+		}
+		x.parentName, x.parentRoot, x.parentDir = dir, r, f
 	}
-	return int(x.parentDir.Fd()), base, nil
+	return x.parentRoot, int(x.parentDir.Fd()), base, nil
+}
+
+func (x *extractor) closeParent() {
+	if x.parentDir != nil {
+		x.parentDir.Close()
+		x.parentRoot.Close()
+		x.parentDir, x.parentRoot = nil, nil
+	}
 }
 
 // lchown and setTimes work on the parent's descriptor with
@@ -215,7 +242,7 @@ func (x *extractor) lchown(name string) error {
 	if !x.chown {
 		return nil
 	}
-	fd, base, err := x.parent(name)
+	_, fd, base, err := x.parent(name)
 	if err != nil {
 		return err
 	}
@@ -226,7 +253,7 @@ func (x *extractor) lchown(name string) error {
 }
 
 func (x *extractor) setTimes(name string, atime, mtime time.Time) error {
-	fd, base, err := x.parent(name)
+	_, fd, base, err := x.parent(name)
 	if err != nil {
 		return err
 	}
@@ -275,7 +302,7 @@ func (x *extractor) finishDirs() error {
 }
 
 func (x *extractor) finishDir(name string, m *dirMeta) error {
-	pfd, base, err := x.parent(name)
+	_, pfd, base, err := x.parent(name)
 	if err != nil {
 		return err
 	}
@@ -313,9 +340,7 @@ func (x *extractor) sync() error {
 }
 
 func (x *extractor) close() {
-	if x.parentDir != nil {
-		x.parentDir.Close()
-	}
+	x.closeParent()
 	x.root.Close()
 }
 

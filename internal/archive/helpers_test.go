@@ -292,9 +292,9 @@ func readTree(t testing.TB, root string) map[string]treeEntry {
 }
 
 type compareOpts struct {
-	secondsOnly   bool // the archive format keeps whole seconds only
-	dropSetID     bool // the extractor drops setuid, setgid and sticky
-	skipRootTime  bool // the extractor leaves the mtime of "." alone
+	secondsOnly  bool // the archive format keeps whole seconds only
+	dropSetID    bool // the extractor drops setuid, setgid and sticky
+	skipRootTime bool // the extractor leaves the mtime of "." alone
 }
 
 // compareTrees checks b against a: same paths, types, permissions, sizes,

@@ -48,10 +48,12 @@ type gzipReader interface {
 	Multistream(ok bool)
 }
 
-// openGzip is pgzip's reader: it decompresses in a goroutine of its own, ahead
-// of the tar parsing and disk writes, which measured about 1.5x faster than
-// compress/gzip on a 200 MB backup (see BenchmarkGzipReaders). Tests swap it
-// to run the same suite against compress/gzip.
+// openGzip is pgzip's reader, which decompresses in a goroutine of its own,
+// ahead of the tar parsing, hashing and disk writes. Measured with
+// BenchmarkGzipReaders on a 209 MB tree (66 MB compressed) on tmpfs, 2 cores,
+// median of 3: Extract 223 MB/s against 169 for compress/gzip and 188 for
+// klauspost/compress/gzip; Verify 250 MB/s against 181 and 255. On the ext4
+// test disk all three extract at 40-55 MB/s: there the disk is the limit.
 var openGzip = func(r io.Reader) (gzipReader, error) { return pgzip.NewReader(r) }
 
 const (

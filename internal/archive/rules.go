@@ -143,18 +143,18 @@ func (c *checker) check(hdr *tar.Header) (entry, error) {
 
 	// Every parent must be a directory (named or implied). A parent that is a
 	// symlink is the classic way to make a later entry land outside the root.
-	if name != "." {
-		parts := strings.Split(name, "/")
-		for i := 1; i < len(parts); i++ {
-			p := strings.Join(parts[:i], "/")
-			switch n := c.tree[p]; {
-			case n == nil:
-				e.newDirs = append(e.newDirs, p)
-			case n.kind == kindSymlink:
-				return entry{}, unsafeEntry(raw, "would be written through the symlink %q", p)
-			case n.kind == kindFile:
-				return entry{}, unsafeEntry(raw, "is below %q, which is not a directory", p)
-			}
+	for i := range len(name) {
+		if name[i] != '/' {
+			continue
+		}
+		p := name[:i]
+		switch n := c.tree[p]; {
+		case n == nil:
+			e.newDirs = append(e.newDirs, p)
+		case n.kind == kindSymlink:
+			return entry{}, unsafeEntry(raw, "would be written through the symlink %q", p)
+		case n.kind == kindFile:
+			return entry{}, unsafeEntry(raw, "is below %q, which is not a directory", p)
 		}
 	}
 

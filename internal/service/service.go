@@ -166,9 +166,14 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithTimeout(ctx, d)
 }
 
-// poll calls check every interval until it reports done, fails, or ctx ends. If check fails
-// because ctx ended, the error is ctx's.
+// firstPoll is the first wait of poll: services usually change state within tens of
+// milliseconds, and every poll interval waited in vain is downtime.
+const firstPoll = 10 * time.Millisecond
+
+// poll calls check until it reports done, fails, or ctx ends, waiting 10 ms after the first
+// check and doubling up to interval. If check fails because ctx ended, the error is ctx's.
 func poll(ctx context.Context, interval time.Duration, check func() (bool, error)) error {
+	wait := min(firstPoll, interval)
 	for {
 		done, err := check()
 		if err != nil {
@@ -183,8 +188,9 @@ func poll(ctx context.Context, interval time.Duration, check func() (bool, error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(interval):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, interval)
 	}
 }
 

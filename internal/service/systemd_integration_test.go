@@ -93,7 +93,7 @@ func TestSystemdIntegrationStartFailures(t *testing.T) {
 	sb := testenv.Systemd(t)
 	sandboxUnit(t, sb, "cfr-noexec.service", "Type=exec\nExecStart=/nonexistent/cfr-app\n")
 	sandboxUnit(t, sb, "cfr-oneshot.service", "Type=oneshot\nExecStart=/bin/false\n")
-	sandboxUnit(t, sb, "cfr-dies.service", "Type=exec\nExecStart=/bin/sh -c 'sleep 0.5; exit 3'\n")
+	sandboxUnit(t, sb, "cfr-dies.service", "Type=exec\nExecStart=/bin/sh -c 'sleep 1; exit 3'\n")
 
 	for unit, want := range map[string]string{
 		"cfr-noexec":  "start cfr-noexec.service: job failed; unit is failed/failed (result exit-code)",
@@ -123,15 +123,30 @@ func TestSystemdIntegrationStartFailures(t *testing.T) {
 
 func TestSystemdIntegrationStopIgnoresSIGTERM(t *testing.T) {
 	sb := testenv.Systemd(t)
-	sandboxUnit(t, sb, "cfr-stubborn.service",
-		"ExecStart=/bin/sh -c 'trap \"\" TERM; while :; do sleep 1; done'\nTimeoutStopSec=2\n")
+	ready := filepath.Join(t.TempDir(), "trap-set")
+	sandboxUnit(t, sb, "cfr-stubborn.service", fmt.Sprintf(
+		"ExecStart=/bin/sh -c 'trap \"\" TERM; touch %s; while :; do sleep 1; done'\nTimeoutStopSec=2\n", ready))
 	ctx := context.Background()
-
-	t.Run("stop timeout shorter than TimeoutStopSec", func(t *testing.T) {
-		m := systemdManagerFor(t, "cfr-stubborn", 500*time.Millisecond)
+	// startIgnoringTERM starts the unit and waits until its shell ignores SIGTERM: Type=simple
+	// counts as started before the trap is set.
+	startIgnoringTERM := func(t *testing.T, m Manager) {
+		t.Helper()
+		_ = os.Remove(ready)
 		if err := m.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
+		deadline := time.Now().Add(10 * time.Second)
+		for _, err := os.Stat(ready); err != nil; _, err = os.Stat(ready) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the unit never set its trap: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	t.Run("stop timeout shorter than TimeoutStopSec", func(t *testing.T) {
+		m := systemdManagerFor(t, "cfr-stubborn", 500*time.Millisecond)
+		startIgnoringTERM(t, m)
 		took, err := timed(t, "Stop with 0.5 s timeout", func() error { return m.Stop(ctx) })
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still stopping after") {
 			t.Errorf("Stop = %v, want a deadline error", err)
@@ -142,9 +157,7 @@ func TestSystemdIntegrationStopIgnoresSIGTERM(t *testing.T) {
 	})
 	t.Run("systemd escalates to SIGKILL", func(t *testing.T) {
 		m := systemdManagerFor(t, "cfr-stubborn", 15*time.Second)
-		if err := m.Start(ctx); err != nil { // may still be stopping from the subtest above
-			t.Fatal(err)
-		}
+		startIgnoringTERM(t, m) // waits for the stop left running by the subtest above
 		took, err := timed(t, "Stop of a unit ignoring SIGTERM", func() error { return m.Stop(ctx) })
 		if err != nil {
 			t.Fatal(err)
