@@ -47,8 +47,11 @@ tidy-check:
 	  cp /tmp/cfrollback-go.mod.bak go.mod; cp /tmp/cfrollback-go.sum.bak go.sum; \
 	  echo "go mod tidy changes go.mod/go.sum: run it and commit"; exit 1; fi
 
+# Downtime of `cfrollback emergency` vs the seed's shell procedure (docs/BENCHMARKS.md),
+# then the archive package's Go benchmarks.
 bench: deps build
-	bash scripts/bench-downtime.sh
+	bash scripts/bench-downtime.sh "small large" 5
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/archive/
 
 clean:
 	rm -rf bin

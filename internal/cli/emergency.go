@@ -79,7 +79,7 @@ func newServiceManager(ctx context.Context, cfg config.Config) (service.Manager,
 	m, err := service.New(ctx, runbook.ServiceConfig(cfg))
 	if err != nil {
 		return nil, &runbook.StepError{Step: "preflight", Err: err,
-			Hint: "set service.manager (auto, systemd, pm2, command) and service.unit / service.pm2_name; 'cfrollback settings' shows them"}
+			Hint: "nothing was changed. Set service.manager (auto, systemd, pm2, command) and service.unit / service.pm2_name; 'cfrollback settings' shows them"}
 	}
 	return m, nil
 }

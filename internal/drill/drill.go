@@ -143,7 +143,11 @@ func Run(ctx context.Context, opt Options) (rep *Report, err error) {
 	rep.check("live data carried over (.swarm)", strings.Contains(string(data), "started version 2.0.0-phase2") &&
 		strings.Count(string(data), "started version 1.0.0") >= 2, fmt.Sprintf("%d lines", strings.Count(string(data), "\n")))
 	problems, jerr := journal.Verify(cfg.Journal)
-	rep.check("journal intact", jerr == nil && len(problems) == 0, fmt.Sprintf("%d problems %v", len(problems), jerr))
+	jInfo := fmt.Sprintf("%d problems", len(problems))
+	if jerr != nil {
+		jInfo = jerr.Error()
+	}
+	rep.check("journal intact", jerr == nil && len(problems) == 0, jInfo)
 	if recs, err := journal.ReadAll(cfg.Journal); err == nil {
 		rep.Journal = journal.Runs(recs)
 	}

@@ -54,16 +54,7 @@ func Emergency(ctx context.Context, opt Options, deps Deps) (*Result, error) {
 		opt.Command = "emergency"
 	}
 	r := newRunner(opt, deps)
-	release, err := r.begin()
-	if err != nil {
-		r.res.Outcome = "preflight_failed"
-		r.res.Error = err.Error()
-		return r.res, err
-	}
-	defer release()
-	err = r.emergency(ctx)
-	r.finish(err)
-	return r.res, err
+	return r.run(ctx, r.emergency)
 }
 
 func (r *runner) emergency(ctx context.Context) error {

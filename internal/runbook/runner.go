@@ -136,6 +136,25 @@ func (r *runner) begin() (release func(), err error) {
 	}, nil
 }
 
+// run takes the lock, runs body and records its outcome.
+func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Result, error) {
+	release, err := r.begin()
+	if err != nil {
+		return r.refuse(err)
+	}
+	defer release()
+	err = body(ctx)
+	r.finish(err)
+	return r.res, err
+}
+
+// refuse ends a run that could not begin: nothing was changed.
+func (r *runner) refuse(err error) (*Result, error) {
+	r.res.Outcome = "preflight_failed"
+	r.res.Error = err.Error()
+	return r.res, err
+}
+
 func (r *runner) event(e Event) {
 	r.deps.Events(e)
 	r.hlog.event(e)

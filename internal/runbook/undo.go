@@ -35,26 +35,16 @@ func Undo(ctx context.Context, targetID string, opt Options, deps Deps) (*Result
 	r := newRunner(opt, deps)
 	it, err := undoTarget(r.cfg.Journal, targetID)
 	if err != nil {
-		r.res.Outcome = "preflight_failed"
-		r.res.Error = err.Error()
-		return r.res, &StepError{Step: "preflight", Err: err}
+		return r.refuse(&StepError{Step: "preflight", Err: err})
 	}
-	release, err := r.begin()
-	if err != nil {
-		r.res.Outcome = "preflight_failed"
-		r.res.Error = err.Error()
-		return r.res, err
-	}
-	defer release()
-	err = r.undo(ctx, it)
-	r.finish(err)
+	res, err := r.run(ctx, func(ctx context.Context) error { return r.undo(ctx, it) })
 	if err == nil && !r.opt.DryRun {
 		r.res.Next = []string{
 			"cfrollback health-check --critical-only",
 			"ls -la " + shellQuote(r.res.KeptDir) + "   # the install the rollback had restored, with data written since",
 		}
 	}
-	return r.res, err
+	return res, err
 }
 
 func undoTarget(journalPath, targetID string) (*interrupted, error) {
