@@ -58,43 +58,46 @@ deploy_broken() { # install = v1 content with v2 broken markers, plus live data;
 
 now_ms() { date +%s%3N; }
 
-seed_procedure() { # the seed's "Emergency Rollback Script", steps as written; prints downtime ms
+seed_procedure() { # the seed's "Emergency Rollback Script", steps as written; prints "downtime total rss"
   local sleep_s=$1 t0 t1
   t0=$(now_ms)
   stop_app                                                    # systemctl stop || pm2 stop
   cp -r "$INSTALL" "$INSTALL-failed-$(date +%Y%m%d-%H%M%S)"   # backup failed deployment
   LATEST=$(ls -t "$W/backups"/backup-*.tar.gz 2>/dev/null | head -1)
-  (cd "$INSTALL" && tar -xzf "$LATEST" --overwrite)           # restore backup
+  (cd "$INSTALL" && /usr/bin/time -f %M -o "$W/rss" tar -xzf "$LATEST" --overwrite)   # restore backup
   start_app                                                   # systemctl start || pm2 start
   sleep "$sleep_s"                                            # wait for service to stabilize
   until curl -fs -o /dev/null "$URL"; do sleep 0.05; done     # health-check --critical-only
   t1=$(now_ms)
-  echo $((t1 - t0))
+  echo "$((t1 - t0)) $((t1 - t0)) $(cat "$W/rss")"
 }
 
-cfrollback_emergency() {
+cfrollback_emergency() { # prints "downtime total rss"
   local out
-  out=$("$BIN" emergency --json 2>/dev/null)
-  echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["downtime_ms"])'
+  out=$(/usr/bin/time -f %M -o "$W/rss" "$BIN" emergency --json 2>/dev/null)
+  echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["downtime_ms"], r["duration_ms"], end=" ")'
+  cat "$W/rss"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 
-echo "| install | backup (gz) | procedure | downtime, ms (median of $ROUNDS) | all rounds, ms |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| install | backup (gz) | procedure | downtime ms, median of $ROUNDS | total wall ms, median | peak RSS MiB (tar / cfrollback) | downtime, all rounds |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+col() { awk -v c="$1" '{print $c}'; }
 for size in $SIZES; do
   make_fixture "$size"
   isize=$(du -sh "$W/good" | cut -f1); bsize=$(du -sh "$W/backups"/backup-*.tar.gz | cut -f1)
-  seed10=() seed0=() cfr=()
+  : >"$W/seed10"; : >"$W/seed0"; : >"$W/cfr"
   for r in $(seq 1 "$ROUNDS"); do
-    deploy_broken; seed10+=("$(seed_procedure 10)")
-    deploy_broken; cfr+=("$(cfrollback_emergency)")
-    deploy_broken; seed0+=("$(seed_procedure 0)")
+    deploy_broken; seed_procedure 10 >>"$W/seed10"
+    deploy_broken; cfrollback_emergency >>"$W/cfr"
+    deploy_broken; seed_procedure 0 >>"$W/seed0"
   done
-  for row in "seed shell procedure (as written, sleep 10)|${seed10[*]}" "seed shell procedure without the sleep 10|${seed0[*]}" "cfrollback emergency|${cfr[*]}"; do
-    name=${row%%|*}; vals=${row#*|}
-    med=$(printf '%s\n' $vals | median)
-    echo "| $size ($isize) | $bsize | $name | $med | ${vals// /, } |"
+  for row in "seed10|seed shell procedure (as written, sleep 10)" "seed0|seed shell procedure without the sleep 10" "cfr|cfrollback emergency"; do
+    f=$W/${row%%|*}; name=${row#*|}
+    down=$(col 1 <"$f" | median); total=$(col 2 <"$f" | median); rss=$(col 3 <"$f" | median)
+    all=$(col 1 <"$f" | paste -sd, | sed 's/,/, /g')
+    echo "| $size ($isize) | $bsize | $name | $down | $total | $((rss / 1024)) | $all |"
   done
 done
 stop_app

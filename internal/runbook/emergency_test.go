@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -369,5 +370,35 @@ func TestEmergencyDamagedJournalIsSetAsideNotFatal(t *testing.T) {
 	}
 	if string(b) != read(t, kept[0]) {
 		t.Fatal("the kept journal differs from the damaged one")
+	}
+}
+
+// Restored files belong to the owner of the install dir being replaced, not
+// to whatever uid/gid the archive recorded.
+func TestEmergencyRestoredFilesTakeTheInstallOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root to chown")
+		}
+		t.Skip("needs root to chown")
+	}
+	e := newEnv(t)
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1", "lib/x.js": "x"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2"})
+	if err := os.Chown(e.cfg.InstallDir, 4242, 4343); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.run(false); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{".", "app.txt", "lib", "lib/x.js"} {
+		fi, err := os.Lstat(filepath.Join(e.cfg.InstallDir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != 4242 || st.Gid != 4343 {
+			t.Errorf("%s owned by %d:%d, want 4242:4343", rel, st.Uid, st.Gid)
+		}
 	}
 }
