@@ -11,15 +11,17 @@ import (
 
 // Config is the effective settings of one cfrollback invocation.
 type Config struct {
-	InstallDir       string        `mapstructure:"install_dir" json:"install_dir"`
-	FailedDirPattern string        `mapstructure:"failed_dir_pattern" json:"failed_dir_pattern"`
-	Backup           BackupConfig  `mapstructure:"backup" json:"backup"`
-	Restore          RestoreConfig `mapstructure:"restore" json:"restore"`
-	Service          ServiceConfig `mapstructure:"service" json:"service"`
-	Health           HealthConfig  `mapstructure:"health" json:"health"`
-	Journal          string        `mapstructure:"journal" json:"journal"`
-	Lock             string        `mapstructure:"lock" json:"lock"`
-	LogDir           string        `mapstructure:"log_dir" json:"log_dir"`
+	InstallDir       string         `mapstructure:"install_dir" json:"install_dir"`
+	FailedDirPattern string         `mapstructure:"failed_dir_pattern" json:"failed_dir_pattern"`
+	Backup           BackupConfig   `mapstructure:"backup" json:"backup"`
+	Restore          RestoreConfig  `mapstructure:"restore" json:"restore"`
+	Service          ServiceConfig  `mapstructure:"service" json:"service"`
+	Health           HealthConfig   `mapstructure:"health" json:"health"`
+	Databases        []DatabaseRef  `mapstructure:"databases" json:"databases"`
+	Database         DatabaseConfig `mapstructure:"database" json:"database"`
+	Journal          string         `mapstructure:"journal" json:"journal"`
+	Lock             string         `mapstructure:"lock" json:"lock"`
+	LogDir           string         `mapstructure:"log_dir" json:"log_dir"`
 }
 
 // BackupConfig says where backups live and what their file names look like.
@@ -28,6 +30,28 @@ type BackupConfig struct {
 	Pattern string `mapstructure:"pattern" json:"pattern"`
 	// MaxSize bounds the uncompressed bytes one restore may write.
 	MaxSize ByteSize `mapstructure:"max_size" json:"max_size"`
+	// Exclude are globs (relative to install_dir) left out of backups.
+	Exclude []string `mapstructure:"exclude" json:"exclude"`
+	// Keep and MaxAge are prune's defaults: keep at least Keep backups,
+	// delete those older than MaxAge (the seed's deployment guide: 7 days).
+	Keep   int           `mapstructure:"keep" json:"keep"`
+	MaxAge time.Duration `mapstructure:"max_age" json:"max_age"`
+	// State is the catalog of verification results and good/bad marks.
+	State string `mapstructure:"state" json:"state"`
+}
+
+// DatabaseRef is one SQLite database of the app. A relative Path is
+// relative to install_dir.
+type DatabaseRef struct {
+	Name string `mapstructure:"name" json:"name"`
+	Path string `mapstructure:"path" json:"path"`
+}
+
+// DatabaseConfig holds the settings of the database commands.
+type DatabaseConfig struct {
+	// BackupDir is outside install_dir so a rollback never hides it.
+	BackupDir   string        `mapstructure:"backup_dir" json:"backup_dir"`
+	BusyTimeout time.Duration `mapstructure:"busy_timeout" json:"busy_timeout"`
 }
 
 // RestoreConfig says how a backup becomes the install dir.
@@ -75,6 +99,18 @@ func Defaults() Config {
 			Dir:     "/var/backups/claude-flow",
 			Pattern: "backup-*.tar.gz",
 			MaxSize: 256 << 30,
+			Exclude: []string{"logs", "*.log", ".cache", "node_modules/.cache", "tmp"},
+			Keep:    10,
+			MaxAge:  7 * 24 * time.Hour,
+			State:   "/var/lib/cfrollback/backups.json",
+		},
+		Databases: []DatabaseRef{
+			{Name: "memory", Path: ".swarm/memory.db"},
+			{Name: "config", Path: "config.db"},
+		},
+		Database: DatabaseConfig{
+			BackupDir:   "/var/backups/claude-flow/db",
+			BusyTimeout: 5 * time.Second,
 		},
 		Restore: RestoreConfig{
 			Mode:     "replace",
@@ -131,7 +167,8 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	for _, kv := range []struct{ k, v string }{
-		{"install_dir", c.InstallDir}, {"backup.dir", c.Backup.Dir}, {"journal", c.Journal},
+		{"install_dir", c.InstallDir}, {"backup.dir", c.Backup.Dir}, {"backup.state", c.Backup.State},
+		{"database.backup_dir", c.Database.BackupDir}, {"journal", c.Journal},
 		{"lock", c.Lock}, {"log_dir", c.LogDir},
 	} {
 		if err := absPath(kv.k, kv.v); err != nil {
@@ -155,6 +192,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Backup.MaxSize <= 0 {
 		return bad("backup.max_size", c.Backup.MaxSize, "must be positive")
+	}
+	if c.Backup.Keep < 1 {
+		return bad("backup.keep", c.Backup.Keep, "must be at least 1")
+	}
+	if c.Backup.MaxAge <= 0 {
+		return bad("backup.max_age", c.Backup.MaxAge, "must be a positive duration such as 168h")
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Databases {
+		if d.Name == "" || d.Path == "" || seen[d.Name] {
+			return bad("databases", d, "each entry needs a unique name and a path")
+		}
+		seen[d.Name] = true
+	}
+	if c.Database.BusyTimeout <= 0 {
+		return bad("database.busy_timeout", c.Database.BusyTimeout, "must be a positive duration such as 5s")
 	}
 	switch c.Restore.Mode {
 	case "replace", "overlay":
@@ -204,6 +257,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// DatabasePath resolves a database's path against install_dir.
+func (c *Config) DatabasePath(d DatabaseRef) string {
+	if filepath.IsAbs(d.Path) {
+		return filepath.Clean(d.Path)
+	}
+	return filepath.Join(c.InstallDir, d.Path)
 }
 
 // TimestampLayout is the seed's `date +%Y%m%d-%H%M%S`.
