@@ -52,6 +52,7 @@ tidy-check:
 bench: deps build
 	bash scripts/bench-downtime.sh "small large" 5
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/archive/
+	bash scripts/bench-db.sh 500
 
 clean:
 	rm -rf bin

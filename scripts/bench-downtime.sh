@@ -25,7 +25,7 @@ trap cleanup EXIT
 start_app() { nohup "$BIN" drill-app --install "$INSTALL" --addr "127.0.0.1:$PORT" --pidfile "$PIDF" >>"$W/run/app.log" 2>&1 </dev/null & }
 stop_app() { [ -f "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null; while [ -f "$PIDF" ]; do sleep 0.01; done; }
 export CFROLLBACK_INSTALL_DIR=$INSTALL CFROLLBACK_BACKUP_DIR=$W/backups CFROLLBACK_JOURNAL=$W/log/journal.jsonl \
-  CFROLLBACK_LOCK=$W/run/lock CFROLLBACK_LOG_DIR=$W/log CFROLLBACK_SERVICE_MANAGER=command \
+  CFROLLBACK_LOCK=$W/run/lock CFROLLBACK_LOG_DIR=$W/log CFROLLBACK_BACKUP_STATE=$W/state/backups.json CFROLLBACK_SERVICE_MANAGER=command \
   CFROLLBACK_SERVICE_START_COMMAND="nohup '$BIN' drill-app --install '$INSTALL' --addr 127.0.0.1:$PORT --pidfile '$PIDF' >>'$W/run/app.log' 2>&1 </dev/null &" \
   CFROLLBACK_SERVICE_STOP_COMMAND="[ -f '$PIDF' ] && kill \$(cat '$PIDF') 2>/dev/null; true" \
   CFROLLBACK_SERVICE_STATUS_COMMAND="[ -f '$PIDF' ] && kill -0 \$(cat '$PIDF') 2>/dev/null" \

@@ -35,6 +35,16 @@ type CreateOptions struct {
 	// fails rather than write a backup that Extract with these limits would
 	// refuse. Zero fields mean the defaults.
 	Limits Limits
+	// OnFile, if not nil, is told each regular file stored with data: its
+	// name relative to srcDir (slash-separated), permission bits, size and
+	// the SHA-256 of the bytes stored, hashed as they are written so that a
+	// manifest costs no second read of the tree.
+	OnFile func(name string, mode fs.FileMode, size int64, sha256 string)
+	// Substitute maps regular files (relative to srcDir, slash-separated) to
+	// other files whose bytes are stored under the original name, with the
+	// original's mode and mtime: a database snapshot taken through SQLite's
+	// online backup API stands in for the live file.
+	Substitute map[string]string
 }
 
 // Create writes a gzip-compressed tar of srcDir's contents to dest, with
@@ -100,6 +110,8 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 		progress: createThrottle{fn: opt.Progress},
 		links:    map[fileID]string{},
 		buf:      make([]byte, readBufSize),
+		onFile:   opt.OnFile,
+		subst:    opt.Substitute,
 	}
 	if err := c.walk("."); err != nil {
 		gz.Close()
@@ -147,6 +159,8 @@ type creator struct {
 	links    map[fileID]string // first archive name of each multiply-linked file
 	buf      []byte
 	sum      Summary
+	onFile   func(name string, mode fs.FileMode, size int64, sha256 string)
+	subst    map[string]string
 }
 
 // walk adds rel (a directory, "." for the top) and everything below it, in
@@ -224,6 +238,16 @@ func (c *creator) add(rel string) error {
 	if err != nil {
 		return err
 	}
+	var alt fs.FileInfo
+	if p, ok := c.subst[rel]; ok && fi.Mode().IsRegular() {
+		if alt, err = os.Lstat(p); err != nil {
+			return err
+		}
+		if !alt.Mode().IsRegular() {
+			return fmt.Errorf("substitute for %s: %s is not a regular file", rel, p)
+		}
+		hdr.Size = alt.Size()
+	}
 	hdr.Format = tar.FormatPAX
 	// Access and change times vary with every read of the tree; storing them
 	// would make two backups of the same tree differ for nothing.
@@ -239,7 +263,7 @@ func (c *creator) add(rel string) error {
 	}
 
 	var id fileID
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink > 1 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && alt == nil && fi.Mode().IsRegular() && st.Nlink > 1 {
 		id = fileID{dev: uint64(st.Dev), ino: st.Ino}
 		if first, seen := c.links[id]; seen {
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
@@ -252,7 +276,12 @@ func (c *creator) add(rel string) error {
 		return fmt.Errorf("the tree could not be restored from this backup: %w", err)
 	}
 	if e.kind == kindFile {
-		if err := c.addFile(rel, hdr, fi); err != nil {
+		if alt != nil {
+			err = c.addFileFrom(c.subst[rel], rel, hdr, alt)
+		} else {
+			err = c.addFile(rel, hdr, fi)
+		}
+		if err != nil {
 			return err
 		}
 	} else if err := c.tw.WriteHeader(hdr); err != nil {
@@ -289,18 +318,48 @@ func (c *creator) addFile(rel string, hdr *tar.Header, fi fs.FileInfo) error {
 	if !os.SameFile(fi, ofi) {
 		return fmt.Errorf("%s was replaced while the backup was being made", rel)
 	}
+	return c.copyFile(f, rel, hdr)
+}
+
+// addFileFrom stores the file at altPath under rel's name.
+func (c *creator) addFileFrom(altPath, rel string, hdr *tar.Header, alt fs.FileInfo) error {
+	f, err := os.Open(altPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(alt, ofi) {
+		return fmt.Errorf("%s (stored as %s) was replaced while the backup was being made", altPath, rel)
+	}
+	return c.copyFile(f, rel, hdr)
+}
+
+func (c *creator) copyFile(f *os.File, rel string, hdr *tar.Header) error {
 	if err := c.tw.WriteHeader(hdr); err != nil {
 		return err
+	}
+	var w io.Writer = c.tw
+	var h hash.Hash
+	if c.onFile != nil {
+		h = sha256.New()
+		w = io.MultiWriter(c.tw, h)
 	}
 	// Exactly hdr.Size bytes: a file that grows meanwhile is stored as it was
 	// when stat'ed (as GNU tar does); one that shrinks cannot be stored
 	// consistently and fails the backup.
-	n, err := io.CopyBuffer(struct{ io.Writer }{c.tw}, &ctxReader{ctx: c.ctx, r: io.LimitReader(f, hdr.Size)}, c.buf)
+	n, err := io.CopyBuffer(struct{ io.Writer }{w}, &ctxReader{ctx: c.ctx, r: io.LimitReader(f, hdr.Size)}, c.buf)
 	if err != nil {
 		return err
 	}
 	if n != hdr.Size {
 		return fmt.Errorf("%s shrank from %d to %d bytes while the backup was being made", rel, hdr.Size, n)
+	}
+	if c.onFile != nil {
+		c.onFile(rel, fs.FileMode(hdr.Mode).Perm(), n, hex.EncodeToString(h.Sum(nil)))
 	}
 	return nil
 }

@@ -195,6 +195,9 @@ keeps the failed install, and journals every step.`,
 		newDrillCmd(f),
 		newDrillAppCmd(),
 		newVersionCmd(f),
+		newBackupCmd(f), newRollbackCmd(f),
+		newDatabaseCmd(f), newMemoryCmd(f),
+		newTestCmd(f), newLogsCmd(f),
 	)
 	return root
 }

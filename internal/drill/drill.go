@@ -175,6 +175,8 @@ func Config(dir, exe string, port int) config.Config {
 	cfg.Journal = filepath.Join(dir, "log", "journal.jsonl")
 	cfg.Lock = filepath.Join(run, "cfrollback.lock")
 	cfg.LogDir = filepath.Join(dir, "log")
+	cfg.Backup.State = filepath.Join(dir, "state", "backups.json")
+	cfg.Database.BackupDir = filepath.Join(dir, "dbbackups")
 	pid := filepath.Join(run, "app.pid")
 	q := shq
 	cfg.Service.Manager = "command"

@@ -210,7 +210,7 @@ func (r *runner) candidates() ([]backup.Candidate, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []backup.Candidate{c}, nil
+		return r.dropBadBackups([]backup.Candidate{c}, true), nil
 	}
 	cands, rejected, err := backup.Discover(r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
 	if err != nil {
@@ -222,6 +222,10 @@ func (r *runner) candidates() ([]backup.Candidate, error) {
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no backup found in %s matching %s; nothing was changed, the service was not stopped. Point backup.dir at your backups or pass --backup FILE",
 			r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+	}
+	if cands = r.dropBadBackups(cands, false); len(cands) == 0 {
+		return nil, fmt.Errorf("every backup in %s is marked bad; nothing was changed, the service was not stopped. 'cfrollback backup list' shows the marks; pass --backup FILE or clear one with 'cfrollback backup mark good ID'",
+			r.cfg.Backup.Dir)
 	}
 	return cands, nil
 }
@@ -472,6 +476,7 @@ func (r *runner) finish(err error) {
 		"downtime_ms": r.res.DowntimeMS, "duration_ms": r.res.DurationMS, "error": r.res.Error,
 	})
 	r.hlog.printf("%s outcome: %s (downtime %d ms)", r.opt.Command, strings.ToUpper(r.res.Outcome), r.res.DowntimeMS)
+	r.markOutcome()
 	if r.res.FailedDir != "" && install.Exists(r.res.FailedDir) {
 		r.hlog.printf("failed deployment backed up to: %s", r.res.FailedDir)
 	}

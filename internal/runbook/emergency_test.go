@@ -72,6 +72,8 @@ func newEnv(t *testing.T) *env {
 	cfg.Journal = filepath.Join(dir, "log", "journal.jsonl")
 	cfg.Lock = filepath.Join(dir, "run", "lock")
 	cfg.LogDir = filepath.Join(dir, "log")
+	cfg.Backup.State = filepath.Join(dir, "state", "backups.json")
+	cfg.Database.BackupDir = filepath.Join(dir, "dbbackups")
 	cfg.Health.URL = ""
 	cfg.Health.Interval = 5 * time.Millisecond
 	cfg.Health.Consecutive = 2

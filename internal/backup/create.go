@@ -1,0 +1,232 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/archive"
+)
+
+// DBSnapshotter copies a live SQLite database at srcPath into a new file at
+// dstPath as one consistent snapshot (SQLite's online backup API), so that a
+// backup taken while the app writes holds every committed row and no -wal or
+// -shm file is needed. internal/sqlitedb provides the real one.
+type DBSnapshotter interface {
+	Snapshot(ctx context.Context, srcPath, dstPath string) error
+}
+
+// Database is one database to capture, Path relative to the install dir.
+type Database struct {
+	Name string
+	Path string
+}
+
+// CreateOptions are the inputs of Create.
+type CreateOptions struct {
+	InstallDir string
+	BackupDir  string
+	Exclude    []string
+	Databases  []Database
+	// Snapshotter captures Databases; nil archives them as they are on
+	// disk, -wal and -shm included, with a warning.
+	Snapshotter DBSnapshotter
+	Label       string
+	AppVersion  string // empty: detect from <install>/package.json
+	CreatedBy   string
+	Host        string
+	Now         func() time.Time
+	Limits      archive.Limits
+	Progress    func(files int, bytes int64)
+	Warn        func(string)
+}
+
+// CreateResult is what Create wrote.
+type CreateResult struct {
+	ID           string           `json:"id"`
+	Path         string           `json:"path"`
+	ManifestPath string           `json:"manifest"`
+	SHA256       string           `json:"sha256"`
+	Size         int64            `json:"size"`
+	Entries      int              `json:"entries"`
+	Files        int              `json:"files"`
+	Bytes        int64            `json:"bytes"`
+	AppVersion   string           `json:"app_version,omitempty"`
+	Label        string           `json:"label,omitempty"`
+	Created      time.Time        `json:"created"`
+	DurationMS   int64            `json:"duration_ms"`
+	Skipped      []string         `json:"skipped,omitempty"`
+	Warnings     []string         `json:"warnings"`
+	Databases    []DatabaseRecord `json:"databases,omitempty"`
+}
+
+// ErrExists means a backup with the same name already exists.
+var ErrExists = errors.New("backup already exists")
+
+// Create writes <BackupDir>/backup-YYYYmmdd-HHMMSS.tar.gz of the install dir
+// and its manifest. Either both are written or neither is: a failure removes
+// what it had written, temporary files included.
+func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	warn := func(format string, a ...any) {
+		if opt.Warn != nil {
+			opt.Warn(fmt.Sprintf(format, a...))
+		}
+	}
+	install := filepath.Clean(opt.InstallDir)
+	if fi, err := os.Stat(install); err != nil {
+		return nil, fmt.Errorf("install dir: %w; check install_dir ('cfrollback settings')", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("install dir %s is not a directory; check install_dir", install)
+	}
+	if err := os.MkdirAll(opt.BackupDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create backup dir: %w", err)
+	}
+	start := opt.Now()
+	name := "backup-" + start.Format("20060102-150405") + ".tar.gz"
+	dest := filepath.Join(opt.BackupDir, name)
+	if _, err := os.Lstat(dest); err == nil {
+		return nil, fmt.Errorf("%w: %s; wait a second and run it again", ErrExists, dest)
+	}
+	res := &CreateResult{ID: ID(name), Path: dest, ManifestPath: ManifestPath(dest), Created: start, Warnings: []string{}}
+
+	version, source := opt.AppVersion, "flag"
+	if version == "" {
+		version, source = detectAppVersion(install)
+	}
+	exclude := append([]string(nil), opt.Exclude...)
+	subst := map[string]string{}
+	var dbRecs []DatabaseRecord
+	snapDir := ""
+	defer func() {
+		if snapDir != "" {
+			os.RemoveAll(snapDir)
+		}
+	}()
+	for _, db := range opt.Databases {
+		rel, ok := relInside(db.Path)
+		if !ok {
+			warn("database %s (%s) is not inside the install dir; it is not part of the backup", db.Name, db.Path)
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(install, rel)); err != nil || !fi.Mode().IsRegular() {
+			continue // not every install has every database
+		}
+		if opt.Snapshotter == nil {
+			w := fmt.Sprintf("database %s (%s) archived as it is on disk, -wal/-shm included: no SQLite snapshotter is available, so a backup taken while the app writes may not hold the last commits", db.Name, rel)
+			warn("%s", w)
+			res.Warnings = append(res.Warnings, w)
+			dbRecs = append(dbRecs, DatabaseRecord{Name: db.Name, Path: rel, Method: "raw_copy"})
+			continue
+		}
+		if snapDir == "" {
+			d, err := os.MkdirTemp(opt.BackupDir, "."+res.ID+".db-*.tmp")
+			if err != nil {
+				return nil, fmt.Errorf("create snapshot dir: %w", err)
+			}
+			snapDir = d
+		}
+		dst := filepath.Join(snapDir, fmt.Sprintf("%d.db", len(subst)))
+		if err := opt.Snapshotter.Snapshot(ctx, filepath.Join(install, rel), dst); err != nil {
+			return nil, fmt.Errorf("snapshot database %s (%s): %w; nothing was written", db.Name, rel, err)
+		}
+		subst[rel] = dst
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			exclude = append(exclude, globEscape(rel+suffix))
+		}
+		dbRecs = append(dbRecs, DatabaseRecord{Name: db.Name, Path: rel, Method: "online_backup"})
+	}
+
+	var files []FileRecord
+	sum, err := archive.Create(ctx, install, dest, archive.CreateOptions{
+		Exclude: exclude, Limits: opt.Limits, Progress: opt.Progress, Substitute: subst,
+		OnFile: func(name string, mode fs.FileMode, size int64, sha string) {
+			files = append(files, FileRecord{Path: name, Mode: mode, Size: size, SHA256: sha})
+		},
+	})
+	if err != nil {
+		removeTemps(opt.BackupDir, name)
+		return nil, err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	m := &Manifest{
+		Version: ManifestVersion, Archive: name, ArchiveSHA256: sum.SHA256, ArchiveSize: sum.CompressedSize,
+		Created: start.UTC(), CreatedBy: opt.CreatedBy, Host: opt.Host, Label: opt.Label,
+		AppVersion: version, InstallDir: install, Exclude: exclude,
+		Entries: sum.Entries, Bytes: sum.Bytes, Databases: dbRecs, Files: files,
+	}
+	if version != "" {
+		m.AppVersionSource = source
+	}
+	if err := writeManifest(dest, m); err != nil {
+		os.Remove(dest)
+		removeTemps(opt.BackupDir, name)
+		return nil, fmt.Errorf("write manifest %s: %w; the archive was removed again", res.ManifestPath, err)
+	}
+	for _, s := range sum.Skipped {
+		warn("%s is a socket, FIFO or device; it is not part of the backup", s)
+	}
+	res.SHA256, res.Size, res.Entries, res.Files, res.Bytes = sum.SHA256, sum.CompressedSize, sum.Entries, sum.Files, sum.Bytes
+	res.AppVersion, res.Label, res.Skipped, res.Databases = version, opt.Label, sum.Skipped, dbRecs
+	res.DurationMS = opt.Now().Sub(start).Milliseconds()
+	return res, nil
+}
+
+// removeTemps removes temporary files archive.Create may have left for name
+// when it was interrupted before its own cleanup ran.
+func removeTemps(dir, name string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(name)+".*.tmp"))
+	for _, t := range tmps {
+		os.Remove(t)
+	}
+}
+
+// detectAppVersion reads "version" from <install>/package.json.
+func detectAppVersion(install string) (string, string) {
+	b, err := os.ReadFile(filepath.Join(install, "package.json"))
+	if err != nil {
+		return "", ""
+	}
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	if json.Unmarshal(b, &pkg) != nil || pkg.Version == "" {
+		return "", ""
+	}
+	return pkg.Version, "package.json"
+}
+
+// relInside cleans a database path relative to the install dir; ok is false
+// for an absolute path or one that leaves the install dir.
+func relInside(p string) (string, bool) {
+	if filepath.IsAbs(p) {
+		return "", false
+	}
+	c := path.Clean(filepath.ToSlash(p))
+	if c == "." || c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	return c, true
+}
+
+// globEscape quotes the characters path.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,48 @@
+package backup
+
+import "time"
+
+// Info is one backup as list shows it.
+type Info struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Path       string     `json:"path"`
+	Time       time.Time  `json:"time"`
+	Size       int64      `json:"size"`
+	AppVersion string     `json:"app_version,omitempty"`
+	Label      string     `json:"label,omitempty"`
+	Manifest   bool       `json:"manifest"`
+	Verified   string     `json:"verified"` // never | ok | failed
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	VerifyErr  string     `json:"verify_error,omitempty"`
+	Mark       string     `json:"mark,omitempty"` // good | bad
+	MarkReason string     `json:"mark_reason,omitempty"`
+	MarkedAt   *time.Time `json:"marked_at,omitempty"`
+	MarkedBy   string     `json:"marked_by,omitempty"`
+}
+
+// List joins backups (newest first), their manifests and the state.
+func List(cands []Candidate, st *State) []Info {
+	out := make([]Info, 0, len(cands))
+	for _, c := range cands {
+		in := Info{ID: ID(c.Name), Name: c.Name, Path: c.Path, Time: c.Time, Size: c.Size, Verified: "never"}
+		if m, err := ReadManifest(c.Path); err == nil {
+			in.Manifest, in.AppVersion, in.Label = true, m.AppVersion, m.Label
+		}
+		s := st.Get(c.Name)
+		if v := s.Verify; v != nil {
+			in.Verified = "failed"
+			if v.OK {
+				in.Verified = "ok"
+			}
+			t := v.Time
+			in.VerifiedAt, in.VerifyErr = &t, v.Error
+		}
+		if m := s.Mark; m != nil {
+			t := m.Time
+			in.Mark, in.MarkReason, in.MarkedAt, in.MarkedBy = m.Value, m.Reason, &t, m.By
+		}
+		out = append(out, in)
+	}
+	return out
+}

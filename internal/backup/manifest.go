@@ -1,0 +1,163 @@
+package backup
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ManifestVersion is written into every manifest; readers refuse newer ones.
+const ManifestVersion = 1
+
+// Manifest is the sidecar backup-X.manifest.json written next to
+// backup-X.tar.gz. emergency compares ArchiveSHA256 with the archive it
+// extracts; verify also compares every file's digest.
+type Manifest struct {
+	Version       int       `json:"version"`
+	Archive       string    `json:"archive"` // file name, no directory
+	ArchiveSHA256 string    `json:"archive_sha256"`
+	ArchiveSize   int64     `json:"archive_size"`
+	Created       time.Time `json:"created"`
+	CreatedBy     string    `json:"created_by"`
+	Host          string    `json:"host"`
+	Label         string    `json:"label,omitempty"`
+	AppVersion    string    `json:"app_version,omitempty"`
+	// AppVersionSource is "package.json", "flag" or "" (unknown).
+	AppVersionSource string           `json:"app_version_source,omitempty"`
+	InstallDir       string           `json:"install_dir"`
+	Exclude          []string         `json:"exclude"`
+	Entries          int              `json:"entries"`
+	Bytes            int64            `json:"bytes"`
+	Databases        []DatabaseRecord `json:"databases,omitempty"`
+	Files            []FileRecord     `json:"files"`
+}
+
+// FileRecord is one regular file of the backup.
+type FileRecord struct {
+	Path   string      `json:"path"` // relative to the install dir, slash-separated
+	Mode   fs.FileMode `json:"mode"` // permission bits
+	Size   int64       `json:"size"`
+	SHA256 string      `json:"sha256"`
+}
+
+// DatabaseRecord says how a database was captured.
+type DatabaseRecord struct {
+	Name string `json:"name"`
+	Path string `json:"path"` // relative to the install dir
+	// Method is "online_backup" (a consistent snapshot through SQLite) or
+	// "raw_copy" (the file as it was on disk, -wal/-shm included).
+	Method string `json:"method"`
+}
+
+// MarshalJSON writes modes as octal strings ("0644"), which is how people
+// read them; the default would be a decimal number.
+func (f FileRecord) MarshalJSON() ([]byte, error) {
+	type plain FileRecord
+	return json.Marshal(struct {
+		plain
+		Mode string `json:"mode"`
+	}{plain(f), fmt.Sprintf("%04o", uint32(f.Mode.Perm()))})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *FileRecord) UnmarshalJSON(b []byte) error {
+	type plain FileRecord
+	var v struct {
+		plain
+		Mode string `json:"mode"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	var m uint32
+	if _, err := fmt.Sscanf(v.Mode, "%o", &m); err != nil {
+		return fmt.Errorf("file %q: mode %q is not octal", v.Path, v.Mode)
+	}
+	*f = FileRecord(v.plain)
+	f.Mode = fs.FileMode(m).Perm()
+	return nil
+}
+
+// ReadManifest reads the sidecar manifest of the archive at path.
+func ReadManifest(archivePath string) (*Manifest, error) {
+	p := ManifestPath(archivePath)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", p, err)
+	}
+	if m.Version > ManifestVersion {
+		return nil, fmt.Errorf("manifest %s has version %d; this cfrollback reads up to %d, upgrade it", p, m.Version, ManifestVersion)
+	}
+	return &m, nil
+}
+
+// writeManifest writes m next to the archive, durably.
+func writeManifest(archivePath string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileDurable(ManifestPath(archivePath), append(b, '\n'), 0o600)
+}
+
+// writeFileDurable writes b to path so that path is the old file or the new
+// one whole, even after a crash: temp file in the same dir, fsync, rename,
+// fsync the dir.
+func writeFileDurable(path string, b []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	ok = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ID is how people name a backup: the stamp in its file name
+// (20250104-140000), or the file name itself when it has none.
+func ID(name string) string {
+	name = filepath.Base(name)
+	if m := stampRE.FindString(name); m != "" {
+		return m
+	}
+	return name
+}
+
+// matchesID reports whether arg (an ID, a file name or a path) names c.
+func matchesID(c Candidate, arg string) bool {
+	return arg == c.Name || arg == c.Path || arg == ID(c.Name)
+}

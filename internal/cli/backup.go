@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/archive"
+	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+func newBackupCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Create, list, verify, mark and prune the backups a rollback restores",
+		Long: `Backups are <backup.dir>/backup-YYYYmmdd-HHMMSS.tar.gz, plain tar.gz files that
+'tar -xzf' restores, each with a sidecar backup-YYYYmmdd-HHMMSS.manifest.json
+(archive and per-file sha256, app version, label). What verify found and the
+good/bad marks live in backup.state. 'cfrollback emergency' skips backups
+marked bad, and marks the backup it restored good or bad by the outcome.`,
+		Example: `  cfrollback backup create --label "before deploy 2.4.1"
+  cfrollback backup list
+  cfrollback backup verify --all
+  cfrollback backup mark bad 20250104-140000 --reason "config.db is empty"
+  cfrollback backup prune --keep 10 --max-age 7d --dry-run`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(
+		newBackupCreateCmd(f),
+		newBackupListCmd(f),
+		newBackupVerifyCmd(f),
+		newBackupMarkCmd(f),
+		newBackupPruneCmd(f),
+	)
+	return cmd
+}
+
+type backupCreateOptions struct {
+	IO         *ui.IO
+	JSON       bool
+	Config     config.Config
+	Label      string
+	AppVersion string
+	Exclude    []string
+	NoDefaults bool
+	Now        func() time.Time
+	// Snapshotter captures the databases; nil archives them as they are.
+	// internal/sqlitedb provides the real one (issue 4).
+	Snapshotter backup.DBSnapshotter
+}
+
+func newBackupCreateCmd(f *Factory) *cobra.Command {
+	opts := &backupCreateOptions{IO: f.IO, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Back up the install dir into backup.dir, with a manifest",
+		Long: `Write <backup.dir>/backup-YYYYmmdd-HHMMSS.tar.gz of install_dir (mode 0600,
+written to a temporary file, synced and renamed, so it is whole or absent) and
+its manifest backup-YYYYmmdd-HHMMSS.manifest.json: the archive's sha256, the
+entry count, every file's sha256 and mode, the app version (from
+<install>/package.json "version", or --app-version), label, host and user.
+
+Left out: backup.exclude (default logs, *.log, .cache, node_modules/.cache,
+tmp) and --exclude globs, matched against each path relative to install_dir
+and against its base name; a matching directory is left out whole.
+
+Databases (setting databases) are captured through SQLite's online backup API
+when it is available; until then they are archived as they are on disk, with
+their -wal/-shm files, and a warning says so.
+
+Compression uses every core. On a terminal a progress bar shows on stderr.` +
+			exitStatusHelp("0  the backup and its manifest were written",
+				"1  failed; nothing was left behind",
+				"2  bad usage or invalid settings"),
+		Example: `  cfrollback backup create
+  cfrollback backup create --label "before deploy" --app-version 2.4.1
+  cfrollback backup create --exclude 'uploads/*' --exclude '*.tmp' --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.JSON = cfg, f.JSON
+			return runBackupCreate(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Label, "label", "", "a note stored in the manifest and shown by list")
+	cmd.Flags().StringVar(&opts.AppVersion, "app-version", "", "the app version this backup holds (default: <install>/package.json \"version\")")
+	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "leave out paths matching this glob, in addition to backup.exclude (repeatable)")
+	cmd.Flags().BoolVar(&opts.NoDefaults, "no-default-excludes", false, "do not apply backup.exclude, only --exclude")
+	return cmd
+}
+
+func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
+	cfg := opts.Config
+	exclude := append([]string(nil), opts.Exclude...)
+	if !opts.NoDefaults {
+		exclude = append(append([]string(nil), cfg.Backup.Exclude...), exclude...)
+	}
+	var dbs []backup.Database
+	for _, d := range cfg.Databases {
+		dbs = append(dbs, backup.Database{Name: d.Name, Path: d.Path})
+	}
+	host, _ := os.Hostname()
+	var bar *progressBar
+	if showProgress(opts.IO, opts.JSON) {
+		// A walk of the metadata only, for an ETA; cheap next to the copy.
+		if total, err := install.TreeSize(cfg.InstallDir); err == nil {
+			bar = newProgressBar(opts.IO, opts.JSON, total, "backing up")
+		}
+	}
+	lim := archive.DefaultLimits()
+	lim.MaxTotalSize = int64(cfg.Backup.MaxSize)
+	warn := warnPrinter(opts.IO)
+	res, err := backup.Create(ctx, backup.CreateOptions{
+		InstallDir: cfg.InstallDir, BackupDir: cfg.Backup.Dir, Exclude: exclude, Databases: dbs,
+		Snapshotter: opts.Snapshotter, Label: opts.Label, AppVersion: opts.AppVersion,
+		CreatedBy: currentUser(), Host: host, Now: opts.Now, Limits: lim,
+		Progress: func(_ int, bytes int64) { bar.set(bytes) },
+		Warn:     warn,
+	})
+	bar.finish()
+	if err != nil {
+		return fmt.Errorf("backup create: %w", err)
+	}
+	if opts.JSON {
+		return ui.JSON(opts.IO.Out, res)
+	}
+	p := opts.IO.OutPalette()
+	fmt.Fprintf(opts.IO.Out, "%s %s\n", p.Green("backup written:"), res.Path)
+	fmt.Fprintf(opts.IO.Out, "  id:        %s\n  manifest:  %s\n", res.ID, res.ManifestPath)
+	fmt.Fprintf(opts.IO.Out, "  contents:  %d entries, %d files, %s -> %s compressed\n", res.Entries, res.Files, humanBytes(res.Bytes), humanBytes(res.Size))
+	if res.AppVersion != "" {
+		fmt.Fprintf(opts.IO.Out, "  app:       %s\n", res.AppVersion)
+	}
+	if res.Label != "" {
+		fmt.Fprintf(opts.IO.Out, "  label:     %s\n", res.Label)
+	}
+	fmt.Fprintf(opts.IO.Out, "  sha256:    %s\n  took:      %s\n", res.SHA256, ui.Duration(time.Duration(res.DurationMS)*time.Millisecond))
+	return nil
+}
+
+func warnPrinter(io *ui.IO) func(string) {
+	return func(msg string) {
+		fmt.Fprintf(io.ErrOut, "%s %s\n", io.ErrPalette().Yellow("warning:"), msg)
+	}
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprint(os.Getuid())
+}
+
+// backupStore is backup.state for the backup commands, which may create
+// its directory.
+func backupStore(cfg config.Config) backup.Store {
+	return backup.Store{Path: cfg.Backup.State, CreateDir: true}
+}
+
+// discoverBackups lists backup.dir, warning about entries that are not backups.
+func discoverBackups(io *ui.IO, cfg config.Config) ([]backup.Candidate, error) {
+	cands, rejected, err := backup.Discover(cfg.Backup.Dir, cfg.Backup.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w; check backup.dir ('cfrollback settings') and its permissions", err)
+	}
+	for _, rj := range rejected {
+		warnPrinter(io)(fmt.Sprintf("%s is not a backup: %s", rj.Path, rj.Reason))
+	}
+	return cands, nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func shortErr(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}

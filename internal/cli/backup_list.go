@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+type backupListOptions struct {
+	IO     *ui.IO
+	JSON   bool
+	Config config.Config
+	Now    func() time.Time
+}
+
+func newBackupListCmd(f *Factory) *cobra.Command {
+	opts := &backupListOptions{IO: f.IO, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List backups newest first: age, size, app version, verified, good/bad",
+		Long: `List the backups in backup.dir, newest first, with what is known about each:
+app version and label (from the manifest), the last verification (never, ok,
+FAILED, and when) and the good/bad mark (set by hand or by the outcome of an
+emergency). A backup marked bad is skipped by 'cfrollback emergency'.` +
+			exitStatusHelp("0  listed (also when there are no backups)",
+				"1  backup.dir or backup.state cannot be read",
+				"2  bad usage or invalid settings"),
+		Example: `  cfrollback backup list
+  cfrollback backup list --json | jq -r '.[] | select(.mark == "good") | .id' | head -1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.JSON = cfg, f.JSON
+			return runBackupList(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+func runBackupList(_ context.Context, opts *backupListOptions) error {
+	cands, err := discoverBackups(opts.IO, opts.Config)
+	if err != nil {
+		return err
+	}
+	st, err := backupStore(opts.Config).Load()
+	if err != nil {
+		return err
+	}
+	rows := backup.List(cands, st)
+	if opts.JSON {
+		return ui.JSON(opts.IO.Out, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(opts.IO.Out, "no backups in %s matching %s; 'cfrollback backup create' makes one\n", opts.Config.Backup.Dir, opts.Config.Backup.Pattern)
+		return nil
+	}
+	now := opts.Now()
+	p := opts.IO.OutPalette()
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tAGE\tSIZE\tAPP\tVERIFIED\tMARK\tLABEL")
+	for _, r := range rows {
+		verified := r.Verified
+		switch r.Verified {
+		case "ok":
+			verified = "ok " + ui.Ago(*r.VerifiedAt, now)
+		case "failed":
+			verified = p.Red("FAILED") + " " + ui.Ago(*r.VerifiedAt, now)
+		}
+		mark := "-"
+		switch r.Mark {
+		case backup.MarkGood:
+			mark = p.Green("good")
+		case backup.MarkBad:
+			mark = p.Red("BAD")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format("2006-01-02 15:04"),
+			ui.Ago(r.Time, now), humanBytes(r.Size), dash(r.AppVersion), verified, mark, r.Label)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Verified == "failed" {
+			fmt.Fprintf(opts.IO.Out, "%s %s: %s\n", p.Red("FAILED"), r.ID, shortErr(r.VerifyErr, 200))
+		}
+		if r.Mark == backup.MarkBad && r.MarkReason != "" {
+			fmt.Fprintf(opts.IO.Out, "%s %s: %s (by %s)\n", p.Red("BAD"), r.ID, r.MarkReason, r.MarkedBy)
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+type backupMarkOptions struct {
+	IO     *ui.IO
+	JSON   bool
+	Config config.Config
+	Value  string
+	ID     string
+	Reason string
+	Now    func() time.Time
+}
+
+type markResult struct {
+	ID     string    `json:"id"`
+	Path   string    `json:"path"`
+	Mark   string    `json:"mark"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+func newBackupMarkCmd(f *Factory) *cobra.Command {
+	opts := &backupMarkOptions{IO: f.IO, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "mark good|bad ID",
+		Short: "Mark a backup good or bad by hand (emergency skips bad ones)",
+		Long: `Record that a backup is known good or known bad. 'cfrollback emergency' skips
+backups marked bad (it says so), and after each rollback it marks the backup it
+used: good when the service came back healthy, bad when it did not. A mark made
+by hand is never changed by a rollback, and a bad mark stays until a person
+marks the backup good again.` +
+			exitStatusHelp("0  marked",
+				"1  no such backup, or backup.state cannot be written",
+				"2  bad usage"),
+		Example: `  cfrollback backup mark bad 20250104-140000 --reason "restores an empty config.db"
+  cfrollback backup mark good backup-20250103-020000.tar.gz`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != backup.MarkGood && args[0] != backup.MarkBad {
+				return usageErrorf("mark %q: say good or bad, e.g. 'cfrollback backup mark bad %s'", args[0], args[1])
+			}
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.JSON, opts.Value, opts.ID = cfg, f.JSON, args[0], args[1]
+			return runBackupMark(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why; shown by list and by emergency when it skips the backup")
+	return cmd
+}
+
+func runBackupMark(ctx context.Context, opts *backupMarkOptions) error {
+	cands, err := discoverBackups(opts.IO, opts.Config)
+	if err != nil {
+		return err
+	}
+	c, err := backup.Resolve(cands, opts.ID)
+	if err != nil {
+		return err
+	}
+	m := backup.Mark{Value: opts.Value, Time: opts.Now(), Reason: opts.Reason, By: "manual"}
+	if err := backupStore(opts.Config).Update(ctx, func(st *backup.State) error {
+		st.SetMark(c.Name, m)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("mark %s: %w", backup.ID(c.Name), err)
+	}
+	if opts.JSON {
+		return ui.JSON(opts.IO.Out, markResult{ID: backup.ID(c.Name), Path: c.Path, Mark: m.Value, Reason: m.Reason, Time: m.Time})
+	}
+	fmt.Fprintf(opts.IO.Out, "backup %s marked %s\n", backup.ID(c.Name), m.Value)
+	return nil
+}

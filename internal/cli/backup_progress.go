@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+// progressBar is a byte progress bar on stderr (bytes, rate, ETA). A nil
+// *progressBar is valid and does nothing, which is what a script gets.
+type progressBar struct{ bar *progressbar.ProgressBar }
+
+// showProgress: only a person at a terminal gets a bar.
+func showProgress(io *ui.IO, asJSON bool) bool { return io.ErrTTY && !asJSON }
+
+func newProgressBar(io *ui.IO, asJSON bool, total int64, what string) *progressBar {
+	if !showProgress(io, asJSON) {
+		return nil
+	}
+	return &progressBar{bar: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(io.ErrOut),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionEnableColorCodes(!io.NoColor),
+		progressbar.OptionSetWidth(30),
+	)}
+}
+
+func (p *progressBar) set(n int64) {
+	if p != nil {
+		_ = p.bar.Set64(n)
+	}
+}
+
+// describe changes the text before the bar (verify --all: which backup).
+func (p *progressBar) describe(s string) {
+	if p != nil {
+		p.bar.Describe(s)
+	}
+}
+
+func (p *progressBar) reset(total int64) {
+	if p != nil {
+		p.bar.Reset()
+		p.bar.ChangeMax64(total)
+	}
+}
+
+func (p *progressBar) finish() {
+	if p != nil {
+		_ = p.bar.Finish()
+	}
+}

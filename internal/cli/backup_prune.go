@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+type backupPruneOptions struct {
+	IO              *ui.IO
+	JSON            bool
+	Config          config.Config
+	Keep            int
+	MaxAge          string
+	FailedOlderThan string
+	DryRun          bool
+	Now             func() time.Time
+}
+
+type pruneResult struct {
+	DryRun     bool               `json:"dry_run"`
+	Keep       int                `json:"keep"`
+	MaxAge     string             `json:"max_age"`
+	Backups    []backup.PruneItem `json:"backups"`
+	FailedDirs []backup.PruneItem `json:"failed_dirs"`
+	Deleted    int                `json:"deleted"`
+	Freed      int64              `json:"freed_bytes"`
+	Errors     []string           `json:"errors"`
+}
+
+func newBackupPruneCmd(f *Factory) *cobra.Command {
+	opts := &backupPruneOptions{IO: f.IO, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete old backups, never the ones a rollback may need",
+		Long: `Delete backups (and their manifests) that are beyond the newest --keep and
+older than --max-age (defaults: backup.keep and backup.max_age). Never deleted,
+whatever their age:
+  - the newest backup marked good
+  - the newest backup whose last verification passed
+  - a backup that a run is using: named by an unfinished run in the journal,
+    or by the run that holds the lock (while a run is still choosing its
+    backup, prune deletes nothing and exits 6)
+
+Failed installs kept by rollbacks (<install>-failed-*) are listed with their
+size, and deleted only with --failed-older-than.` +
+			exitStatusHelp("0  pruned (or, with --dry-run, the plan printed)",
+				"1  a deletion failed, or the journal cannot be read",
+				"2  bad usage or invalid settings",
+				"6  a cfrollback run is choosing a backup right now; run prune again later"),
+		Example: `  cfrollback backup prune --dry-run
+  cfrollback backup prune --keep 10 --max-age 7d
+  cfrollback backup prune --failed-older-than 30d --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.JSON = cfg, f.JSON
+			if !cmd.Flags().Changed("keep") {
+				opts.Keep = cfg.Backup.Keep
+			}
+			if opts.MaxAge == "" {
+				opts.MaxAge = backup.FormatAge(cfg.Backup.MaxAge)
+			}
+			return runBackupPrune(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().IntVar(&opts.Keep, "keep", 0, "always keep this many newest backups (default backup.keep)")
+	cmd.Flags().StringVar(&opts.MaxAge, "max-age", "", "delete backups older than this, e.g. 7d, 36h (default backup.max_age)")
+	cmd.Flags().StringVar(&opts.FailedOlderThan, "failed-older-than", "", "also delete failed install dirs older than this, e.g. 30d")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be deleted; delete nothing")
+	return cmd
+}
+
+func runBackupPrune(ctx context.Context, opts *backupPruneOptions) error {
+	cfg := opts.Config
+	if opts.Keep < 1 {
+		return usageErrorf("--keep %d: keep at least 1 backup", opts.Keep)
+	}
+	maxAge, err := backup.ParseAge(opts.MaxAge)
+	if err != nil {
+		return usageErrorf("--max-age: %v", err)
+	}
+	var failedAge time.Duration
+	if opts.FailedOlderThan != "" {
+		if failedAge, err = backup.ParseAge(opts.FailedOlderThan); err != nil || failedAge <= 0 {
+			return usageErrorf("--failed-older-than %q: give a positive age such as 30d", opts.FailedOlderThan)
+		}
+	}
+	cands, err := discoverBackups(opts.IO, cfg)
+	if err != nil {
+		return err
+	}
+	st, err := backupStore(cfg).Load()
+	if err != nil {
+		return err
+	}
+	inUse, err := backup.InUse(cfg.Journal, cfg.Lock)
+	if err != nil {
+		return fmt.Errorf("backup prune: %w", err)
+	}
+	popt := backup.PruneOptions{Keep: opts.Keep, MaxAge: maxAge, Now: opts.Now(), InUse: inUse, FailedOlderThan: failedAge}
+	res := pruneResult{DryRun: opts.DryRun, Keep: opts.Keep, MaxAge: backup.FormatAge(maxAge), Errors: []string{}}
+	res.Backups = backup.PlanPrune(cands, st, popt)
+	glob := strings.NewReplacer("{install}", cfg.InstallDir, "{ts}", "*").Replace(cfg.FailedDirPattern)
+	dirs, err := backup.FailedDirs(glob)
+	if err != nil {
+		return fmt.Errorf("list failed dirs %s: %w", glob, err)
+	}
+	res.FailedDirs = backup.PlanFailedDirs(dirs, popt)
+
+	if !opts.DryRun {
+		var gone []string
+		for _, it := range res.Backups {
+			if !it.Delete {
+				continue
+			}
+			if err := os.Remove(it.Path); err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("delete %s: %v", it.Path, err))
+				continue
+			}
+			if err := os.Remove(backup.ManifestPath(it.Path)); err != nil && !os.IsNotExist(err) {
+				res.Errors = append(res.Errors, fmt.Sprintf("delete %s: %v", backup.ManifestPath(it.Path), err))
+			}
+			gone = append(gone, it.Path)
+			res.Deleted++
+			res.Freed += it.Size
+		}
+		for _, d := range res.FailedDirs {
+			if !d.Delete {
+				continue
+			}
+			if err := os.RemoveAll(d.Path); err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("delete %s: %v", d.Path, err))
+				continue
+			}
+			res.Deleted++
+			res.Freed += d.Size
+		}
+		if len(gone) > 0 {
+			if err := backupStore(cfg).Update(ctx, func(s *backup.State) error {
+				for _, p := range gone {
+					s.Forget(filepath.Base(p))
+				}
+				return nil
+			}); err != nil {
+				warnPrinter(opts.IO)(fmt.Sprintf("deleted backups are still listed in %s: %v", cfg.Backup.State, err))
+			}
+		}
+	}
+	if opts.JSON {
+		if err := ui.JSON(opts.IO.Out, res); err != nil {
+			return err
+		}
+	} else {
+		printPrune(opts.IO, res, opts.Now())
+	}
+	if len(res.Errors) > 0 {
+		if !opts.JSON {
+			for _, e := range res.Errors {
+				fmt.Fprintf(opts.IO.ErrOut, "cfrollback: %s\n", e)
+			}
+		}
+		return exitError{ExitFailed}
+	}
+	return nil
+}
+
+func printPrune(io *ui.IO, res pruneResult, now time.Time) {
+	p := io.OutPalette()
+	verb := "delete"
+	if res.DryRun {
+		verb = "would delete"
+	}
+	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tID\tAGE\tSIZE\tWHY")
+	for _, items := range [][]backup.PruneItem{res.Backups, res.FailedDirs} {
+		for _, it := range items {
+			action := "keep"
+			if it.Delete {
+				action = p.Red(verb)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", action, it.ID, ui.Ago(it.Time, now), humanBytes(it.Size), it.Reason)
+		}
+	}
+	_ = tw.Flush()
+	if res.DryRun {
+		fmt.Fprintln(io.Out, "dry run: nothing was deleted")
+	} else {
+		fmt.Fprintf(io.Out, "deleted %d, freed %s\n", res.Deleted, humanBytes(res.Freed))
+	}
+}

@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/sqlitedb"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+func newDatabaseCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "database",
+		Aliases: []string{"db"},
+		Short:   "Back up, check and restore the service's SQLite databases (WAL-safe)",
+		Long: `Work on the service's SQLite databases (setting databases; by default memory =
+<install>/.swarm/memory.db and config = <install>/config.db) without the mistakes cp
+makes on a live WAL database: backups use SQLite's online backup API and are checked
+before they count, restores refuse while a process has the database open and never
+leave a stale -wal next to the restored file. See docs/DATABASES.md.` +
+			exitStatusHelp("see each subcommand's --help; 0 ok, 1 failed or corrupt, 2 bad usage, 3 nothing changed (restore)"),
+		Example: `  cfrollback database backup
+  cfrollback database check --tables all
+  cfrollback database restore --db memory --latest --stop-service`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newDatabaseBackupCmd(f), newDatabaseRestoreCmd(f), newDatabaseCheckCmd(f))
+	return cmd
+}
+
+// selectDatabases returns the databases --db names: one by name, or every one for "all".
+func selectDatabases(cfg config.Config, name string) ([]config.DatabaseRef, error) {
+	if name == "" || name == "all" {
+		return cfg.Databases, nil
+	}
+	var names []string
+	for _, d := range cfg.Databases {
+		if d.Name == name {
+			return []config.DatabaseRef{d}, nil
+		}
+		names = append(names, d.Name)
+	}
+	return nil, usageErrorf("no database named %q; the setting databases has %s (or use --db all)", name, strings.Join(names, ", "))
+}
+
+// backupName is <name>-backup-YYYYmmdd-HHMMSS.db, the seed's own naming.
+func dbBackupName(name string, t time.Time) string {
+	return fmt.Sprintf("%s-backup-%s.db", name, t.Format(config.TimestampLayout))
+}
+
+// dbCandidate is a backup file of one database that restore may use.
+type dbCandidate struct {
+	Path string    `json:"path"`
+	Time time.Time `json:"time"`
+}
+
+// dbCandidates lists <name>-backup-*.db in database.backup_dir and in the seed's
+// <install>/backups, newest first (by the time in the name, else the file's mtime).
+func dbCandidates(cfg config.Config, name string) []dbCandidate {
+	var out []dbCandidate
+	seen := map[string]bool{}
+	for _, dir := range []string{cfg.Database.BackupDir, filepath.Join(cfg.InstallDir, "backups")} {
+		matches, _ := filepath.Glob(filepath.Join(dir, name+"-backup-*.db"))
+		for _, p := range matches {
+			fi, err := os.Lstat(p)
+			if err != nil || !fi.Mode().IsRegular() || seen[p] {
+				continue
+			}
+			seen[p] = true
+			ts := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), name+"-backup-"), ".db")
+			t, err := time.ParseInLocation(config.TimestampLayout, ts, time.Local)
+			if err != nil {
+				t = fi.ModTime()
+			}
+			out = append(out, dbCandidate{Path: p, Time: t})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	return out
+}
+
+type databaseBackupOptions struct {
+	IO     *ui.IO
+	JSON   bool
+	Config config.Config
+	DB     string
+	Output string
+	Now    func() time.Time
+}
+
+type databaseBackupResult struct {
+	Backups []dbNamedBackup `json:"backups"`
+	Skipped []dbSkipped     `json:"skipped,omitempty"`
+}
+
+type dbNamedBackup struct {
+	Name string `json:"name"`
+	sqlitedb.BackupResult
+}
+
+type dbSkipped struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+func newDatabaseBackupCmd(f *Factory) *cobra.Command {
+	opts := &databaseBackupOptions{IO: f.IO, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Copy a live database with SQLite's online backup API, checked and checksummed",
+		Long: `Back up one database (--db NAME) or all of them (the default) while the service
+keeps running. The copy is read from one consistent snapshot (a WAL database's
+uncheckpointed commits included; writers are not blocked), written to a temp file,
+must pass PRAGMA integrity_check, and is then fsynced and renamed into place with a
+sha256sum-format sidecar FILE.sha256. The database's -wal and -shm are never touched.
+
+Default output: <database.backup_dir>/<name>-backup-YYYYmmdd-HHMMSS.db. With --db all,
+a database whose file does not exist is skipped with a warning.` +
+			exitStatusHelp(
+				"0  every selected database was backed up",
+				"1  a backup failed (nothing is left at its output path), or a named database is missing",
+				"2  bad usage or invalid settings"),
+		Example: `  cfrollback database backup
+  cfrollback database backup --db memory --output /root/memory-before-upgrade.db
+  cfrollback database backup --json | jq -r '.backups[].path'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.JSON = cfg, f.JSON
+			return runDatabaseBackup(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.DB, "db", "all", "database name from the setting databases, or all")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the backup to this file (only with one database)")
+	return cmd
+}
+
+func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
+	dbs, err := selectDatabases(opts.Config, opts.DB)
+	if err != nil {
+		return err
+	}
+	if opts.Output != "" && len(dbs) != 1 {
+		return usageErrorf("--output needs one database: add --db NAME")
+	}
+	p := opts.IO.ErrPalette()
+	var res databaseBackupResult
+	stamp := opts.Now()
+	var failed []error
+	for _, d := range dbs {
+		src := opts.Config.DatabasePath(d)
+		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+			if opts.DB == "all" || opts.DB == "" {
+				res.Skipped = append(res.Skipped, dbSkipped{Name: d.Name, Path: src, Reason: "does not exist"})
+				fmt.Fprintf(opts.IO.ErrOut, "%s database %s: %s does not exist; skipped\n", p.Yellow("warning:"), d.Name, src)
+				continue
+			}
+			return fmt.Errorf("database %s: %s does not exist; check the setting databases ('cfrollback settings')", d.Name, src)
+		}
+		dst := opts.Output
+		if dst == "" {
+			if err := os.MkdirAll(opts.Config.Database.BackupDir, 0o700); err != nil {
+				return fmt.Errorf("create database.backup_dir: %w", err)
+			}
+			dst = filepath.Join(opts.Config.Database.BackupDir, dbBackupName(d.Name, stamp))
+		}
+		if !opts.JSON {
+			fmt.Fprintf(opts.IO.ErrOut, "==> backing up %s (%s)\n", d.Name, src)
+		}
+		r, err := sqlitedb.Backup(ctx, src, dst, sqlitedb.BackupOptions{BusyTimeout: opts.Config.Database.BusyTimeout})
+		if err != nil {
+			failed = append(failed, fmt.Errorf("database %s: %w", d.Name, err))
+			continue
+		}
+		res.Backups = append(res.Backups, dbNamedBackup{Name: d.Name, BackupResult: r})
+	}
+	if opts.JSON {
+		if err := ui.JSON(opts.IO.Out, res); err != nil {
+			return err
+		}
+	} else {
+		for _, b := range res.Backups {
+			fmt.Fprintf(opts.IO.Out, "%s  %s  %s  integrity_check ok  %s\n", b.Name, b.Path, dbSize(b.SizeBytes), ui.Duration(time.Duration(b.DurationMS)*time.Millisecond))
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return errors.Join(failed...)
+	case len(res.Backups) == 0:
+		return fmt.Errorf("no database was backed up: none of %d configured database files exist under %s; check install_dir and databases ('cfrollback settings')", len(dbs), opts.Config.InstallDir)
+	}
+	return nil
+}
+
+func dbSize(n int64) string {
+	return config.ByteSize(n).String()
+}

@@ -1,0 +1,332 @@
+package sqlitedb
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Defaults of BackupOptions.
+const (
+	DefaultStepPages = 4096 // 16 MiB of 4 KiB pages per step
+	DefaultStepSleep = 5 * time.Millisecond
+	// DefaultMaxRestarts: in rollback-journal mode every commit by another connection
+	// restarts a stepped backup; after this many restarts the rest is copied in one step.
+	DefaultMaxRestarts = 3
+)
+
+// BackupOptions tune Backup. The zero value is right for the service's databases.
+type BackupOptions struct {
+	BusyTimeout time.Duration
+	// StepPages is how many pages one backup step copies.
+	StepPages int
+	// StepSleep is the pause between steps of a rollback-journal source, where each step
+	// holds a shared lock that keeps writers from committing. A WAL source is read from
+	// one snapshot that never blocks a writer, so it is copied without pauses.
+	StepSleep   time.Duration
+	MaxRestarts int
+	// Progress, if set, is called after every step with the pages left and the total.
+	Progress func(remaining, total int)
+}
+
+// BackupResult describes a finished backup.
+type BackupResult struct {
+	Source            string `json:"source"`
+	Path              string `json:"path"`
+	ChecksumFile      string `json:"checksum_file"`
+	SHA256            string `json:"sha256"`
+	SizeBytes         int64  `json:"size_bytes"`
+	Pages             int    `json:"pages"`
+	SourceJournalMode string `json:"source_journal_mode"`
+	// Snapshot is true when the copy was read from one WAL read transaction (writers never
+	// blocked); false for a rollback-journal source copied in steps.
+	Snapshot       bool   `json:"snapshot"`
+	Steps          int    `json:"steps"`
+	Restarts       int    `json:"restarts"`
+	IntegrityCheck string `json:"integrity_check"`
+	CopyMS         int64  `json:"copy_ms"`
+	CheckMS        int64  `json:"check_ms"`
+	DurationMS     int64  `json:"duration_ms"`
+}
+
+// CorruptError says a database (or a copy of one) failed integrity_check; Problems holds
+// every row it returned.
+type CorruptError struct {
+	Path     string
+	What     string // "backup copy", "backup file", "restored copy"
+	Problems []string
+}
+
+func (e *CorruptError) Error() string {
+	first := ""
+	if len(e.Problems) > 0 {
+		first = ": " + e.Problems[0]
+	}
+	more := ""
+	if len(e.Problems) > 1 {
+		more = fmt.Sprintf(" (and %d more problems)", len(e.Problems)-1)
+	}
+	return fmt.Sprintf("%s %s failed integrity_check%s%s", e.What, e.Path, first, more)
+}
+
+// ErrCorrupt matches every *CorruptError.
+var ErrCorrupt = errors.New("database failed integrity_check")
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Backup copies the database src to dst with SQLite's online backup API, safe while the
+// service writes to src. dst must not exist. The copy is written to a temp file in dst's
+// directory, passes integrity_check (every row read), is fsynced and renamed to dst, and a
+// sha256sum-format sidecar dst+".sha256" is written next to it. On error nothing is left
+// at dst. The copy is a self-contained rollback-journal file (no -wal needed to read it).
+func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res BackupResult, err error) {
+	t0 := time.Now()
+	res = BackupResult{Source: src, Path: dst, ChecksumFile: dst + ".sha256"}
+	if opt.StepPages <= 0 {
+		opt.StepPages = DefaultStepPages
+	}
+	if opt.StepSleep <= 0 {
+		opt.StepSleep = DefaultStepSleep
+	}
+	if opt.MaxRestarts <= 0 {
+		opt.MaxRestarts = DefaultMaxRestarts
+	}
+	if _, err := readHeader(src); err != nil {
+		return res, fmt.Errorf("back up %s: %w", src, err)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return res, fmt.Errorf("back up %s: %s already exists; choose another --output", src, dst)
+	}
+	tmp := tempPath(dst, "backup")
+	defer func() {
+		if err != nil {
+			removeDB(tmp)
+		}
+	}()
+	if err := copyPages(ctx, src, tmp, opt, &res); err != nil {
+		return res, fmt.Errorf("back up %s: %w", src, err)
+	}
+	res.CopyMS = time.Since(t0).Milliseconds()
+
+	tc := time.Now()
+	problems, err := checkFile(ctx, tmp, false, opt.BusyTimeout)
+	if err != nil {
+		return res, fmt.Errorf("back up %s: check the copy: %w", src, err)
+	}
+	res.CheckMS = time.Since(tc).Milliseconds()
+	if len(problems) > 0 {
+		return res, fmt.Errorf("back up %s: %w; the source is probably damaged too: run 'cfrollback database check'",
+			src, &CorruptError{Path: dst, What: "backup copy", Problems: problems})
+	}
+	res.IntegrityCheck = "ok"
+	if err := syncFile(tmp); err != nil {
+		return res, fmt.Errorf("back up %s: fsync %s: %w", src, tmp, err)
+	}
+	sum, size, err := sha256File(tmp)
+	if err != nil {
+		return res, fmt.Errorf("back up %s: checksum: %w", src, err)
+	}
+	res.SHA256, res.SizeBytes = sum, size
+	if err := renameNoReplace(tmp, dst); err != nil {
+		return res, fmt.Errorf("back up %s: %w", src, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return res, fmt.Errorf("back up %s: fsync %s: %w", src, filepath.Dir(dst), err)
+	}
+	if err := writeChecksum(dst, sum); err != nil {
+		return res, fmt.Errorf("back up %s: the backup %s is complete but its checksum file is not: %w", src, dst, err)
+	}
+	res.DurationMS = time.Since(t0).Milliseconds()
+	return res, nil
+}
+
+// copyPages runs the backup API from src (opened read-only) into the new file tmp.
+func copyPages(ctx context.Context, src, tmp string, opt BackupOptions, res *BackupResult) error {
+	srcDB, err := openReadOnly(src, opt.BusyTimeout)
+	if err != nil {
+		return err
+	}
+	defer srcDB.Close()
+	if err := srcDB.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&res.SourceJournalMode); err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	dstDB, err := openReadWrite(tmp, opt.BusyTimeout)
+	if err != nil {
+		return err
+	}
+	defer dstDB.Close()
+	// The finished file is fsynced once by Backup; syncing every step only costs time.
+	if _, err := dstDB.ExecContext(ctx, "PRAGMA synchronous=OFF"); err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	snapshot := strings.EqualFold(res.SourceJournalMode, "wal")
+	res.Snapshot = snapshot
+	err = rawConn(ctx, srcDB, func(s *sqlite3.SQLiteConn) error {
+		if snapshot {
+			// One read transaction for the whole copy: every step reads the same snapshot,
+			// so commits by the service neither block on us nor restart the backup.
+			if err := beginRead(s); err != nil {
+				return fmt.Errorf("begin read transaction on %s: %w", src, err)
+			}
+			defer s.Exec("ROLLBACK", nil) //nolint:errcheck // a read transaction; nothing to lose
+		}
+		return rawConn(ctx, dstDB, func(d *sqlite3.SQLiteConn) error {
+			return stepBackup(ctx, d, s, opt, res)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	// The copied header still says WAL when the source was WAL; a backup file is one
+	// self-contained file, so switch it to a rollback journal.
+	var mode string
+	if err := dstDB.QueryRowContext(ctx, "PRAGMA journal_mode=DELETE").Scan(&mode); err != nil {
+		return fmt.Errorf("finish %s: %w", tmp, err)
+	}
+	return dstDB.Close()
+}
+
+func beginRead(s *sqlite3.SQLiteConn) error {
+	if _, err := s.Exec("BEGIN", nil); err != nil {
+		return err
+	}
+	rows, err := s.Query("SELECT count(*) FROM sqlite_schema", nil)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func stepBackup(ctx context.Context, d, s *sqlite3.SQLiteConn, opt BackupOptions, res *BackupResult) (err error) {
+	b, err := d.Backup("main", s, "main")
+	if err != nil {
+		return fmt.Errorf("start backup: %w", err)
+	}
+	defer func() {
+		if ferr := b.Finish(); ferr != nil && err == nil {
+			err = fmt.Errorf("finish backup: %w", ferr)
+		}
+	}()
+	step := opt.StepPages
+	lastRemaining := -1
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		done, err := b.Step(step)
+		res.Steps++
+		if err != nil {
+			return fmt.Errorf("backup step: %w", err)
+		}
+		remaining, total := b.Remaining(), b.PageCount()
+		res.Pages = total
+		if opt.Progress != nil {
+			opt.Progress(remaining, total)
+		}
+		if done {
+			return nil
+		}
+		switch {
+		case lastRemaining >= 0 && remaining > lastRemaining:
+			// Another connection committed and SQLite restarted the copy.
+			res.Restarts++
+			if res.Restarts >= opt.MaxRestarts {
+				step = -1
+			}
+		case remaining == lastRemaining:
+			// SQLITE_BUSY/LOCKED (the driver hides them): wait a little.
+			time.Sleep(opt.StepSleep)
+		}
+		lastRemaining = remaining
+		if !res.Snapshot {
+			time.Sleep(opt.StepSleep)
+		}
+	}
+}
+
+// checkFile runs integrity_check (or quick_check) on a file this package wrote and returns
+// its problems. It opens the file read-write so that closing a WAL-mode file removes the
+// -wal/-shm the check needed; never call it on a file the service uses.
+func checkFile(ctx context.Context, path string, quick bool, busy time.Duration) ([]string, error) {
+	if _, err := readHeader(path); err != nil {
+		if errors.Is(err, ErrNotDatabase) {
+			return []string{err.Error()}, nil
+		}
+		return nil, err
+	}
+	db, err := openReadWrite(path, busy)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return integrity(ctx, db, quick, 0)
+}
+
+func sha256File(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", n, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// writeChecksum writes path+".sha256" in sha256sum format, durably.
+func writeChecksum(path, sum string) error {
+	side := path + ".sha256"
+	tmp := tempPath(side, "sum")
+	if err := os.WriteFile(tmp, []byte(sum+"  "+filepath.Base(path)+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, side); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(side))
+}
+
+// VerifyChecksum compares path with its sidecar path+".sha256"; ok is false and err nil
+// when there is no sidecar.
+func VerifyChecksum(path string) (ok bool, err error) {
+	b, err := os.ReadFile(path + ".sha256")
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	want, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	got, _, err := sha256File(path)
+	if err != nil {
+		return false, err
+	}
+	if got != want {
+		return false, fmt.Errorf("%s: sha256 %s does not match %s.sha256 (%s): the file changed after it was written", path, got, path, want)
+	}
+	return true, nil
+}
