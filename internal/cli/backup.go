@@ -52,8 +52,8 @@ type backupCreateOptions struct {
 	Exclude    []string
 	NoDefaults bool
 	Now        func() time.Time
-	// Snapshotter captures the databases; nil archives them as they are.
-	// internal/sqlitedb provides the real one (issue 4).
+	// Snapshotter captures the databases (sqliteSnapshotter); nil archives
+	// them as they are.
 	Snapshotter backup.DBSnapshotter
 }
 
@@ -90,6 +90,7 @@ Compression uses every core. On a terminal a progress bar shows on stderr.` +
 				return err
 			}
 			opts.Config, opts.JSON = cfg, f.JSON
+			opts.Snapshotter = sqliteSnapshotter{busy: cfg.Database.BusyTimeout}
 			return runBackupCreate(cmd.Context(), opts)
 		},
 	}

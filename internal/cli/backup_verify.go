@@ -53,6 +53,7 @@ Results are recorded in backup.state; 'cfrollback backup list' shows them.` +
 				return err
 			}
 			opts.Config, opts.JSON, opts.IDs = cfg, f.JSON, args
+			opts.DBChecker = sqliteChecker{busy: cfg.Database.BusyTimeout}
 			return runBackupVerify(cmd.Context(), opts)
 		},
 	}

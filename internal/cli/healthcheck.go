@@ -35,8 +35,8 @@ type healthCheckOptions struct {
 	Level   health.Level
 	Strict  bool
 	Service service.Manager
-	// Databases checks the app's databases at --comprehensive; nil until the
-	// database commands exist (reported as SKIP).
+	// Databases checks the app's databases at --comprehensive
+	// (healthDatabases); nil reports one SKIP row.
 	Databases health.DatabaseChecker
 }
 
@@ -99,7 +99,8 @@ checked" and never fails the run. See docs/HEALTH.md for every threshold.` +
 			if err != nil {
 				return err
 			}
-			return runHealthCheck(ctx, &healthCheckOptions{IO: f.IO, JSON: f.JSON, Config: cfg, Level: level, Strict: strict, Service: m})
+			return runHealthCheck(ctx, &healthCheckOptions{IO: f.IO, JSON: f.JSON, Config: cfg, Level: level, Strict: strict, Service: m,
+				Databases: healthDatabases{cfg: cfg}})
 		},
 	}
 	fl := cmd.Flags()
