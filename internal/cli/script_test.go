@@ -30,6 +30,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CFROLLBACK_LOCK", w+"/run/cfrollback.lock")
 			env.Setenv("CFROLLBACK_LOG_DIR", w+"/log")
 			env.Setenv("CFROLLBACK_BACKUP_STATE", w+"/state/backups.json")
+			env.Setenv("CFROLLBACK_STATE_DIR", w+"/state")
 			env.Setenv("CFROLLBACK_DATABASE_BACKUP_DIR", w+"/dbbackups")
 			env.Setenv("CFROLLBACK_SERVICE_MANAGER", "command")
 			env.Setenv("CFROLLBACK_SERVICE_START_COMMAND", "touch "+w+"/running; echo start >>"+w+"/service.log")

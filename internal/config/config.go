@@ -19,9 +19,19 @@ type Config struct {
 	Health           HealthConfig   `mapstructure:"health" json:"health"`
 	Databases        []DatabaseRef  `mapstructure:"databases" json:"databases"`
 	Database         DatabaseConfig `mapstructure:"database" json:"database"`
-	Journal          string         `mapstructure:"journal" json:"journal"`
-	Lock             string         `mapstructure:"lock" json:"lock"`
-	LogDir           string         `mapstructure:"log_dir" json:"log_dir"`
+	// AppConfig is the app's own config file; empty means
+	// <install_dir>/config.json, falling back to claude-flow.config.json.
+	AppConfig string `mapstructure:"app_config" json:"app_config"`
+	// AgentsDir holds the app's agent definitions; empty means
+	// <install_dir>/.claude/agents.
+	AgentsDir string        `mapstructure:"agents_dir" json:"agents_dir"`
+	Version   VersionConfig `mapstructure:"version" json:"version"`
+	Notify    NotifyConfig  `mapstructure:"notify" json:"notify"`
+	// StateDir keeps monitor samples and the recorded baseline.
+	StateDir string `mapstructure:"state_dir" json:"state_dir"`
+	Journal  string `mapstructure:"journal" json:"journal"`
+	Lock     string `mapstructure:"lock" json:"lock"`
+	LogDir   string `mapstructure:"log_dir" json:"log_dir"`
 }
 
 // BackupConfig says where backups live and what their file names look like.
@@ -45,6 +55,30 @@ type BackupConfig struct {
 type DatabaseRef struct {
 	Name string `mapstructure:"name" json:"name"`
 	Path string `mapstructure:"path" json:"path"`
+}
+
+// VersionConfig holds the command templates of rollback --to-version:
+// {version}, {from} and {to} are replaced, values shell-quoted.
+type VersionConfig struct {
+	InstallCommand string `mapstructure:"install_command" json:"install_command"`
+	MigrateCommand string `mapstructure:"migrate_command" json:"migrate_command"`
+	ExportCommand  string `mapstructure:"export_command" json:"export_command"`
+	ImportCommand  string `mapstructure:"import_command" json:"import_command"`
+}
+
+// NotifyConfig says who hears about rollbacks.
+type NotifyConfig struct {
+	Webhooks []Webhook     `mapstructure:"webhooks" json:"webhooks"`
+	Timeout  time.Duration `mapstructure:"timeout" json:"timeout"`
+	Retries  int           `mapstructure:"retries" json:"retries"`
+}
+
+// Webhook is one notification target. Kind is generic (cfrollback's JSON),
+// slack (Slack-compatible {"text": ...}) or statuspage (an incident).
+type Webhook struct {
+	Name string `mapstructure:"name" json:"name"`
+	URL  string `mapstructure:"url" json:"url"`
+	Kind string `mapstructure:"kind" json:"kind"`
 }
 
 // DatabaseConfig holds the settings of the database commands.
@@ -131,9 +165,12 @@ func Defaults() Config {
 			Consecutive: 3,
 			WaitTimeout: 60 * time.Second,
 		},
-		Journal: "/var/log/cfrollback/journal.jsonl",
-		Lock:    "/run/lock/cfrollback.lock",
-		LogDir:  "/var/log",
+		Version:  VersionConfig{InstallCommand: "npm install -g claude-flow@{version}"},
+		Notify:   NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
+		StateDir: "/var/lib/cfrollback",
+		Journal:  "/var/log/cfrollback/journal.jsonl",
+		Lock:     "/run/lock/cfrollback.lock",
+		LogDir:   "/var/log",
 	}
 }
 
@@ -168,7 +205,7 @@ func (c *Config) Validate() error {
 	}
 	for _, kv := range []struct{ k, v string }{
 		{"install_dir", c.InstallDir}, {"backup.dir", c.Backup.Dir}, {"backup.state", c.Backup.State},
-		{"database.backup_dir", c.Database.BackupDir}, {"journal", c.Journal},
+		{"database.backup_dir", c.Database.BackupDir}, {"state_dir", c.StateDir}, {"journal", c.Journal},
 		{"lock", c.Lock}, {"log_dir", c.LogDir},
 	} {
 		if err := absPath(kv.k, kv.v); err != nil {
@@ -205,6 +242,25 @@ func (c *Config) Validate() error {
 			return bad("databases", d, "each entry needs a unique name and a path")
 		}
 		seen[d.Name] = true
+	}
+	for _, w := range c.Notify.Webhooks {
+		u, err := url.Parse(w.URL)
+		if w.Name == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("notify.webhooks", w.Name, "each webhook needs a name and an http(s) url")
+		}
+		switch w.Kind {
+		case "", "generic", "slack", "statuspage":
+		default:
+			return bad("notify.webhooks", w.Name, "kind must be generic, slack or statuspage")
+		}
+	}
+	if c.Notify.Timeout <= 0 || c.Notify.Retries < 0 {
+		return bad("notify.timeout", c.Notify.Timeout, "timeout must be positive and retries at least 0")
+	}
+	for _, kv := range []struct{ k, v string }{{"app_config", c.AppConfig}, {"agents_dir", c.AgentsDir}} {
+		if kv.v != "" && !filepath.IsAbs(kv.v) {
+			return bad(kv.k, kv.v, "must be an absolute path, or empty for the default under install_dir")
+		}
 	}
 	if c.Database.BusyTimeout <= 0 {
 		return bad("database.busy_timeout", c.Database.BusyTimeout, "must be a positive duration such as 5s")
@@ -265,6 +321,22 @@ func (c *Config) DatabasePath(d DatabaseRef) string {
 		return filepath.Clean(d.Path)
 	}
 	return filepath.Join(c.InstallDir, d.Path)
+}
+
+// AppConfigPaths are the app config files to try, in order.
+func (c *Config) AppConfigPaths() []string {
+	if c.AppConfig != "" {
+		return []string{c.AppConfig}
+	}
+	return []string{filepath.Join(c.InstallDir, "config.json"), filepath.Join(c.InstallDir, "claude-flow.config.json")}
+}
+
+// AgentsPath is agents_dir, or its default under install_dir.
+func (c *Config) AgentsPath() string {
+	if c.AgentsDir != "" {
+		return c.AgentsDir
+	}
+	return filepath.Join(c.InstallDir, ".claude", "agents")
 }
 
 // TimestampLayout is the seed's `date +%Y%m%d-%H%M%S`.

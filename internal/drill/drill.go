@@ -176,6 +176,7 @@ func Config(dir, exe string, port int) config.Config {
 	cfg.Lock = filepath.Join(run, "cfrollback.lock")
 	cfg.LogDir = filepath.Join(dir, "log")
 	cfg.Backup.State = filepath.Join(dir, "state", "backups.json")
+	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.Database.BackupDir = filepath.Join(dir, "dbbackups")
 	pid := filepath.Join(run, "app.pid")
 	q := shq

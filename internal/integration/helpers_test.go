@@ -70,6 +70,7 @@ func newSandbox(t *testing.T) *sandbox {
 		"CFROLLBACK_LOCK=" + filepath.Join(dir, "run", "cfrollback.lock"),
 		"CFROLLBACK_LOG_DIR=" + filepath.Join(dir, "log"),
 		"CFROLLBACK_BACKUP_STATE=" + filepath.Join(dir, "state", "backups.json"),
+		"CFROLLBACK_STATE_DIR=" + filepath.Join(dir, "state"),
 		"CFROLLBACK_DATABASE_BACKUP_DIR=" + filepath.Join(dir, "dbbackups"),
 		"CFROLLBACK_HEALTH_INTERVAL=100ms",
 		"CFROLLBACK_HEALTH_CONSECUTIVE=2",

@@ -73,6 +73,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Lock = filepath.Join(dir, "run", "lock")
 	cfg.LogDir = filepath.Join(dir, "log")
 	cfg.Backup.State = filepath.Join(dir, "state", "backups.json")
+	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.Database.BackupDir = filepath.Join(dir, "dbbackups")
 	cfg.Health.URL = ""
 	cfg.Health.Interval = 5 * time.Millisecond
