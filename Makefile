@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/cfrollback/cfrollback/internal/cli.Version=$(VERSION) \
 BIN := bin/cfrollback
 export PATH := $(CURDIR)/tools/pm2/node_modules/.bin:$(PATH)
 
-.PHONY: all build deps demo test test-unit test-race vet fmt-check tidy-check bench clean
+.PHONY: all build deps demo test test-unit test-race vet fmt-check tidy-check bench deb clean
 
 all: build
 
@@ -54,5 +54,15 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/archive/
 	bash scripts/bench-db.sh 500
 
+# A .deb: binary, man pages and completions generated from the command tree,
+# /etc/cfrollback/config.yaml as a conffile. nfpm comes from the Go module proxy.
+NFPM ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+DEB_VERSION ?= 0.1.0+git$(COMMIT)
+deb: build
+	rm -rf dist/pkg && mkdir -p dist
+	$(GO) run ./cmd/cfrollback-docs dist/pkg
+	gzip -9nf dist/pkg/man1/*.1
+	DEB_VERSION=$(DEB_VERSION) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
