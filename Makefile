@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/cfrollback/cfrollback/internal/cli.Version=$(VERSION) \
 BIN := bin/cfrollback
 export PATH := $(CURDIR)/tools/pm2/node_modules/.bin:$(PATH)
 
-.PHONY: all build deps demo test test-unit test-race vet fmt-check tidy-check bench deb clean
+.PHONY: all build deps demo test test-faults test-unit test-race vet fmt-check tidy-check bench deb clean
 
 all: build
 
@@ -29,6 +29,12 @@ demo: deps build
 # -race, real systemd (in its own namespaces, as root) and real pm2.
 test: deps vet fmt-check tidy-check
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Fault injection (part of `make test` too): SIGKILL at every step, disk full,
+# a unit that ignores SIGTERM, never healthy, unwritable journal, two runs,
+# unreadable backup dir, and the hostile-input corpus.
+test-faults: deps
+	$(GO) test -count=1 -run 'TestFault|TestCrashAtEveryStep|TestHostileCorpus' -v ./internal/integration/
 
 test-unit:
 	$(GO) test -short -count=1 ./...
