@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/cfrollback/cfrollback/internal/cli.Version=$(VERSION) \
 BIN := bin/cfrollback
 export PATH := $(CURDIR)/tools/pm2/node_modules/.bin:$(PATH)
 
-.PHONY: all build deps demo test test-faults test-unit test-race vet fmt-check tidy-check bench deb clean
+.PHONY: all build deps demo test test-faults test-fuzz test-unit test-race vet fmt-check tidy-check bench deb clean
 
 all: build
 
@@ -29,12 +29,24 @@ demo: deps build
 # -race, real systemd (in its own namespaces, as root) and real pm2.
 test: deps vet fmt-check tidy-check
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) test-fuzz FUZZTIME=10s
 
 # Fault injection (part of `make test` too): SIGKILL at every step, disk full,
 # a unit that ignores SIGTERM, never healthy, unwritable journal, two runs,
 # unreadable backup dir, and the hostile-input corpus.
 test-faults: deps
 	$(GO) test -count=1 -run 'TestFault|TestCrashAtEveryStep|TestHostileCorpus' -v ./internal/integration/
+
+# Every fuzz target for a bounded time (CI: 10s each). A crasher is saved
+# under testdata/fuzz/ by go test and then runs as a regression case.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./internal/archive:FuzzExtract ./internal/journal:FuzzReadAll \
+  ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/cli:FuzzSettingsFile
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/cfrollback-fuzz.log 2>&1 || { cat /tmp/cfrollback-fuzz.log; exit 1; }; \
+	done; echo "fuzz: $(words $(FUZZ_TARGETS)) targets, no crashers"
 
 test-unit:
 	$(GO) test -short -count=1 ./...
