@@ -16,6 +16,10 @@ if [ "$(id -u)" = 0 ]; then
   command -v dbus-daemon >/dev/null || need_apt+=(dbus)
   command -v unshare >/dev/null || need_apt+=(util-linux)
   command -v pgrep >/dev/null || need_apt+=(procps)
+  command -v ansible-playbook >/dev/null || need_apt+=(ansible-core)
+  command -v dpkg >/dev/null || need_apt+=(dpkg)
+  command -v man >/dev/null || need_apt+=(man-db)
+  command -v mount >/dev/null || need_apt+=(mount)
   command -v nsenter >/dev/null || need_apt+=(util-linux)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
