@@ -186,7 +186,7 @@ func TestRunLevel(t *testing.T) {
 	opt.Level = Comprehensive
 	rep = RunLevel(t.Context(), opt)
 	got = strings.Join(names(rep.Checks), " ")
-	if !strings.HasSuffix(got, "restarts=WARN process=PASS databases=SKIP") {
+	if !strings.HasSuffix(got, "restarts=WARN process=PASS databases=SKIP") && !strings.HasSuffix(got, "restarts=WARN process=WARN databases=SKIP") {
 		t.Errorf("comprehensive: %s", got)
 	}
 	if !rep.Healthy(false) || rep.Healthy(true) {
@@ -204,8 +204,16 @@ func TestRunLevel(t *testing.T) {
 	if got := strings.Join(names(rep.Checks[len(rep.Checks)-2:]), " "); got != "database memory=PASS database config=FAIL" || rep.Healthy(false) {
 		t.Errorf("databases: %s", got)
 	}
-	if w, f := rep.Counts(); w != 1 || f != 1 {
-		t.Errorf("counts: %d warnings %d failures", w, f)
+	// restarts is a WARN; the process row may WARN too when this test
+	// process is busy (CPU over 90% of a core under -race on 2 cores).
+	wantWarn := 1
+	for _, c := range rep.Checks {
+		if c.Name == "process" && c.Verdict == Warn {
+			wantWarn++
+		}
+	}
+	if w, f := rep.Counts(); w != wantWarn || f != 1 {
+		t.Errorf("counts: %d warnings %d failures, want %d and 1", w, f, wantWarn)
 	}
 
 	// A failing critical probe fails every level.
