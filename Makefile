@@ -41,7 +41,8 @@ test-faults: deps
 # under testdata/fuzz/ by go test and then runs as a regression case.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/archive:FuzzExtract ./internal/journal:FuzzReadAll \
-  ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/cli:FuzzSettingsFile
+  ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/cli:FuzzSettingsFile \
+  ./internal/appconfig:FuzzValidate ./internal/appconfig:FuzzParseSet
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \

@@ -152,10 +152,8 @@ func compareManifest(m *Manifest, sum archive.Summary, digests []archive.EntryDi
 	}
 }
 
-// deepCheck extracts the backup and checks its databases. Those the
-// manifest says were captured must be there; without a manifest, the
-// configured ones that are there are checked and a missing one is a note
-// (a backup made by another tool may simply predate the database).
+// deepCheck extracts the backup into a temporary dir and checks the
+// databases in it (checkDatabases).
 func deepCheck(ctx context.Context, c Candidate, m *Manifest, opt VerifyOptions, res *VerifyResult, problem func(string, ...any)) error {
 	tmpRoot := opt.TempDir
 	if tmpRoot == "" {
@@ -175,7 +173,20 @@ func deepCheck(ctx context.Context, c Candidate, m *Manifest, opt VerifyOptions,
 		problem("deep check: extract: %s", strings.TrimPrefix(err.Error(), c.Path+": "))
 		return nil
 	}
-	dbs := opt.Databases
+	deepProblem := func(format string, a ...any) { problem("deep check: "+format, a...) }
+	checked, notes, err := checkDatabases(ctx, tree, m, opt.Databases, opt.DBChecker, deepProblem)
+	res.CheckedDatabases = append(res.CheckedDatabases, checked...)
+	res.Notes = append(res.Notes, notes...)
+	return err
+}
+
+// checkDatabases checks the databases of a restored tree. Those the manifest
+// says were captured must be there; without a manifest, the configured ones
+// that are there are checked and a missing one is a note (a backup made by
+// another tool may simply predate the database). Only a cancelled ctx is
+// returned as an error.
+func checkDatabases(ctx context.Context, tree string, m *Manifest, configured []Database, checker DBChecker, problem func(string, ...any)) (checked, notes []string, err error) {
+	dbs := configured
 	if m != nil {
 		dbs = nil
 		for _, d := range m.Databases {
@@ -191,22 +202,22 @@ func deepCheck(ctx context.Context, c Candidate, m *Manifest, opt VerifyOptions,
 		fi, err := os.Lstat(p)
 		if err != nil || !fi.Mode().IsRegular() {
 			if m != nil {
-				problem("deep check: database %s (%s) is in the manifest but not in the backup", db.Name, rel)
+				problem("database %s (%s) is in the manifest but not in the backup", db.Name, rel)
 			} else {
-				res.Notes = append(res.Notes, fmt.Sprintf("database %s (%s) is not in the backup", db.Name, rel))
+				notes = append(notes, fmt.Sprintf("database %s (%s) is not in the backup", db.Name, rel))
 			}
 			continue
 		}
-		res.CheckedDatabases = append(res.CheckedDatabases, rel)
-		if opt.DBChecker == nil {
+		checked = append(checked, rel)
+		if checker == nil {
 			continue
 		}
-		if err := opt.DBChecker.Check(ctx, p); err != nil {
+		if err := checker.Check(ctx, p); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return checked, notes, ctx.Err()
 			}
-			problem("deep check: database %s (%s): %v", db.Name, rel, err)
+			problem("database %s (%s): %v", db.Name, rel, err)
 		}
 	}
-	return nil
+	return checked, notes, nil
 }

@@ -20,7 +20,7 @@ import (
 func newBackupCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
-		Short: "Create, list, verify, mark and prune the backups a rollback restores",
+		Short: "Create, list, verify, mark, prune and schedule the backups a rollback restores",
 		Long: `Backups are <backup.dir>/backup-YYYYmmdd-HHMMSS.tar.gz, plain tar.gz files that
 'tar -xzf' restores, each with a sidecar backup-YYYYmmdd-HHMMSS.manifest.json
 (archive and per-file sha256, app version, label). What verify found and the
@@ -30,7 +30,8 @@ marked bad, and marks the backup it restored good or bad by the outcome.`,
   cfrollback backup list
   cfrollback backup verify --all
   cfrollback backup mark bad 20250104-140000 --reason "config.db is empty"
-  cfrollback backup prune --keep 10 --max-age 7d --dry-run`,
+  cfrollback backup prune --keep 10 --max-age 7d --dry-run
+  cfrollback backup schedule --install --dry-run`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(
@@ -39,6 +40,7 @@ marked bad, and marks the backup it restored good or bad by the outcome.`,
 		newBackupVerifyCmd(f),
 		newBackupMarkCmd(f),
 		newBackupPruneCmd(f),
+		newBackupScheduleCmd(f),
 	)
 	return cmd
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -57,35 +56,10 @@ func dbBackupName(name string, t time.Time) string {
 	return fmt.Sprintf("%s-backup-%s.db", name, t.Format(config.TimestampLayout))
 }
 
-// dbCandidate is a backup file of one database that restore may use.
-type dbCandidate struct {
-	Path string    `json:"path"`
-	Time time.Time `json:"time"`
-}
-
 // dbCandidates lists <name>-backup-*.db in database.backup_dir and in the seed's
 // <install>/backups, newest first (by the time in the name, else the file's mtime).
-func dbCandidates(cfg config.Config, name string) []dbCandidate {
-	var out []dbCandidate
-	seen := map[string]bool{}
-	for _, dir := range []string{cfg.Database.BackupDir, filepath.Join(cfg.InstallDir, "backups")} {
-		matches, _ := filepath.Glob(filepath.Join(dir, name+"-backup-*.db"))
-		for _, p := range matches {
-			fi, err := os.Lstat(p)
-			if err != nil || !fi.Mode().IsRegular() || seen[p] {
-				continue
-			}
-			seen[p] = true
-			ts := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), name+"-backup-"), ".db")
-			t, err := time.ParseInLocation(config.TimestampLayout, ts, time.Local)
-			if err != nil {
-				t = fi.ModTime()
-			}
-			out = append(out, dbCandidate{Path: p, Time: t})
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
-	return out
+func dbCandidates(cfg config.Config, name string) []sqlitedb.Candidate {
+	return sqlitedb.Candidates(name, cfg.Database.BackupDir, filepath.Join(cfg.InstallDir, "backups"))
 }
 
 type databaseBackupOptions struct {

@@ -16,13 +16,15 @@ import (
 )
 
 type emergencyOptions struct {
-	IO      *ui.IO
-	JSON    bool
-	Config  config.Config
-	Backup  string
-	DryRun  bool
-	Timeout time.Duration
-	Args    []string
+	IO     *ui.IO
+	JSON   bool
+	Config config.Config
+	Backup string
+	DryRun bool
+	// WithData also rolls the preserved databases back to the backup's own copies.
+	WithData bool
+	Timeout  time.Duration
+	Args     []string
 	// NewService builds the service manager; tests replace it.
 	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
 }
@@ -71,6 +73,7 @@ It never prompts. Every step is journaled (cfrollback history).` +
 	}
 	cmd.Flags().StringVar(&opts.Backup, "backup", "", "restore this backup file (path, or a name in backup.dir) instead of the newest good one")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "verify the backup and print the plan; change nothing (exit 3 if preflight would fail)")
+	cmd.Flags().BoolVar(&opts.WithData, "with-data", false, "also roll the databases under restore.preserve back to the backup's own copies (the live ones stay in the failed install)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up on the whole run after this long (0 = no limit beyond the step timeouts)")
 	return cmd
 }
@@ -95,10 +98,12 @@ func runEmergency(ctx context.Context, opts *emergencyOptions) error {
 		return err
 	}
 	res, err := runbook.Emergency(ctx, runbook.Options{
-		Config: opts.Config, Command: "emergency", BackupPath: opts.Backup, DryRun: opts.DryRun,
+		Config: opts.Config, Command: "emergency", BackupPath: opts.Backup, DryRun: opts.DryRun, WithData: opts.WithData,
 		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
 	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON)})
-	return reportRun(opts.IO, opts.JSON, res, err)
+	err = reportRun(opts.IO, opts.JSON, res, err)
+	notifyAfterRun(ctx, opts.IO, opts.Config, res) // after the result is printed; never changes the exit code
+	return err
 }
 
 // progressPrinter shows steps on stderr as they happen (quiet in JSON mode

@@ -198,6 +198,8 @@ keeps the failed install, and journals every step.`,
 		newBackupCmd(f), newRollbackCmd(f),
 		newDatabaseCmd(f), newMemoryCmd(f),
 		newTestCmd(f), newLogsCmd(f),
+		newVerifyCmd(f), newBaselineCmd(f), newAssessCmd(f), newMonitorCmd(f), newReportCmd(f), newNotifyCmd(f), newQuickrefCmd(f),
+		newConfigCmd(f), newAgentsCmd(f),
 	)
 	return root
 }

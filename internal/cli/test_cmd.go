@@ -3,12 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -94,6 +94,9 @@ These send real requests: response-time a few, load many but bounded.`,
   cfrollback test load --duration 60s --concurrency 5`,
 	}
 	cmd.AddCommand(newTestResponseTimeCmd(f), newTestLoadCmd(f))
+	cmd.AddCommand(newTestAPICmd(f))
+	cmd.AddCommand(newTestBackupRestoreCmd(f))
+	cmd.AddCommand(newTestWebhooksCmd(f))
 	return cmd
 }
 
@@ -198,14 +201,8 @@ func runResponseTime(ctx context.Context, opts *responseTimeOptions) error {
 	return nil
 }
 
-// redactURL hides a password in the URL, as the probes' Check does.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
-}
+// redactURL hides a password and secret-looking query values in the URL.
+func redactURL(raw string) string { return appconfig.RedactURL(raw) }
 
 // printFailures groups failed requests by what went wrong.
 func printFailures(io *ui.IO, results []health.Result) {

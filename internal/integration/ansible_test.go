@@ -136,3 +136,21 @@ func TestAnsibleRollbackLateFailure(t *testing.T) {
 		t.Fatalf("bad3 not reported or its service touched:\n%s", out)
 	}
 }
+
+// TestAnsibleAssess: assess.yml runs on every host (a P0 host does not stop
+// the others) and lists the most severe first.
+func TestAnsibleAssess(t *testing.T) {
+	hosts := []fleetHost{newFleetHost(t, "calm1", false), newFleetHost(t, "down2", false), newFleetHost(t, "calm3", false)}
+	mustDo(t, os.Remove(filepath.Join(hosts[1].s.Dir, "running"))) // its service is down: P0
+	out, _ := runPlaybook(t, "assess.yml", hosts)
+	i := strings.Index(out, "down2  P0")
+	if i < 0 {
+		t.Fatalf("no P0 row for down2:\n%s", out)
+	}
+	for _, h := range []string{"calm1", "calm3"} {
+		j := strings.Index(out, h+"  ")
+		if j < 0 || j < i {
+			t.Fatalf("%s missing from the table or listed before the P0 host:\n%s", h, out)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func commandService(t *testing.T, s *sandbox) (env []string, url string) {
 func TestCrashAtEveryStep(t *testing.T) {
 	points := []string{
 		"preflight:start", "preflight:done", "stop:start", "stop:done", "carry_over:start", "carry_over:done",
-		"swap:start", "swap:done", "keep_failed:start", "keep_failed:done", "start:start", "start:done", "health:start",
+		"check_data:start", "check_data:done", "swap:start", "swap:done", "keep_failed:start", "keep_failed:done", "start:start", "start:done", "health:start",
 	}
 	for _, point := range points {
 		t.Run(strings.ReplaceAll(point, ":", "_"), func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 )
 
 // effects is every write a procedure makes. Reads (status, listing, sizes)
@@ -20,6 +21,7 @@ type effects interface {
 	Exchange(a, b, aside string) (fellBack bool, err error)
 	Rename(oldPath, newPath string) error
 	RemoveAll(path string) error
+	RestoreDB(ctx context.Context, backupFile, target string, opt sqlitedb.RestoreOptions) (sqlitedb.RestoreResult, error)
 }
 
 type realEffects struct{}
@@ -38,6 +40,9 @@ func (realEffects) Overlay(o, n string) (install.CarryStats, error) { return ins
 func (realEffects) Exchange(a, b, aside string) (bool, error)       { return install.Exchange(a, b, aside) }
 func (realEffects) Rename(o, n string) error                        { return install.Rename(o, n) }
 func (realEffects) RemoveAll(p string) error                        { return os.RemoveAll(p) }
+func (realEffects) RestoreDB(ctx context.Context, b, t string, o sqlitedb.RestoreOptions) (sqlitedb.RestoreResult, error) {
+	return sqlitedb.Restore(ctx, b, t, o)
+}
 
 // dryRunEffects verifies instead of extracting and changes nothing else.
 type dryRunEffects struct{ r *runner }
@@ -58,3 +63,6 @@ func (d *dryRunEffects) Overlay(string, string) (install.CarryStats, error) {
 func (d *dryRunEffects) Exchange(string, string, string) (bool, error) { return false, nil }
 func (d *dryRunEffects) Rename(string, string) error                   { return nil }
 func (d *dryRunEffects) RemoveAll(string) error                        { return nil }
+func (d *dryRunEffects) RestoreDB(context.Context, string, string, sqlitedb.RestoreOptions) (sqlitedb.RestoreResult, error) {
+	return sqlitedb.RestoreResult{}, nil
+}

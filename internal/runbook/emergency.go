@@ -98,6 +98,10 @@ func (r *runner) afterPreflight(ctx context.Context) error {
 		r.rollbackBeforeSwap(ctx)
 		return err
 	}
+	if err := r.step(fileCtx, "check_data", r.checkData); err != nil {
+		r.rollbackBeforeSwap(ctx)
+		return err
+	}
 	fellBack := false
 	if err := r.step(fileCtx, "swap", func(context.Context) (string, any, error) {
 		fb, err := r.swap()
@@ -279,6 +283,14 @@ func (r *runner) carryOver(context.Context) (string, any, error) {
 	if !install.Exists(r.res.InstallDir) {
 		return "install dir is missing; nothing to carry over", nil, nil
 	}
+	var aside string
+	var withData []preservedDB
+	if r.opt.WithData && !r.opt.DryRun {
+		var err error
+		if aside, withData, err = r.withDataAside(); err != nil {
+			return "", nil, fmt.Errorf("--with-data: set the backup's databases aside: %w", err)
+		}
+	}
 	st, err := r.fx.CarryOver(r.res.InstallDir, r.res.StagingDir, r.cfg.Restore.Preserve)
 	if err != nil {
 		return "", nil, err
@@ -292,15 +304,30 @@ func (r *runner) carryOver(context.Context) (string, any, error) {
 		st.Files += ov.Files
 		st.Bytes += ov.Bytes
 	}
+	if aside != "" {
+		if err := r.withDataBack(aside, withData); err != nil {
+			return "", nil, fmt.Errorf("--with-data: put the backup's databases back: %w", err)
+		}
+	}
 	r.res.Carried = &st
+	withDataNote := ""
+	if r.opt.WithData {
+		dbs := withData
+		if r.opt.DryRun {
+			dbs = r.preservedDatabases()
+		}
+		if len(dbs) > 0 {
+			withDataNote = fmt.Sprintf("; --with-data: the backup's own %s instead of the live ones (those stay in the failed install)", dbNames(dbs))
+		}
+	}
 	if r.opt.DryRun {
-		return fmt.Sprintf("would copy preserved paths %s from the current install into the restored one (mode %s)",
-			strings.Join(r.cfg.Restore.Preserve, ", "), r.cfg.Restore.Mode), nil, nil
+		return fmt.Sprintf("would copy preserved paths %s from the current install into the restored one (mode %s)%s",
+			strings.Join(r.cfg.Restore.Preserve, ", "), r.cfg.Restore.Mode, withDataNote), nil, nil
 	}
 	if len(st.Paths) == 0 {
-		return fmt.Sprintf("none of the preserved paths (%s) exist in the current install", strings.Join(r.cfg.Restore.Preserve, ", ")), st, nil
+		return fmt.Sprintf("none of the preserved paths (%s) exist in the current install%s", strings.Join(r.cfg.Restore.Preserve, ", "), withDataNote), st, nil
 	}
-	return fmt.Sprintf("copied %d files (%s) of %s", st.Files, human(st.Bytes), strings.Join(st.Paths, ", ")), st, nil
+	return fmt.Sprintf("copied %d files (%s) of %s%s", st.Files, human(st.Bytes), strings.Join(st.Paths, ", "), withDataNote), st, nil
 }
 
 func (r *runner) swap() (bool, error) {
@@ -448,6 +475,7 @@ func (r *runner) finish(err error) {
 			"ls -la " + shellQuote(r.res.FailedDir) + "   # the failed install, kept for investigation",
 			"cfrollback undo " + r.runID + "   # only if this rollback was the mistake",
 		}
+		r.res.Next = append(r.res.Next, r.dataNext()...)
 	case errors.Is(err, ErrUnhealthy):
 		r.res.Outcome = "unhealthy"
 		r.res.Next = []string{

@@ -156,6 +156,10 @@ func TestEmergencyRestoresNewestGoodBackup(t *testing.T) {
 	if res.Outcome != "ok" || res.DowntimeMS < 0 || res.RunID == "" {
 		t.Errorf("result %+v", res)
 	}
+	// "live" is not SQLite: reported, and with no DB backup to replace it, left in place.
+	if len(res.DataChecks) != 1 || res.DataChecks[0].Status != "corrupt_kept" {
+		t.Errorf("data checks %+v", res.DataChecks)
+	}
 	recs, err := journal.ReadAll(e.cfg.Journal)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +172,7 @@ func TestEmergencyRestoresNewestGoodBackup(t *testing.T) {
 	for _, s := range runs[0].Steps {
 		names = append(names, s.Name+":"+s.Status)
 	}
-	want := "preflight:done,stop:done,carry_over:done,swap:done,keep_failed:done,start:done,health:done"
+	want := "preflight:done,stop:done,carry_over:done,check_data:done,swap:done,keep_failed:done,start:done,health:done"
 	if strings.Join(names, ",") != want {
 		t.Errorf("journaled steps %v, want %s", names, want)
 	}
@@ -186,7 +190,7 @@ func TestEmergencyDryRunChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
-	if res.Outcome != "planned" || len(res.Plan) != 7 || res.Backup == nil {
+	if res.Outcome != "planned" || len(res.Plan) != 8 || res.Backup == nil {
 		t.Fatalf("dry run result %+v", res)
 	}
 	if after := snapshot(t, filepath.Dir(e.cfg.Backup.Dir)); after != before {

@@ -28,13 +28,15 @@ type Result struct {
 	DowntimeMS int64               `json:"downtime_ms"`
 	Steps      []StepResult        `json:"steps"`
 	Carried    *install.CarryStats `json:"carried,omitempty"`
-	Health     []health.Result     `json:"health,omitempty"`
-	Recovered  *Recovery           `json:"recovered,omitempty"`
-	Plan       []string            `json:"plan,omitempty"`
-	Journal    string              `json:"journal,omitempty"`
-	HumanLog   string              `json:"human_log,omitempty"`
-	Next       []string            `json:"next,omitempty"`
-	Error      string              `json:"error,omitempty"`
+	// DataChecks is the check_data step's quick_check of each preserved database.
+	DataChecks []DataCheck     `json:"data_checks,omitempty"`
+	Health     []health.Result `json:"health,omitempty"`
+	Recovered  *Recovery       `json:"recovered,omitempty"`
+	Plan       []string        `json:"plan,omitempty"`
+	Journal    string          `json:"journal,omitempty"`
+	HumanLog   string          `json:"human_log,omitempty"`
+	Next       []string        `json:"next,omitempty"`
+	Error      string          `json:"error,omitempty"`
 }
 
 // SkippedBackup is a newer backup that was not used, and why. Skips are loud.

@@ -36,7 +36,10 @@ type Options struct {
 	Command    string // emergency | rollback | undo
 	BackupPath string // explicit --backup
 	DryRun     bool
-	Args       []string
+	// WithData also rolls the preserved databases back to the backup's own copies
+	// instead of carrying the live ones over (those stay in the failed install).
+	WithData bool
+	Args     []string
 	// KillAt is a test hook (CFROLLBACK_TEST_KILL_AT=step:start|done): the
 	// process SIGKILLs itself there so crash recovery can be tested for real.
 	KillAt string

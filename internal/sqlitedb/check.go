@@ -26,6 +26,11 @@ type CheckOptions struct {
 	// MaxErrors caps the problems listed; 0 means DefaultMaxErrors.
 	MaxErrors   int
 	BusyTimeout time.Duration
+	// Tidy removes the -shm, and an empty -wal, that the check's read-only open of a
+	// WAL database created when they were not there: left behind, owned by root, they
+	// keep a service running as another user from writing. Only for a database no other
+	// process can open meanwhile (the service is stopped).
+	Tidy bool
 }
 
 // CheckResult is the state of one database file.
@@ -97,6 +102,9 @@ func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, err
 	if err != nil {
 		return res, fmt.Errorf("check %s: %w", path, err)
 	}
+	if opt.Tidy {
+		defer tidy(path)()
+	}
 	db, err := openReadOnly(path, opt.BusyTimeout)
 	if err != nil {
 		return res, fmt.Errorf("check %s: %w", path, err)
@@ -104,6 +112,22 @@ func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, err
 	defer db.Close()
 	res, err = checkDB(ctx, db, res, opt)
 	return finish(res, t0), err
+}
+
+// tidy notes which of path's -wal and -shm exist; the func it returns removes the -shm,
+// and an empty -wal, that appeared since.
+func tidy(path string) func() {
+	hadWAL, hadSHM := present(path+"-wal"), present(path+"-shm")
+	return func() {
+		if !hadWAL {
+			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() == 0 {
+				_ = os.Remove(path + "-wal")
+			}
+		}
+		if !hadSHM {
+			_ = os.Remove(path + "-shm")
+		}
+	}
 }
 
 func finish(r CheckResult, t0 time.Time) CheckResult {

@@ -1,0 +1,387 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/assess"
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+// watchPatterns are the log lines each --watch-for condition counts.
+var watchPatterns = map[string]*regexp.Regexp{
+	"agent-spawn-failure": regexp.MustCompile(`(?i)(failed to spawn|spawn\w*\W+(\w+\W+){0,3}(fail|error)|agent\W+(\w+\W+){0,3}(spawn\w*\W+)?fail)`),
+	"api-timeout":         regexp.MustCompile(`(?i)(timed?[ -]?out|ETIMEDOUT|deadline exceeded)`),
+	"memory-leak":         nil, // judged on the RSS series, not on log lines
+}
+
+func watchNames() []string {
+	names := make([]string, 0, len(watchPatterns))
+	for n := range watchPatterns {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+type monitorOptions struct {
+	IO         *ui.IO
+	JSON       bool
+	Config     config.Config
+	Service    service.Manager
+	Interval   time.Duration
+	Samples    int // stop after this many; 0 means until interrupted
+	WatchFor   []string
+	PID        int
+	CPUSample  time.Duration
+	Retention  time.Duration
+	Thresholds assess.Thresholds // for the memory-leak watch
+	Logs       logCountOptions
+	Now        func() time.Time
+}
+
+func newMonitorCmd(f *Factory) *cobra.Command {
+	opts := &monitorOptions{IO: f.IO, Now: time.Now, Thresholds: assess.DefaultThresholds}
+	var watch string
+	var memMBh float64
+	cmd := &cobra.Command{
+		Use:   "monitor",
+		Short: "Sample the service every few seconds and keep the samples for assess",
+		Long: `Every --interval, take one sample of the service: the manager's state and
+restart count, one request to health.url (latency, status, network failure), the
+main process's RSS and CPU, and the error log lines since the last sample. Each
+sample is appended to <state_dir>/monitor.jsonl, which keeps the last --retention
+(24h); 'cfrollback assess' judges error rate, network failures and memory growth
+on it.
+
+On a terminal the view refreshes in place; otherwise one line per sample (JSON
+Lines with --json). --watch-for names conditions to alert on (stderr):
+  agent-spawn-failure  log lines about agents failing to spawn
+  api-timeout          log lines about timeouts, and timed-out health requests
+  memory-leak          RSS growing faster than --memory-growth MB/hour
+Only one monitor runs at a time (<state_dir>/monitor.lock).` +
+			exitStatusHelp("0  stopped (interrupted, or --samples reached)",
+				"1  the store could not be written", "2  bad usage", "6  another monitor is running"),
+		Example: `  cfrollback monitor
+  cfrollback monitor --interval 5s --watch-for agent-spawn-failure,memory-leak,api-timeout
+  cfrollback monitor --samples 12 --json > samples.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Interval < 50*time.Millisecond {
+				return usageErrorf("--interval %s: give at least 50ms", opts.Interval)
+			}
+			if opts.Samples < 0 {
+				return usageErrorf("--samples %d: give 0 (until interrupted) or more", opts.Samples)
+			}
+			for _, w := range strings.Split(watch, ",") {
+				if w = strings.TrimSpace(w); w == "" {
+					continue
+				}
+				if _, ok := watchPatterns[w]; !ok {
+					return usageErrorf("--watch-for %s: give any of %s", w, strings.Join(watchNames(), ", "))
+				}
+				opts.WatchFor = append(opts.WatchFor, w)
+			}
+			opts.Thresholds.MemoryPerHour = memMBh * assess.MB
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			m, err := newServiceManager(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			opts.JSON, opts.Config, opts.Service = f.JSON, cfg, m
+			opts.Logs.Journalf = execJournalctl
+			return runMonitor(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVar(&opts.Interval, "interval", 5*time.Second, "time between samples (at least 50ms)")
+	fl.IntVar(&opts.Samples, "samples", 0, "stop after this many samples (0: until interrupted)")
+	fl.StringVar(&watch, "watch-for", "", "alert on these conditions: "+strings.Join(watchNames(), ","))
+	fl.IntVar(&opts.PID, "pid", 0, "measure this process (default: the manager's main pid, when visible here)")
+	fl.DurationVar(&opts.Retention, "retention", assess.DefaultRetention, "keep samples this long in the store")
+	fl.Float64Var(&memMBh, "memory-growth", assess.DefaultThresholds.MemoryPerHour/assess.MB, "memory-leak alert: RSS growth in MB/hour")
+	fl.DurationVar(&opts.Thresholds.MemoryWindow, "memory-window", assess.DefaultThresholds.MemoryWindow, "memory-leak alert: fitted over this window")
+	fl.DurationVar(&opts.Thresholds.MemoryMinSpan, "memory-min-span", assess.DefaultThresholds.MemoryMinSpan, "memory-leak alert: the samples must span this")
+	addLogFlags(fl, &opts.Logs)
+	return cmd
+}
+
+func runMonitor(ctx context.Context, opts *monitorOptions) error {
+	cfg := opts.Config
+	host, _ := os.Hostname()
+	lk, err := lock.Acquire(filepath.Join(cfg.StateDir, "monitor.lock"), lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback monitor"})
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	defer func() { _ = lk.Release() }()
+	store := assess.Store{Path: assess.StorePath(cfg.StateDir), Retention: opts.Retention, MaxSamples: 200_000}
+	if _, err := store.Compact(opts.Now()); err != nil {
+		return fmt.Errorf("monitor: compact %s: %w", store.Path, err)
+	}
+	if opts.CPUSample <= 0 {
+		opts.CPUSample = min(200*time.Millisecond, opts.Interval/2)
+	}
+	tail := newLogTail(ctx, opts)
+	var history []assess.Sample
+	alerted := map[string]bool{}
+	if !opts.JSON && !opts.IO.OutTTY {
+		fmt.Fprintf(opts.IO.ErrOut, "monitoring %s every %s into %s (log: %s)\n", opts.Service.Name(), opts.Interval, store.Path, tail.desc)
+	}
+	for n := 1; opts.Samples == 0 || n <= opts.Samples; n++ {
+		if n > 1 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(opts.Interval):
+			}
+		}
+		s := takeSample(ctx, opts, tail)
+		if ctx.Err() != nil {
+			return nil // an interrupted sample is not a sample
+		}
+		if err := store.Append(s); err != nil {
+			return fmt.Errorf("monitor: %w", err)
+		}
+		if n%10_000 == 0 {
+			if _, err := store.Compact(opts.Now()); err != nil {
+				return fmt.Errorf("monitor: compact %s: %w", store.Path, err)
+			}
+		}
+		history = append(history, s)
+		if len(history) > 2000 {
+			history = history[len(history)-2000:]
+		}
+		alerts := watchAlerts(opts, history, s)
+		printSample(opts, history, alerts)
+		for _, a := range alerts {
+			key := a[:strings.IndexByte(a, ':')]
+			if !alerted[key] || opts.IO.OutTTY {
+				fmt.Fprintf(opts.IO.ErrOut, "%s %s\n", opts.IO.ErrPalette().Red("ALERT"), a)
+			}
+			alerted[key] = true
+		}
+	}
+	return nil
+}
+
+func takeSample(ctx context.Context, opts *monitorOptions, tail *logTail) assess.Sample {
+	cfg, m := opts.Config, opts.Service
+	s := assess.Sample{Time: opts.Now().UTC()}
+	st, err := m.Status(ctx)
+	if err == nil {
+		s.Active, s.State, s.CrashLoop, s.Restarts = assess.Ptr(st.Active), st.State, health.CrashLooping(st), assess.Ptr(st.Restarts)
+	}
+	pid := opts.PID
+	if pid == 0 && err == nil && st.MainPID > 0 {
+		if ok, _ := pidVisible(m, cfg)(st.MainPID); ok {
+			pid = st.MainPID
+		}
+	}
+	if pid > 0 {
+		if ps, err := health.SampleProcess(ctx, pid, opts.CPUSample); err == nil {
+			s.PID, s.RSS, s.CPUPercent = pid, assess.Ptr(ps.RSS), assess.Ptr(ps.CPUPercent)
+		}
+	}
+	if cfg.Health.URL != "" {
+		r := health.HTTPProbe{URL: cfg.Health.URL, Timeout: cfg.Health.Timeout}.Probe(ctx)
+		s.Probe = &assess.Probe{OK: r.OK, LatencyMS: ms(r.Duration), StatusCode: r.StatusCode, Network: !r.OK && r.StatusCode == 0}
+		if !r.OK {
+			s.Probe.Detail = r.Detail
+		}
+	}
+	if tail.ok {
+		errs, watch := tail.read(ctx)
+		s.ErrorLines = assess.Ptr(errs)
+		for _, w := range opts.WatchFor {
+			if watchPatterns[w] != nil {
+				if s.Watch == nil {
+					s.Watch = map[string]int{}
+				}
+				s.Watch[w] = watch[w]
+			}
+		}
+	}
+	if slices.Contains(opts.WatchFor, "api-timeout") && s.Probe != nil && strings.Contains(s.Probe.Detail, "timeout") {
+		if s.Watch == nil {
+			s.Watch = map[string]int{}
+		}
+		s.Watch["api-timeout"]++
+	}
+	return s
+}
+
+// watchAlerts says which --watch-for conditions the newest sample trips.
+func watchAlerts(opts *monitorOptions, history []assess.Sample, s assess.Sample) []string {
+	var out []string
+	for _, w := range opts.WatchFor {
+		if w == "memory-leak" {
+			c := assess.MemoryGrowth(history, s.Time, opts.Thresholds)
+			if c.Status == assess.Met {
+				out = append(out, "memory-leak: "+c.Evidence)
+			}
+			continue
+		}
+		if n := s.Watch[w]; n > 0 {
+			out = append(out, fmt.Sprintf("%s: %d since the last sample", w, n))
+		}
+	}
+	return out
+}
+
+// logTail reads only what the log gained since the last sample: files from
+// the offset the previous read ended at, journald from the last sample's time.
+type logTail struct {
+	ok      bool
+	desc    string
+	src     logSource
+	offsets map[string]int64
+	since   time.Time
+	opts    *monitorOptions
+	errRE   *regexp.Regexp
+}
+
+func newLogTail(ctx context.Context, opts *monitorOptions) *logTail {
+	t := &logTail{opts: opts, offsets: map[string]int64{}, since: opts.Now(), desc: "not read"}
+	re, err := regexp.Compile(opts.Logs.grep())
+	if err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "%s --error-grep: %v; error lines are not counted\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+		return t
+	}
+	files := opts.Logs.Files
+	if files == "" {
+		files = DefaultLogFiles
+	}
+	src, err := resolveLogSource(ctx, opts.IO, opts.Config, files, opts.Logs.Files != "")
+	if err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "%s %v; error lines are not counted\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+		return t
+	}
+	for _, p := range src.Files {
+		if fi, err := os.Stat(p); err == nil {
+			t.offsets[p] = fi.Size() // only lines written from now on
+		}
+	}
+	t.ok, t.src, t.desc, t.errRE = true, src, src.Desc, re
+	return t
+}
+
+func (t *logTail) read(ctx context.Context) (errs int, watch map[string]int) {
+	watch = map[string]int{}
+	emit := func(l health.LogLine) error {
+		if t.errRE.MatchString(l.Message) {
+			errs++
+		}
+		for _, w := range t.opts.WatchFor {
+			if re := watchPatterns[w]; re != nil && re.MatchString(l.Message) {
+				watch[w]++
+			}
+		}
+		return nil
+	}
+	now := t.opts.Now()
+	if t.src.Unit != "" {
+		lopts := &logsOptions{IO: &ui.IO{Out: io.Discard, ErrOut: t.opts.IO.ErrOut}, Source: t.src,
+			Filter: health.LogFilter{Since: t.since}, Journal: t.opts.Logs.Journalf}
+		_ = readJournal(ctx, lopts, emit)
+	} else {
+		for _, p := range t.src.Files {
+			off, err := health.ScanFile(ctx, p, t.offsets[p], health.LogFilter{}, emit)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				t.offsets[p] = off
+			}
+		}
+	}
+	t.since = now
+	return errs, watch
+}
+
+func printSample(opts *monitorOptions, history []assess.Sample, alerts []string) {
+	w := opts.IO.Out
+	s := history[len(history)-1]
+	if opts.JSON {
+		if b, err := json.Marshal(s); err == nil {
+			fmt.Fprintf(w, "%s\n", b)
+		}
+		return
+	}
+	if !opts.IO.OutTTY {
+		fmt.Fprintln(w, sampleLine(s, opts.Interval))
+		return
+	}
+	p := opts.IO.OutPalette()
+	// A refreshing view: clear the screen, header, the newest samples.
+	fmt.Fprint(w, "\x1b[H\x1b[2J")
+	fmt.Fprintf(w, "%s  every %s  %s  (Ctrl-C stops)\n\n", p.Bold("cfrollback monitor: "+opts.Service.Name()),
+		opts.Interval, time.Now().Format("15:04:05"))
+	fmt.Fprintln(w, "TIME      STATE            RESTARTS  RSS          CPU    LATENCY")
+	for _, h := range history[max(0, len(history)-15):] {
+		fmt.Fprintln(w, sampleLine(h, opts.Interval))
+	}
+	if g := assess.GrowthPerHour(lastPID(history)); len(history) > 2 {
+		fmt.Fprintf(w, "\nRSS trend: %+.1f MB/hour over %d samples\n", g/assess.MB, len(lastPID(history)))
+	}
+	for _, a := range alerts {
+		fmt.Fprintln(w, p.Red("ALERT "+a))
+	}
+}
+
+func lastPID(h []assess.Sample) []assess.Sample {
+	var out []assess.Sample
+	pid := h[len(h)-1].PID
+	for _, s := range h {
+		if s.PID == pid && s.RSS != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sampleLine is one sample for a log or a terminal row; error lines are
+// shown per minute.
+func sampleLine(s assess.Sample, interval time.Duration) string {
+	state := "unknown"
+	if s.Active != nil {
+		state = s.State
+		if s.CrashLoop {
+			state += " (crash loop)"
+		}
+	}
+	restarts, rss, cpu, latency, errs := "-", "-", "-", "-", "-"
+	if s.Restarts != nil {
+		restarts = fmt.Sprint(*s.Restarts)
+	}
+	if s.RSS != nil {
+		rss = health.FormatBytes(*s.RSS)
+	}
+	if s.CPUPercent != nil {
+		cpu = fmt.Sprintf("%.0f%%", *s.CPUPercent)
+	}
+	if s.Probe != nil {
+		latency = fmt.Sprintf("%.1fms", s.Probe.LatencyMS)
+		if !s.Probe.OK {
+			latency = "FAIL " + s.Probe.Detail
+		}
+	}
+	if s.ErrorLines != nil {
+		errs = fmt.Sprintf("%.1f/min", float64(*s.ErrorLines)*float64(time.Minute)/float64(interval))
+	}
+	return fmt.Sprintf("%-9s %-16s %-9s %-12s %-6s %-10s errors %s", s.Time.Local().Format("15:04:05"), state, restarts, rss, cpu, latency, errs)
+}

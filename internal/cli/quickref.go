@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+func newQuickrefCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "quickref",
+		Short: "The copy-paste emergency block, in cfrollback commands, for these settings",
+		Long: `Print the seed's "Quick Reference Commands" as cfrollback commands for the
+settings in effect (service manager, install and backup dirs, journal), ready to
+paste into a runbook or a terminal at 3am.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			return printQuickref(f.IO, f.JSON, cfg, f.Settings.file)
+		},
+	}
+}
+
+func printQuickref(io *ui.IO, asJSON bool, cfg config.Config, configFile string) error {
+	cf := "cfrollback"
+	if configFile != "" {
+		cf += " --config " + configFile
+	}
+	var svc string
+	switch cfg.Service.Manager {
+	case "systemd":
+		svc = "systemd unit " + cfg.Service.Unit
+	case "pm2":
+		svc = "pm2 app " + cfg.Service.PM2Name
+	case "command":
+		svc = "start/stop/status commands"
+	default:
+		svc = fmt.Sprintf("systemd unit %s, else pm2 app %s (auto)", cfg.Service.Unit, cfg.Service.PM2Name)
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("# service %s; install %s; backups %s/%s", svc, cfg.InstallDir, cfg.Backup.Dir, cfg.Backup.Pattern)
+	w("")
+	w("# EMERGENCY ROLLBACK - COPY AND EXECUTE")
+	w("sudo %s emergency && echo \"ROLLBACK SUCCESS\" || echo \"ROLLBACK FAILED (exit $?): read the hint above\"", cf)
+	w("sudo %s verify                      # the 7-step post-rollback checklist, journaled", cf)
+	w("")
+	w("# SHOULD I ROLL BACK?")
+	w("sudo %s assess                      # exit 10 P0, 11 P1, 12 P2, 13 P3, 14 inconclusive", cf)
+	w("sudo %s emergency --dry-run         # the plan, nothing touched", cf)
+	w("")
+	w("# QUICK HEALTH CHECK - VERIFY ROLLBACK")
+	w("sudo %s health-check --quick", cf)
+	w("sudo %s logs --grep ERROR --last-hour --count", cf)
+	w("sudo %s test response-time --target 2000ms --samples 10", cf)
+	w("")
+	w("# AFTERWARDS")
+	w("sudo %s history                     # runs, downtime; journal %s", cf, cfg.Journal)
+	w("sudo %s undo RUN_ID                 # put the failed install back", cf)
+	w("sudo %s report --output incident.md # the incident report", cf)
+	w("sudo %s monitor --watch-for agent-spawn-failure,memory-leak,api-timeout", cf)
+	if asJSON {
+		return ui.JSON(io.Out, map[string]string{"quickref": b.String()})
+	}
+	_, err := fmt.Fprint(io.Out, b.String())
+	return err
+}

@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// newTestWebhooksCmd is the seed's "test webhooks": the same as
+// 'cfrollback notify --test', under the test group where people look for it.
+func newTestWebhooksCmd(f *Factory) *cobra.Command {
+	opts := &notifyOptions{IO: f.IO}
+	return &cobra.Command{
+		Use:   "webhooks",
+		Short: "Send a test event to every webhook in notify.webhooks and report",
+		Long: `Send a test event to each webhook (generic, slack, statuspage) with the same
+timeout, retries and backoff a real notification uses, and report each result.
+The same as 'cfrollback notify --test'.` +
+			exitStatusHelp("0  every webhook accepted the event", "1  some webhook did not (each is named)", "2  no webhooks configured"),
+		Example: `  cfrollback test webhooks
+  cfrollback test webhooks --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil {
+				return err
+			}
+			if len(cfg.Notify.Webhooks) == 0 {
+				return usageErrorf("no webhooks: set notify.webhooks (name, url, kind generic|slack|statuspage)")
+			}
+			opts.Event = "test"
+			opts.JSON, opts.Config, opts.Notifier = f.JSON, cfg, newNotifier(cfg.Notify, f.IO.ErrOut)
+			return runNotify(cmd.Context(), opts)
+		},
+	}
+}
