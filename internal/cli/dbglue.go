@@ -48,8 +48,8 @@ func (c sqliteChecker) Check(ctx context.Context, path string) error {
 	return nil
 }
 
-// healthDatabases is health-check --comprehensive's row per database:
-// quick_check of the live file (read-only; a WAL database stays untouched).
+// healthDatabases is health-check --comprehensive's row per database: a full
+// integrity_check of the live file, read-only (a WAL database stays as it is).
 type healthDatabases struct{ cfg config.Config }
 
 var _ health.DatabaseChecker = healthDatabases{}
@@ -64,15 +64,15 @@ func (h healthDatabases) CheckDatabases(ctx context.Context) []health.Check {
 			out = append(out, health.Check{Name: name, Verdict: health.Skip, Detail: p + " does not exist"})
 			continue
 		}
-		res, err := sqlitedb.Check(ctx, p, sqlitedb.CheckOptions{Quick: true, BusyTimeout: h.cfg.Database.BusyTimeout})
+		res, err := sqlitedb.Check(ctx, p, sqlitedb.CheckOptions{BusyTimeout: h.cfg.Database.BusyTimeout})
 		c := health.Check{Name: name, Duration: time.Since(t0)}
 		switch {
 		case err != nil:
 			c.Verdict, c.Detail = health.Fail, err.Error()
 		case !res.OK:
-			c.Verdict, c.Detail = health.Fail, "quick_check: "+strings.Join(firstN(res.Problems, 2), "; ")+"; see 'cfrollback database check --db "+d.Name+"'"
+			c.Verdict, c.Detail = health.Fail, "integrity_check: "+strings.Join(firstN(res.Problems, 2), "; ")+"; see 'cfrollback database check --db "+d.Name+"'"
 		default:
-			c.Verdict, c.Detail = health.Pass, "quick_check ok"
+			c.Verdict, c.Detail = health.Pass, "integrity_check ok"
 		}
 		out = append(out, c)
 	}

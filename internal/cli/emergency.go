@@ -44,7 +44,10 @@ func newEmergencyCmd(f *Factory) *cobra.Command {
      here: exit 3, nothing changed, the service never stopped.
   4. stop the service
   5. copy preserved paths (restore.preserve: live data such as .swarm/) from
-     the stopped install into the staged tree
+     the stopped install into the staged tree, then quick_check each preserved
+     database there: a corrupt one is replaced by the newest good database
+     backup (the corrupt file kept). --with-data restores the backup's own
+     databases instead of the live ones (the live ones stay in the failed dir)
   6. swap the staged tree and the install dir in one atomic rename
   7. keep the failed install as <install>-failed-YYYYmmdd-HHMMSS
   8. start the service and wait until it is healthy
@@ -178,6 +181,18 @@ func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
 	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "  %s %s: %s\n", p.Yellow("skipped:"), s.Path, s.Reason)
+	}
+	for _, d := range res.DataChecks {
+		line := fmt.Sprintf("  database:     %s %s (%s)", d.Name, d.Status, d.Source)
+		switch d.Status {
+		case "replaced":
+			line = fmt.Sprintf("  database:     %s was corrupt: replaced by %s; writes after %s are only in the kept copies",
+				d.Name, d.DBBackup, d.DBBackupTime.Local().Format("2006-01-02 15:04:05"))
+			line = p.Yellow(line)
+		case "corrupt_kept":
+			line = p.Red(line + ": corrupt and no database backup could replace it")
+		}
+		fmt.Fprintln(w, line)
 	}
 	if res.Recovered != nil {
 		fmt.Fprintf(w, "  recovered:    run %s %s (%s)\n", res.Recovered.RunID, res.Recovered.Action, res.Recovered.Detail)
