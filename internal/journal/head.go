@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // head is the sidecar that names the last record, so that a journal cut
@@ -43,39 +45,7 @@ func writeHead(journal string, h head) error {
 		return err
 	}
 	b = append(b, '\n')
-	final := headPath(journal)
-	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(final))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fsutil.WriteFile(headPath(journal), b, 0o600)
 }
 
 // mkdirAllSynced is os.MkdirAll that also fsyncs the parent of every
@@ -102,7 +72,7 @@ func mkdirAllSynced(dir string, perm fs.FileMode) error {
 		return err
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := syncDir(filepath.Dir(missing[i])); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(missing[i])); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // ErrCorrupt means the end of the journal does not agree with its head or
@@ -84,7 +86,7 @@ func Open(path string) (*Journal, error) {
 		return nil, err
 	}
 	if created {
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("sync journal directory: %w", err)
 		}
@@ -386,7 +388,7 @@ func SetAside(path string, now time.Time) (string, error) {
 	if !moved {
 		return "", fmt.Errorf("set journal aside: %w", fs.ErrNotExist)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return "", fmt.Errorf("set journal aside: sync directory: %w", err)
 	}
 	return aside, nil
