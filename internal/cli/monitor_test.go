@@ -144,8 +144,10 @@ func TestMonitorAssessMemoryLeak(t *testing.T) {
 	if c.Status != assess.Met || c.Value == nil {
 		t.Fatalf("memory growth %s: %s", c.Status, c.Evidence)
 	}
+	// The child can only leak slower than nominal (a loaded machine delays
+	// its 100 ms sleeps), never faster: the bound below is loose on purpose.
 	want := float64(leakStep) / leakEvery.Hours()
-	if got := *c.Value; got < want*0.75 || got > want*1.25 {
+	if got := *c.Value; got < want*0.5 || got > want*1.25 {
 		t.Errorf("growth %.0f MB/h, want about %.0f MB/h (%s)", got/assess.MB, want/assess.MB, c.Evidence)
 	}
 	t.Logf("detected %s", c.Evidence)
