@@ -79,7 +79,7 @@ plan without asking or changing anything.` +
 	cmd.Flags().StringVar(&opts.AppVersion, "app-version", "", "only a backup of this app version (from its manifest)")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask; needed without a terminal")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "verify the chosen backup and print the plan; change nothing")
-	return cmd
+	return withToVersion(f, cmd, opts)
 }
 
 func stdinIsTerminal(io *ui.IO) bool {
