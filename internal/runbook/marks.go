@@ -10,8 +10,7 @@ import (
 
 // stateStore is backup.state as an emergency uses it: reads and writes are
 // best effort, since a catalog that cannot be read or written must never
-// block a P0 rollback. It does not create the state dir: 'cfrollback backup'
-// commands do (and the tests' sandboxes predate the setting).
+// block a P0 rollback (a failure is a warning that the mark was not kept).
 func (r *runner) stateStore() backup.Store {
 	return backup.Store{Path: r.cfg.Backup.State, LockTimeout: 3 * time.Second, CreateDir: true}
 }
