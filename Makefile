@@ -72,6 +72,7 @@ bench: deps build
 	bash scripts/bench-downtime.sh "small large" 5
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/archive/
 	bash scripts/bench-db.sh 500
+	bash scripts/bench-backup.sh 500 20000 3
 
 # A .deb: binary, man pages and completions generated from the command tree,
 # /etc/cfrollback/config.yaml as a conffile. nfpm comes from the Go module proxy.
