@@ -13,6 +13,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -183,18 +184,8 @@ func discoverBackups(io *ui.IO, cfg config.Config) ([]backup.Candidate, error) {
 	return cands, nil
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes renders a size with binary units: 1.5 GiB.
+func humanBytes(n int64) string { return health.FormatBytes(uint64(max(n, 0))) }
 
 func shortErr(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
