@@ -58,6 +58,10 @@ func Discover(dir, pattern string) ([]Candidate, []Rejected, error) {
 			rejected = append(rejected, Rejected{p, "not a regular file (" + describeType(info.Mode()) + "); a backup must be a plain file"})
 			continue
 		}
+		if why := untrusted(info); why != "" {
+			rejected = append(rejected, Rejected{p, why})
+			continue
+		}
 		out = append(out, candidateOf(p, info))
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -131,7 +135,19 @@ func Lookup(dir, arg string) (Candidate, error) {
 	if !info.Mode().IsRegular() {
 		return Candidate{}, fmt.Errorf("backup %s is %s, not a regular file", arg, describeType(info.Mode()))
 	}
+	if why := untrusted(info); why != "" {
+		return Candidate{}, fmt.Errorf("backup %s: %s", arg, why)
+	}
 	return candidateOf(abs, info), nil
+}
+
+// untrusted says why a backup file cannot be trusted to be what was backed
+// up: anyone may have replaced the contents of a world-writable file.
+func untrusted(info fs.FileInfo) string {
+	if info.Mode().Perm()&0o002 != 0 {
+		return fmt.Sprintf("world-writable (mode %04o): anyone could have replaced it; if it is yours, 'chmod o-w' it and retry", info.Mode().Perm())
+	}
+	return ""
 }
 
 func candidateOf(path string, info fs.FileInfo) Candidate {

@@ -71,6 +71,12 @@ func TestHostileCorpus(t *testing.T) {
 					mustDo(t, syscall.Mkfifo(p, 0o600))
 				case "directory":
 					mustDo(t, os.Mkdir(p, 0o700))
+				case "world-writable":
+					src := filepath.Join(t.TempDir(), "b.tar.gz")
+					mustDo(t, drillapp.WriteInstall(filepath.Join(t.TempDir(), "v1"), "1.0.0", true))
+					copyFile(t, filepath.Join(dir, "gz-truncated.tar.gz"), src) // content is irrelevant: it must not be read
+					copyFile(t, src, p)
+					mustDo(t, os.Chmod(p, 0o666))
 				}
 				before := treeDigest(t, s.Dir)
 				r = s.run(env, "emergency", "--json")

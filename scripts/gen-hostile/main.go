@@ -178,6 +178,7 @@ func main() {
 	for _, s := range []string{"symlink", "fifo", "directory"} {
 		put(Case{Name: "backupdir-newest-is-" + s, Kind: "backupdir", Setup: s, Expect: `not a regular file`}, nil)
 	}
+	put(Case{Name: "backupdir-newest-is-world-writable", Kind: "backupdir", Setup: "world-writable", Expect: `world-writable`}, nil)
 	b, _ := json.MarshalIndent(cases, "", "  ")
 	must(os.WriteFile(filepath.Join(out, "cases.json"), append(b, '\n'), 0o644))
 	fmt.Printf("gen-hostile: %d cases in %s\n", len(cases), out)
