@@ -35,7 +35,7 @@ test: deps vet fmt-check tidy-check
 # a unit that ignores SIGTERM, never healthy, unwritable journal, two runs,
 # unreadable backup dir, and the hostile-input corpus.
 test-faults: deps
-	$(GO) test -count=1 -run 'TestFault|TestCrashAtEveryStep|TestHostileCorpus' -v ./internal/integration/
+	$(GO) test -count=1 -run 'TestFault|TestCrashAtEveryStep|TestTwoRenameFallback|TestHostileCorpus' -v ./internal/integration/
 
 # Every fuzz target for a bounded time (CI: 10s each). A crasher is saved
 # under testdata/fuzz/ by go test and then runs as a regression case.
@@ -69,7 +69,7 @@ tidy-check:
 # Downtime of `cfrollback emergency` vs the seed's shell procedure (docs/BENCHMARKS.md),
 # then the archive package's Go benchmarks.
 bench: deps build
-	bash scripts/bench-downtime.sh "small large" 5
+	bash scripts/bench-downtime.sh "small large xl" 3
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/archive/
 	bash scripts/bench-db.sh 500
 	bash scripts/bench-backup.sh 500 20000 3

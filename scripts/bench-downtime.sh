@@ -3,10 +3,14 @@
 # side by side, same fixture, same service manager (the `command` manager running the drill
 # app), alternating, several rounds. Prints a Markdown table for docs/BENCHMARKS.md.
 #
-#   scripts/bench-downtime.sh [SIZES] [ROUNDS]     SIZES: e.g. "small large" (default), ROUNDS: 3
+#   scripts/bench-downtime.sh [SIZES] [ROUNDS]     SIZES: any of "small large xl" (default
+#                                                   "small large"), ROUNDS: 3
 #
-# small ~ 10 MB, large ~ 500 MB (half incompressible, half text, many files). Everything lives
-# in a temp dir; the app listens on loopback; only processes this script started are ended.
+# small ~ 10 MB, large ~ 500 MB (half incompressible, half text, 2000 files), xl ~ 1.7 GB in
+# ~60k files of mixed sizes (many small text modules, fewer medium and large blobs; 2 GB in
+# ~200k files takes too long to generate and copy for a benchmark run). xl needs ~8 GB of free
+# space under /tmp. Everything lives in a temp dir that is removed on exit; the app listens on
+# loopback; only processes this script started are ended.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin/cfrollback}
@@ -33,11 +37,40 @@ export CFROLLBACK_INSTALL_DIR=$INSTALL CFROLLBACK_BACKUP_DIR=$W/backups CFROLLBA
   CFROLLBACK_CONFIG=$W/none.yaml NO_COLOR=1
 echo '{}' >"$W/none.yaml"
 
+make_xl_tree() { # $1 = dir; ~1.7 GB in ~60k files: what a big node_modules looks like
+  python3 - "$1" <<'PY'
+import os, sys, random
+root = sys.argv[1]
+rng = random.Random(7)  # same tree every run
+# (count, min bytes, max bytes): small modules, medium files, a few large blobs
+tiers = [(56000, 512, 8192), (3800, 128 << 10, 384 << 10), (200, 2 << 20, 3 << 20)]
+n = 0
+for count, lo, hi in tiers:
+    for _ in range(count):
+        n += 1
+        d = os.path.join(root, "pkg%d" % (n % 1500), "lib%d" % (n % 7))
+        os.makedirs(d, exist_ok=True)
+        size = rng.randint(lo, hi)
+        if n % 2 == 0:
+            data, name = os.urandom(size), "blob%d.bin" % n
+        else:
+            line = b"module.exports = function f%d(a, b) { return a + b + %d; };\n" % (n, n)
+            data, name = (line * (size // len(line) + 1))[:size], "mod%d.js" % n
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+PY
+}
+
 make_fixture() { # $1 = size name; builds $W/good (v1) and its backup
   rm -rf "$W/good" "$W/backups"/*; mkdir -p "$W/good/app" "$W/good/node_modules" "$W/good/.swarm"
   echo 1.0.0 >"$W/good/app/VERSION"; echo yes >"$W/good/app/healthy"
   local files kb
-  case $1 in small) files=40 kb=256 ;; large) files=2000 kb=256 ;; esac
+  case $1 in
+    small) files=40 kb=256 ;;
+    large) files=2000 kb=256 ;;
+    xl) make_xl_tree "$W/good/node_modules"; files=0 ;;
+    *) echo "unknown size: $1 (small, large, xl)" >&2; exit 2 ;;
+  esac
   for i in $(seq 1 "$files"); do
     d=$W/good/node_modules/pkg$((i % 50)); mkdir -p "$d"
     if [ $((i % 2)) = 0 ]; then head -c $((kb * 1024)) /dev/urandom >"$d/blob$i.bin"

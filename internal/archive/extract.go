@@ -22,6 +22,10 @@ type ExtractOptions struct {
 	Limits   Limits
 	UID, GID int // owner of every restored entry, dest included; -1 leaves that id alone
 	Progress Progress
+	// AfterEntry, when set, is called after each entry is written, with
+	// the number written so far. A test hook: crash tests die inside an
+	// extraction with it.
+	AfterEntry func(n int)
 }
 
 // Extract restores the archive at archivePath into dest, which must not exist
@@ -81,7 +85,19 @@ func extractInto(ctx context.Context, archivePath, dest string, opt ExtractOptio
 	if err := x.lchown("."); err != nil {
 		return Summary{}, err
 	}
-	sum, err := scan(ctx, archivePath, opt.Limits, opt.Progress, x.apply)
+	apply := x.apply
+	if opt.AfterEntry != nil {
+		written := 0
+		apply = func(e entry, data io.Reader) error {
+			if err := x.apply(e, data); err != nil {
+				return err
+			}
+			written++
+			opt.AfterEntry(written)
+			return nil
+		}
+	}
+	sum, err := scan(ctx, archivePath, opt.Limits, opt.Progress, apply)
 	if err != nil {
 		return Summary{}, fmt.Errorf("%s: %w", archivePath, err)
 	}

@@ -32,15 +32,36 @@ func IDOf(path string) (FileID, error) {
 // In that fallback, b's old name is left empty: the caller must treat
 // fallbackAside as where a's old content went.
 func Exchange(a, b, fallbackAside string) (fellBack bool, err error) {
-	err = unix.Renameat2(unix.AT_FDCWD, b, unix.AT_FDCWD, a, unix.RENAME_EXCHANGE)
-	if err == nil {
-		return false, SyncDir(filepath.Dir(a))
-	}
-	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
-		return false, fmt.Errorf("exchange %s with %s: %w", a, b, err)
+	return ExchangeWith(a, b, fallbackAside, ExchangeOptions{})
+}
+
+// ExchangeOptions are test hooks: crash tests need the two-rename fallback on
+// a filesystem that can exchange, and a point between its renames to die at.
+type ExchangeOptions struct {
+	// TwoRenames skips RENAME_EXCHANGE, as if the filesystem refused it.
+	TwoRenames bool
+	// BetweenRenames, when set, runs in the fallback after a has been
+	// renamed to fallbackAside and before b is renamed to a: the moment
+	// the path a does not exist.
+	BetweenRenames func()
+}
+
+// ExchangeWith is Exchange with test hooks.
+func ExchangeWith(a, b, fallbackAside string, opt ExchangeOptions) (fellBack bool, err error) {
+	if !opt.TwoRenames {
+		err = unix.Renameat2(unix.AT_FDCWD, b, unix.AT_FDCWD, a, unix.RENAME_EXCHANGE)
+		if err == nil {
+			return false, SyncDir(filepath.Dir(a))
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return false, fmt.Errorf("exchange %s with %s: %w", a, b, err)
+		}
 	}
 	if err := Rename(a, fallbackAside); err != nil {
 		return true, err
+	}
+	if opt.BetweenRenames != nil {
+		opt.BetweenRenames()
 	}
 	if err := Rename(b, a); err != nil {
 		return true, err

@@ -241,6 +241,54 @@ TimeoutStopSec=2
 	}
 }
 
+// TestFaultPM2IgnoresSIGTERM: a pm2 app whose main process ignores SIGTERM
+// is still stopped (pm2 SIGKILLs what is left of the process tree after the
+// app's kill_timeout) and the rollback completes. The main process is a shell
+// that ignores TERM and INT (a Go program would re-enable them itself) and
+// outlives its drill-app child; the daemon is told to stop apps with SIGTERM
+// (PM2_KILL_SIGNAL; pm2's own default is SIGINT, which the shell ignores too).
+func TestFaultPM2IgnoresSIGTERM(t *testing.T) {
+	const killTimeout = 1500 * time.Millisecond
+	pm2 := testenv.PM2(t)
+	home := testenv.PM2Home(t, pm2)
+	s := newSandbox(t)
+	s.goodBackupBrokenInstall()
+	port, err := drillapp.FreePort()
+	mustDo(t, err)
+	wrapper := filepath.Join(s.Dir, "stubborn.sh")
+	mustDo(t, os.WriteFile(wrapper, []byte(fmt.Sprintf(`#!/bin/sh
+trap "" TERM INT
+'%s' drill-app --install '%s' --addr 127.0.0.1:%d &
+while :; do wait; sleep 1; done
+`, binary(t), s.Install, port)), 0o755))
+	start := exec.Command(pm2, "start", wrapper, "--name", "cfr-stubborn", "--interpreter", "none", "--no-autorestart",
+		"--kill-timeout", fmt.Sprint(killTimeout.Milliseconds()))
+	start.Env = append(os.Environ(), "PM2_HOME="+home, "PM2_KILL_SIGNAL=SIGTERM")
+	start.Dir = s.Dir
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("pm2 start: %v\n%s", err, out)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	waitHTTP(t, url, 503, 15*time.Second)
+
+	r := s.run([]string{"CFROLLBACK_SERVICE_MANAGER=pm2", "CFROLLBACK_SERVICE_PM2_NAME=cfr-stubborn", "CFROLLBACK_SERVICE_PM2_HOME=" + home,
+		"CFROLLBACK_SERVICE_PM2_BIN=" + pm2, "CFROLLBACK_HEALTH_URL=" + url, "CFROLLBACK_SERVICE_STOP_TIMEOUT=20s",
+		"PATH=" + filepath.Dir(pm2) + ":" + os.Getenv("PATH")}, "emergency", "--json")
+	s.assertRolledBack(r, url)
+	// the stop really waited for pm2's SIGKILL: the shell ignored SIGTERM
+	steps, _ := r.JSON["steps"].([]any)
+	stopMS := -1.0
+	for _, st := range steps {
+		if m, _ := st.(map[string]any); m["name"] == "stop" {
+			stopMS, _ = m["duration_ms"].(float64)
+		}
+	}
+	t.Logf("stop took %v ms (kill_timeout %s)", stopMS, killTimeout)
+	if stopMS < float64(killTimeout.Milliseconds()) {
+		t.Fatalf("stop took %v ms; the app did not ignore SIGTERM as intended (kill_timeout %s)", stopMS, killTimeout)
+	}
+}
+
 func (s *sandbox) runQuiet(env []string, args ...string) runResult {
 	cmd := exec.Command(binary(s.t), args...)
 	cmd.Env = append(append(os.Environ(), s.Env...), env...)

@@ -24,7 +24,9 @@ type effects interface {
 	RestoreDB(ctx context.Context, backupFile, target string, opt sqlitedb.RestoreOptions) (sqlitedb.RestoreResult, error)
 }
 
-type realEffects struct{}
+// realEffects does the work. exchange carries the test hooks of the swap
+// (forced two-rename fallback, a kill between the renames); zero in use.
+type realEffects struct{ exchange install.ExchangeOptions }
 
 var _ effects = realEffects{}
 
@@ -37,9 +39,11 @@ func (realEffects) CarryOver(o, n string, p []string) (install.CarryStats, error
 	return install.CarryOver(o, n, p)
 }
 func (realEffects) Overlay(o, n string) (install.CarryStats, error) { return install.Overlay(o, n) }
-func (realEffects) Exchange(a, b, aside string) (bool, error)       { return install.Exchange(a, b, aside) }
-func (realEffects) Rename(o, n string) error                        { return install.Rename(o, n) }
-func (realEffects) RemoveAll(p string) error                        { return os.RemoveAll(p) }
+func (fx realEffects) Exchange(a, b, aside string) (bool, error) {
+	return install.ExchangeWith(a, b, aside, fx.exchange)
+}
+func (realEffects) Rename(o, n string) error { return install.Rename(o, n) }
+func (realEffects) RemoveAll(p string) error { return os.RemoveAll(p) }
 func (realEffects) RestoreDB(ctx context.Context, b, t string, o sqlitedb.RestoreOptions) (sqlitedb.RestoreResult, error) {
 	return sqlitedb.Restore(ctx, b, t, o)
 }

@@ -168,7 +168,9 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 				parent, human(free), c.Name, human(c.Size), human(preserved), r.res.InstallDir)
 		}
 		r.info("checking %s (%s) and extracting it to %s", c.Name, human(c.Size), r.res.StagingDir)
-		sum, err := r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name)})
+		sum, err := r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{
+			Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name), AfterEntry: r.extractKillHook(),
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", nil, ctx.Err()
@@ -517,15 +519,4 @@ func backupPath(res *Result) string {
 	return res.Backup.Path
 }
 
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func human(n int64) string { return health.FormatBytes(uint64(max(n, 0))) }

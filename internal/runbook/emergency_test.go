@@ -409,3 +409,35 @@ func TestEmergencyRestoredFilesTakeTheInstallOwner(t *testing.T) {
 		}
 	}
 }
+
+// A journal with a malformed line in the middle (its end intact, so it is
+// not set aside) must not block a P0 rollback: recovery reads around it.
+func TestEmergencyJournalDamagedInTheMiddle(t *testing.T) {
+	e := newEnv(t)
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2"})
+	if _, err := e.run(false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(read(t, e.cfg.Journal), "\n")
+	lines[2] = "{this is not a record\n"
+	if err := os.WriteFile(e.cfg.Journal, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v3"})
+	var warned []string
+	res, err := Emergency(context.Background(), Options{Config: e.cfg}, Deps{Service: e.m, Events: func(ev Event) {
+		if ev.Kind == "warn" {
+			warned = append(warned, ev.Message)
+		}
+	}})
+	if err != nil || res.Outcome != "ok" {
+		t.Fatalf("emergency with a journal damaged in the middle: %v", err)
+	}
+	if !strings.Contains(strings.Join(warned, "\n"), "unreadable line(s) (line [3])") {
+		t.Fatalf("the damaged line was not named: %v", warned)
+	}
+	if read(t, filepath.Join(e.cfg.InstallDir, "app.txt")) != "v1" {
+		t.Fatal("not rolled back")
+	}
+}

@@ -1,11 +1,13 @@
 package runbook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/install"
@@ -22,7 +24,10 @@ type interrupted struct {
 
 // findInterrupted returns the newest swap-capable run (emergency, rollback)
 // that has an intent but no outcome.
-func findInterrupted(exclude string, paths ...string) (*interrupted, error) {
+// A journal damaged in the middle (a malformed line) must not block a P0
+// rollback: its readable records are used and each skipped line is named
+// in warn.
+func findInterrupted(exclude string, warn func(string, ...any), paths ...string) (*interrupted, error) {
 	var recs []journal.Record
 	for _, path := range paths {
 		if path == "" {
@@ -33,7 +38,13 @@ func findInterrupted(exclude string, paths ...string) (*interrupted, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read journal %s: %w", path, err)
+			var skipped []int
+			rs, skipped, err = readLenient(path)
+			if err != nil {
+				return nil, fmt.Errorf("read journal %s: %w", path, err)
+			}
+			warn("the journal %s has %d unreadable line(s) (line %v); recovery used the readable records. 'cfrollback journal verify' shows what is wrong",
+				path, len(skipped), skipped)
 		}
 		recs = append(recs, rs...)
 	}
@@ -71,7 +82,7 @@ func findInterrupted(exclude string, paths ...string) (*interrupted, error) {
 // recoverInterrupted finishes or undoes a run that was killed. It reports
 // done when it completed that run (so this run must not roll back again).
 func (r *runner) recoverInterrupted(ctx context.Context) (done bool, err error) {
-	it, err := findInterrupted(r.runID, r.journalAside, r.cfg.Journal)
+	it, err := findInterrupted(r.runID, r.warn, r.journalAside, r.cfg.Journal)
 	if err != nil {
 		return false, &StepError{Step: "recover", Err: err,
 			Hint: "run 'cfrollback journal verify' to see what is wrong with the journal"}
@@ -173,4 +184,27 @@ func (r *runner) abandonInterrupted(ctx context.Context, it *interrupted) error 
 		}
 		return fmt.Sprintf("undid interrupted run %s (%s)", it.runID, rec.Detail), rec, nil
 	})
+}
+
+// readLenient reads every line of a journal that parses as a record and
+// returns the numbers of the lines that do not.
+func readLenient(path string) ([]journal.Record, []int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []journal.Record
+	var skipped []int
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var rec journal.Record
+		if err := json.Unmarshal(line, &rec); err != nil || rec.RunID == "" || rec.Event == "" {
+			skipped = append(skipped, i+1)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	return recs, skipped, nil
 }

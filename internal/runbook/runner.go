@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/service"
@@ -40,8 +42,11 @@ type Options struct {
 	// instead of carrying the live ones over (those stay in the failed install).
 	WithData bool
 	Args     []string
-	// KillAt is a test hook (CFROLLBACK_TEST_KILL_AT=step:start|done): the
-	// process SIGKILLs itself there so crash recovery can be tested for real.
+	// KillAt is a test hook (CFROLLBACK_TEST_KILL_AT): the process SIGKILLs
+	// itself there so crash recovery can be tested for real. step:start and
+	// step:done are step boundaries; extract:N is after the Nth entry
+	// written into staging; swap:between is between the two renames of the
+	// swap's fallback (forced with CFROLLBACK_TEST_FORCE_TWO_RENAMES=1).
 	KillAt string
 }
 
@@ -84,7 +89,12 @@ func newRunner(opt Options, deps Deps) *runner {
 	if opt.DryRun {
 		r.fx = &dryRunEffects{r: r}
 	} else {
-		r.fx = realEffects{}
+		// Test hook, like KillAt: a filesystem that can exchange still
+		// takes the fallback, so a kill between its renames can be tested.
+		r.fx = realEffects{exchange: install.ExchangeOptions{
+			TwoRenames:     os.Getenv("CFROLLBACK_TEST_FORCE_TWO_RENAMES") == "1",
+			BetweenRenames: func() { r.maybeKill("swap", "between") },
+		}}
 	}
 	return r
 }
@@ -232,6 +242,23 @@ func (r *runner) maybeKill(step, phase string) {
 	if r.opt.KillAt != "" && r.opt.KillAt == step+":"+phase {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		time.Sleep(time.Minute)
+	}
+}
+
+// extractKillHook is the archive callback for KillAt=extract:N, nil otherwise.
+func (r *runner) extractKillHook() func(n int) {
+	nth, ok := strings.CutPrefix(r.opt.KillAt, "extract:")
+	if !ok {
+		return nil
+	}
+	want, err := strconv.Atoi(nth)
+	if err != nil {
+		return nil
+	}
+	return func(n int) {
+		if n == want {
+			r.maybeKill("extract", nth)
+		}
 	}
 }
 
