@@ -82,6 +82,8 @@ deb: build
 	rm -rf dist/pkg && mkdir -p dist
 	$(GO) run ./cmd/cfrollback-docs dist/pkg
 	gzip -9nf dist/pkg/man1/*.1
+	mkdir -p dist/pkg/systemd && for u in configs/systemd/cfrollback-backup.service configs/systemd/cfrollback-backup.timer; do \
+	  sed 's|/usr/local/bin/cfrollback|/usr/bin/cfrollback|g' $$u > dist/pkg/systemd/$$(basename $$u); done
 	DEB_VERSION=$(DEB_VERSION) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
 
 clean:

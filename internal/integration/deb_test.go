@@ -90,6 +90,13 @@ func TestDebPackage(t *testing.T) {
 	if pages < 10 {
 		t.Fatalf("only %d man pages checked", pages)
 	}
+	unit, err := os.ReadFile(filepath.Join(root, "lib", "systemd", "system", "cfrollback-backup.service"))
+	if err != nil || !strings.Contains(string(unit), "ExecStart=/usr/bin/cfrollback backup create") {
+		t.Fatalf("scheduled-backup unit missing or not pointing at /usr/bin/cfrollback: %v\n%s", err, unit)
+	}
+	if _, err := os.Stat(filepath.Join(root, "lib", "systemd", "system", "cfrollback-backup.timer")); err != nil {
+		t.Fatal(err)
+	}
 	comp := filepath.Join(root, "usr", "share", "bash-completion", "completions", "cfrollback")
 	if out, err := exec.Command("bash", "-c", "source "+comp+" && complete -p cfrollback").CombinedOutput(); err != nil ||
 		!strings.Contains(string(out), "__start_cfrollback") {
