@@ -3,11 +3,14 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/journal"
@@ -20,6 +23,8 @@ type reportOptions struct {
 	Config config.Config
 	RunID  string
 	Output string
+	// Severity is the person's answer when no assess recorded one.
+	Severity string
 }
 
 type reportResult struct {
@@ -58,6 +63,7 @@ person knows (issue, impact, root cause, reporter) is left as headed blanks.
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the report to this file")
+	cmd.Flags().StringVar(&opts.Severity, "severity", "", "P0, P1, P2 or P3, when no 'assess --act' recorded one for the run")
 	return cmd
 }
 
@@ -66,7 +72,12 @@ func runReport(opts *reportOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
-	md := incidentReport(run, opts.Config.Journal, time.Now())
+	switch opts.Severity {
+	case "", "P0", "P1", "P2", "P3":
+	default:
+		return usageErrorf("--severity %q: give P0, P1, P2 or P3", opts.Severity)
+	}
+	md := incidentReport(run, opts.Config.Journal, opts.Severity, time.Now())
 	res := reportResult{RunID: run.ID, Markdown: md}
 	if opts.Output != "" {
 		if err := writeReport(opts.Output, []byte(md)); err != nil {
@@ -146,7 +157,7 @@ func factsOf(run journal.Run) runFacts {
 }
 
 // incidentReport is the seed's template, filled where the journal knows.
-func incidentReport(run journal.Run, journalPath string, now time.Time) string {
+func incidentReport(run journal.Run, journalPath, severity string, now time.Time) string {
 	f := factsOf(run)
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -154,9 +165,12 @@ func incidentReport(run journal.Run, journalPath string, now time.Time) string {
 
 	w("# Rollback Incident Report\n\n")
 	w("**Date**: %s\n", local(run.Started))
-	if f.severity != "" {
+	switch {
+	case f.severity != "":
 		w("**Severity**: %s (from `cfrollback assess --act`)\n", f.severity)
-	} else {
+	case severity != "":
+		w("**Severity**: %s (given with --severity)\n", severity)
+	default:
 		w("**Severity**: [P0/P1/P2/P3]\n")
 	}
 	if run.Ended.IsZero() {
@@ -191,7 +205,9 @@ func incidentReport(run journal.Run, journalPath string, now time.Time) string {
 	default:
 		w("- **Method**: %s\n", run.Command)
 	}
-	w("- **Version**: [Rolled back from] → %s\n", orBlank(run.Backup, "[Rolled back to]"))
+	from := appVersionIn(orBlank(f.outcome.FailedDir, f.intent.FailedDir))
+	to := manifestVersion(run.Backup)
+	w("- **Version**: %s → %s (backup %s)\n", orBlank(from, "[Rolled back from]"), orBlank(to, "[Rolled back to]"), orBlank(run.Backup, "[backup]"))
 	failed := orBlank(f.outcome.FailedDir, f.intent.FailedDir)
 	switch {
 	case run.Outcome == "ok" && failed != "":
@@ -258,4 +274,36 @@ func orBlank(s, blank string) string {
 		return blank
 	}
 	return s
+}
+
+// appVersionIn reads "version" from dir/package.json; "" when unknown.
+func appVersionIn(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return ""
+	}
+	var p struct {
+		Version string `json:"version"`
+	}
+	_ = json.Unmarshal(b, &p)
+	return p.Version
+}
+
+// manifestVersion is the app version recorded in a backup's manifest.
+func manifestVersion(archive string) string {
+	if archive == "" {
+		return ""
+	}
+	b, err := os.ReadFile(backup.ManifestPath(archive))
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		AppVersion string `json:"app_version"`
+	}
+	_ = json.Unmarshal(b, &m)
+	return m.AppVersion
 }
