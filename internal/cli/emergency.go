@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -197,34 +199,48 @@ func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
 	if res.Recovered != nil {
 		fmt.Fprintf(w, "  recovered:    run %s %s (%s)\n", res.Recovered.RunID, res.Recovered.Action, res.Recovered.Detail)
 	}
-	if res.DowntimeMS > 0 {
-		fmt.Fprintf(w, "  downtime:     %s (service stopped -> healthy)\n", ui.Duration(time.Duration(res.DowntimeMS)*time.Millisecond))
+	printRunTail(w, p, runTail{res.DowntimeMS, res.DurationMS, res.Plan, res.Health, res.Journal, res.HumanLog, res.Next})
+	return err
+}
+
+// runTail is the end of every run summary: timings, plan, health, where the
+// records are, what to do next.
+type runTail struct {
+	DowntimeMS, DurationMS int64
+	Plan                   []string
+	Health                 []health.Result
+	Journal, HumanLog      string
+	Next                   []string
+}
+
+func printRunTail(w io.Writer, p ui.Palette, t runTail) {
+	if t.DowntimeMS > 0 {
+		fmt.Fprintf(w, "  downtime:     %s (service stopped -> healthy)\n", ui.Duration(time.Duration(t.DowntimeMS)*time.Millisecond))
 	}
-	fmt.Fprintf(w, "  total:        %s\n", ui.Duration(time.Duration(res.DurationMS)*time.Millisecond))
-	if len(res.Plan) > 0 {
+	fmt.Fprintf(w, "  total:        %s\n", ui.Duration(time.Duration(t.DurationMS)*time.Millisecond))
+	if len(t.Plan) > 0 {
 		fmt.Fprintln(w, "\nplan:")
-		for i, s := range res.Plan {
+		for i, s := range t.Plan {
 			fmt.Fprintf(w, "  %d. %s\n", i+1, s)
 		}
 	}
-	for _, h := range res.Health {
+	for _, h := range t.Health {
 		mark := p.Green("PASS")
 		if !h.OK {
 			mark = p.Red("FAIL")
 		}
 		fmt.Fprintf(w, "  health %s %s: %s\n", mark, h.Check, h.Detail)
 	}
-	if res.Journal != "" {
-		fmt.Fprintf(w, "  journal:      %s\n", res.Journal)
+	if t.Journal != "" {
+		fmt.Fprintf(w, "  journal:      %s\n", t.Journal)
 	}
-	if res.HumanLog != "" {
-		fmt.Fprintf(w, "  log:          %s\n", res.HumanLog)
+	if t.HumanLog != "" {
+		fmt.Fprintf(w, "  log:          %s\n", t.HumanLog)
 	}
-	if len(res.Next) > 0 {
+	if len(t.Next) > 0 {
 		fmt.Fprintln(w, "\nnext:")
-		for _, n := range res.Next {
+		for _, n := range t.Next {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
-	return err
 }

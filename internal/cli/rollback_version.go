@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -181,34 +180,6 @@ func reportVersion(io *ui.IO, asJSON bool, res *runbook.VersionResult, err error
 			fmt.Fprintf(w, "  %s %s\n", p.Red("PROBLEM:"), x)
 		}
 	}
-	if res.DowntimeMS > 0 {
-		fmt.Fprintf(w, "  downtime:     %s (service stopped -> healthy)\n", ui.Duration(time.Duration(res.DowntimeMS)*time.Millisecond))
-	}
-	fmt.Fprintf(w, "  total:        %s\n", ui.Duration(time.Duration(res.DurationMS)*time.Millisecond))
-	if len(res.Plan) > 0 {
-		fmt.Fprintln(w, "\nplan:")
-		for i, s := range res.Plan {
-			fmt.Fprintf(w, "  %d. %s\n", i+1, s)
-		}
-	}
-	for _, h := range res.Health {
-		mark := p.Green("PASS")
-		if !h.OK {
-			mark = p.Red("FAIL")
-		}
-		fmt.Fprintf(w, "  health %s %s: %s\n", mark, h.Check, h.Detail)
-	}
-	if res.Journal != "" {
-		fmt.Fprintf(w, "  journal:      %s\n", res.Journal)
-	}
-	if res.HumanLog != "" {
-		fmt.Fprintf(w, "  log:          %s\n", res.HumanLog)
-	}
-	if len(res.Next) > 0 {
-		fmt.Fprintln(w, "\nnext:")
-		for _, n := range res.Next {
-			fmt.Fprintf(w, "  %s\n", n)
-		}
-	}
+	printRunTail(w, p, runTail{res.DowntimeMS, res.DurationMS, res.Plan, res.Health, res.Journal, res.HumanLog, res.Next})
 	return err
 }
