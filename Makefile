@@ -38,7 +38,10 @@ test-faults: deps
 	$(GO) test -count=1 -run 'TestFault|TestCrashAtEveryStep|TestTwoRenameFallback|TestHostileCorpus' -v ./internal/integration/
 
 # Every fuzz target for a bounded time (CI: 10s each). A crasher is saved
-# under testdata/fuzz/ by go test and then runs as a regression case.
+# under testdata/fuzz/ by go test and then runs as a regression case. Go's fuzz
+# engine sometimes ends a run with "context deadline exceeded" while it is
+# minimizing a new (not failing) input at the deadline: that is retried once and
+# never hides a real failure ("Failing input written" always fails the target).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/archive:FuzzExtract ./internal/journal:FuzzReadAll \
   ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/cli:FuzzSettingsFile \
@@ -46,7 +49,12 @@ FUZZ_TARGETS := ./internal/archive:FuzzExtract ./internal/journal:FuzzReadAll \
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/cfrollback-fuzz.log 2>&1 || { cat /tmp/cfrollback-fuzz.log; exit 1; }; \
+	  for try in 1 2; do \
+	    if $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/cfrollback-fuzz.log 2>&1; then break; fi; \
+	    if grep -q 'Failing input written' /tmp/cfrollback-fuzz.log || ! grep -q 'context deadline exceeded' /tmp/cfrollback-fuzz.log; then \
+	      cat /tmp/cfrollback-fuzz.log; exit 1; fi; \
+	    echo "  $$fn: go's fuzz engine hit its own deadline (no failing input); $$( [ $$try = 1 ] && echo retrying || echo 'counted as no crasher')"; \
+	  done; \
 	done; echo "fuzz: $(words $(FUZZ_TARGETS)) targets, no crashers"
 
 test-unit:
