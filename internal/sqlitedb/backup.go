@@ -119,32 +119,49 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res Backup
 	}
 	res.CopyMS = time.Since(t0).Milliseconds()
 
+	// The integrity_check, the fsync and the sha256 all only read the finished
+	// copy: run the last two while SQLite checks it (the copy counts only if
+	// all three succeed).
+	type digest struct {
+		sum  string
+		size int64
+		err  error
+	}
+	dc := make(chan digest, 1)
+	go func() {
+		if err := syncFile(tmp); err != nil {
+			dc <- digest{err: fmt.Errorf("fsync %s: %w", tmp, err)}
+			return
+		}
+		sum, size, err := sha256File(tmp)
+		if err != nil {
+			err = fmt.Errorf("checksum: %w", err)
+		}
+		dc <- digest{sum, size, err}
+	}()
 	tc := time.Now()
 	problems, err := checkFile(ctx, tmp, false, opt.BusyTimeout)
+	res.CheckMS = time.Since(tc).Milliseconds()
+	d := <-dc
 	if err != nil {
 		return res, fmt.Errorf("back up %s: check the copy: %w", src, err)
 	}
-	res.CheckMS = time.Since(tc).Milliseconds()
 	if len(problems) > 0 {
 		return res, fmt.Errorf("back up %s: %w; the source is probably damaged too: run 'cfrollback database check'",
 			src, &CorruptError{Path: dst, What: "backup copy", Problems: problems})
 	}
 	res.IntegrityCheck = "ok"
-	if err := syncFile(tmp); err != nil {
-		return res, fmt.Errorf("back up %s: fsync %s: %w", src, tmp, err)
+	if d.err != nil {
+		return res, fmt.Errorf("back up %s: %w", src, d.err)
 	}
-	sum, size, err := sha256File(tmp)
-	if err != nil {
-		return res, fmt.Errorf("back up %s: checksum: %w", src, err)
-	}
-	res.SHA256, res.SizeBytes = sum, size
+	res.SHA256, res.SizeBytes = d.sum, d.size
 	if err := renameNoReplace(tmp, dst); err != nil {
 		return res, fmt.Errorf("back up %s: %w", src, err)
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		return res, fmt.Errorf("back up %s: fsync %s: %w", src, filepath.Dir(dst), err)
 	}
-	if err := writeChecksum(dst, sum); err != nil {
+	if err := writeChecksum(dst, d.sum); err != nil {
 		return res, fmt.Errorf("back up %s: the backup %s is complete but its checksum file is not: %w", src, dst, err)
 	}
 	res.DurationMS = time.Since(t0).Milliseconds()
