@@ -153,23 +153,11 @@ func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
 		if perr := ui.JSON(io.Out, res); perr != nil {
 			return perr
 		}
-		if err != nil {
-			return err
-		}
-		return nil
+		return err
 	}
 	p := io.OutPalette()
 	w := io.Out
-	status := map[string]string{
-		"ok": p.Green("ROLLBACK SUCCESSFUL"), "planned": p.Bold("DRY RUN: nothing was changed"),
-		"unhealthy": p.Red("RESTORED BUT NOT HEALTHY"), "failed": p.Red("ROLLBACK FAILED"),
-		"preflight_failed":     p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed"),
-		"preflight_would_fail": p.Red("DRY RUN: preflight would fail, nothing was changed"),
-	}[res.Outcome]
-	if status == "" {
-		status = strings.ToUpper(res.Outcome)
-	}
-	fmt.Fprintf(w, "\n%s  (run %s)\n", status, res.RunID)
+	fmt.Fprintf(w, "\n%s  (run %s)\n", runHeadline(p, res.Outcome, "ROLLBACK SUCCESSFUL", "RESTORED BUT NOT HEALTHY", "ROLLBACK FAILED"), res.RunID)
 	if res.Command == "undo" {
 		fmt.Fprintf(w, "  service:      %s\n  put back:     %s\n  kept aside:   %s\n", res.Service, res.FailedDir, res.KeptDir)
 	} else {
@@ -243,4 +231,23 @@ func printRunTail(w io.Writer, p ui.Palette, t runTail) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
+}
+
+// runHeadline is the first line of a run summary for a person.
+func runHeadline(p ui.Palette, outcome, ok, unhealthy, failed string) string {
+	switch outcome {
+	case "ok":
+		return p.Green(ok)
+	case "planned":
+		return p.Bold("DRY RUN: nothing was changed")
+	case "unhealthy":
+		return p.Red(unhealthy)
+	case "failed":
+		return p.Red(failed)
+	case "preflight_failed":
+		return p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed")
+	case "preflight_would_fail":
+		return p.Red("DRY RUN: preflight would fail, nothing was changed")
+	}
+	return strings.ToUpper(outcome)
 }

@@ -146,16 +146,7 @@ func reportVersion(io *ui.IO, asJSON bool, res *runbook.VersionResult, err error
 	}
 	p := io.OutPalette()
 	w := io.Out
-	status := map[string]string{
-		"ok": p.Green("VERSION ROLLBACK SUCCESSFUL"), "planned": p.Bold("DRY RUN: nothing was changed"),
-		"unhealthy": p.Red("INSTALLED BUT NOT HEALTHY"), "failed": p.Red("VERSION ROLLBACK FAILED"),
-		"preflight_failed":     p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed"),
-		"preflight_would_fail": p.Red("DRY RUN: preflight would fail, nothing was changed"),
-	}[res.Outcome]
-	if status == "" {
-		status = strings.ToUpper(res.Outcome)
-	}
-	fmt.Fprintf(w, "\n%s  (run %s)\n", status, res.RunID)
+	fmt.Fprintf(w, "\n%s  (run %s)\n", runHeadline(p, res.Outcome, "VERSION ROLLBACK SUCCESSFUL", "INSTALLED BUT NOT HEALTHY", "VERSION ROLLBACK FAILED"), res.RunID)
 	fmt.Fprintf(w, "  version:      %s -> %s", orDash(res.FromVersion), res.ToVersion)
 	if res.InstalledVersion != "" {
 		fmt.Fprintf(w, " (installed: %s)", res.InstalledVersion)
