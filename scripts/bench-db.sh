@@ -1,9 +1,24 @@
-#!/bin/sh
-# bench-db.sh: cfrollback database backup / check --quick against the sqlite3 CLI on the
-# same generated database, side by side in one run. Usage: scripts/bench-db.sh [SIZE_MB]
-# Needs sqlite3 and go. Works in a temp dir; touches nothing else.
-set -eu
+#!/bin/bash
+# bench-db.sh: cfrollback database backup / check against the sqlite3 CLI on the same
+# generated WAL database, side by side in one run.
+#
+# Usage: scripts/bench-db.sh [SIZE_MB] [RUNS]     (defaults: 500 MB, 5 runs)
+#
+# Each command is timed RUNS times, the contenders alternating, and the median is
+# reported. Before every timed command the page cache is flushed with sync(1) (not
+# timed), so no command pays for the writeback of the one before it; the database itself
+# stays in the page cache (warm), as on a host where the service uses it.
+#
+# Rows:
+#   sqlite3 .backup                 the issue's reference: online copy + fdatasync
+#   cfrollback database backup      copy + fsync + integrity_check of the copy + sha256 sidecar
+#   sqlite3 .backup + check + sha   the same work as cfrollback done with the CLI tools
+#   quick_check / integrity_check   sqlite3 CLI against `cfrollback database check [--quick]`
+#
+# Needs sqlite3, sha256sum, go. Works in a temp dir; touches nothing else.
+set -euo pipefail
 size_mb=${1:-500}
+runs=${2:-5}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-db.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,19 +30,66 @@ echo "generating ~${size_mb} MB ($rows rows) in WAL mode..." >&2
 sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE memory(id INTEGER PRIMARY KEY, key TEXT UNIQUE, value TEXT);
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<$rows)
 INSERT INTO memory(key, value) SELECT printf('key-%09d', x), randomblob(500) || hex(randomblob(250)) FROM c;" >/dev/null
-ls -l "$db" >&2
 export CFROLLBACK_INSTALL_DIR="$work/app" CFROLLBACK_DATABASE_BACKUP_DIR="$work/db" NO_COLOR=1
-t() { # t LABEL CMD...: wall seconds of CMD (page cache warm: the file was just written)
-	s=$(date +%s.%N); "$@" >/dev/null 2>&1 || echo "$1 FAILED" >&2; e=$(date +%s.%N)
-	printf '%-48s %6.2f s\n' "$label" "$(echo "$e - $s" | bc)"
+cfr="$work/cfrollback"
+
+now() { date +%s%N; }
+# timed NAME CMD...: sync (untimed), run CMD, append its wall milliseconds to $work/NAME.
+timed() {
+	local name=$1 s e
+	shift
+	sync
+	s=$(now)
+	if ! "$@" >"$work/out" 2>&1; then
+		echo "$name FAILED:" >&2
+		cat "$work/out" >&2
+		exit 1
+	fi
+	e=$(now)
+	echo $(((e - s) / 1000000)) >>"$work/$name"
 }
-for i in 1 2; do
-	label="sqlite3 .backup (run $i)"; t sqlite3 "$db" ".backup $work/cli-$i.db"
-	label="cfrollback database backup (run $i)"; t "$work/cfrollback" database backup --db memory --output "$work/cfr-$i.db"
-	"$work/cfrollback" database backup --db memory --output "$work/cfrj-$i.db" --json 2>/dev/null |
-		sed -n 's/.*"\(copy_ms\|check_ms\|duration_ms\)": \([0-9]*\).*/    cfrollback \1=\2/p'
-	label="sqlite3 PRAGMA quick_check (run $i)"; t sqlite3 "$db" "PRAGMA quick_check"
-	label="cfrollback database check --quick (run $i)"; t "$work/cfrollback" database check --db memory --quick
-	label="sqlite3 PRAGMA integrity_check (run $i)"; t sqlite3 "$db" "PRAGMA integrity_check"
-	label="cfrollback database check (run $i)"; t "$work/cfrollback" database check --db memory
+median() { sort -n "$work/$1" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+all() { sort -n "$work/$1" | paste -sd' ' -; }
+
+shell_equivalent() { # what cfrollback's backup does, with the CLI tools
+	sqlite3 "$db" ".backup $1" &&
+		[ "$(sqlite3 "$1" 'PRAGMA integrity_check')" = ok ] &&
+		sha256sum "$1" >"$1.sha256"
+}
+
+ls -l "$db" >&2
+for i in $(seq "$runs"); do
+	echo "run $i/$runs" >&2
+	rm -f "$work"/b-*
+	timed cli_backup sqlite3 "$db" ".backup $work/b-cli.db"
+	rm -f "$work"/b-*
+	timed cfr_backup "$cfr" database backup --db memory --output "$work/b-cfr.db" --json
+	sed -n 's/.*"\(copy_ms\|check_ms\)": \([0-9]*\).*/\2/p' "$work/out" | paste -sd' ' - >>"$work/cfr_phases"
+	rm -f "$work"/b-*
+	timed shell_backup shell_equivalent "$work/b-sh.db"
+	rm -f "$work"/b-*
+	timed cli_quick sqlite3 "$db" "PRAGMA quick_check"
+	timed cfr_quick "$cfr" database check --db memory --quick
+	timed cli_integrity sqlite3 "$db" "PRAGMA integrity_check"
+	timed cfr_integrity "$cfr" database check --db memory
 done
+
+row() { # row LABEL NAME [REF]
+	local m
+	m=$(median "$2")
+	if [ -n "${3:-}" ]; then
+		printf '%-44s %6d ms  %5sx   (%s)\n' "$1" "$m" "$(echo "scale=2; $m / $(median "$3")" | bc)" "$(all "$2")"
+	else
+		printf '%-44s %6d ms          (%s)\n' "$1" "$m" "$(all "$2")"
+	fi
+}
+echo
+echo "database: $(du -m "$db" | cut -f1) MB, $runs runs, median (all runs, sorted)"
+row "sqlite3 DB .backup FILE" cli_backup
+row "cfrollback database backup" cfr_backup cli_backup
+awk '{c+=$1; k+=$2} END {printf "    cfrollback phases, mean: copy %d ms, integrity_check of the copy %d ms\n", c/NR, k/NR}' "$work/cfr_phases"
+row ".backup + integrity_check + sha256sum" shell_backup cli_backup
+row "sqlite3 DB 'PRAGMA quick_check'" cli_quick
+row "cfrollback database check --quick" cfr_quick cli_quick
+row "sqlite3 DB 'PRAGMA integrity_check'" cli_integrity
+row "cfrollback database check" cfr_integrity cli_integrity

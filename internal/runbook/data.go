@@ -188,7 +188,7 @@ func (r *runner) checkOne(ctx context.Context, d preservedDB, source string) Dat
 		dc.Status, dc.Detail = "missing", "not present; nothing to check"
 		return dc
 	}
-	chk, err := sqlitedb.Check(ctx, staged, sqlitedb.CheckOptions{Quick: true, Tidy: true, BusyTimeout: r.cfg.Database.BusyTimeout})
+	chk, err := sqlitedb.Check(ctx, staged, sqlitedb.CheckOptions{Quick: true, BusyTimeout: r.cfg.Database.BusyTimeout})
 	dc.CheckMS = chk.DurationMS
 	if err != nil {
 		dc.Status, dc.Detail = "unchecked", "quick_check could not run: "+err.Error()

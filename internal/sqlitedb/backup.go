@@ -14,6 +14,7 @@ import (
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of BackupOptions.
@@ -119,9 +120,12 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res Backup
 	}
 	res.CopyMS = time.Since(t0).Milliseconds()
 
-	// The integrity_check, the fsync and the sha256 all only read the finished
-	// copy: run the last two while SQLite checks it (the copy counts only if
-	// all three succeed).
+	// The integrity_check, the fsync and the sha256 each only read the finished copy:
+	// run all three at once. The copy counts only if all three succeed. (The sha256 is
+	// the longest of the three, and it cannot start before the copy ends: SQLite
+	// finishes page 1, the first bytes hashed, last.)
+	syncErr := make(chan error, 1)
+	go func() { syncErr <- syncFile(tmp) }()
 	type digest struct {
 		sum  string
 		size int64
@@ -129,20 +133,13 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res Backup
 	}
 	dc := make(chan digest, 1)
 	go func() {
-		if err := syncFile(tmp); err != nil {
-			dc <- digest{err: fmt.Errorf("fsync %s: %w", tmp, err)}
-			return
-		}
-		sum, size, err := sha256File(tmp)
-		if err != nil {
-			err = fmt.Errorf("checksum: %w", err)
-		}
+		sum, size, err := sha256Mapped(tmp)
 		dc <- digest{sum, size, err}
 	}()
 	tc := time.Now()
 	problems, err := checkFile(ctx, tmp, false, opt.BusyTimeout)
 	res.CheckMS = time.Since(tc).Milliseconds()
-	d := <-dc
+	d, serr := <-dc, <-syncErr
 	if err != nil {
 		return res, fmt.Errorf("back up %s: check the copy: %w", src, err)
 	}
@@ -151,8 +148,11 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res Backup
 			src, &CorruptError{Path: dst, What: "backup copy", Problems: problems})
 	}
 	res.IntegrityCheck = "ok"
+	if serr != nil {
+		return res, fmt.Errorf("back up %s: fsync %s: %w", src, tmp, serr)
+	}
 	if d.err != nil {
-		return res, fmt.Errorf("back up %s: %w", src, d.err)
+		return res, fmt.Errorf("back up %s: checksum: %w", src, d.err)
 	}
 	res.SHA256, res.SizeBytes = d.sum, d.size
 	if err := renameNoReplace(tmp, dst); err != nil {
@@ -277,6 +277,9 @@ func stepBackup(ctx context.Context, d, s *sqlite3.SQLiteConn, opt BackupOptions
 	}
 }
 
+// mmapLimit bounds the memory map checkFile asks for; SQLite maps at most the file.
+const mmapLimit = 1 << 40
+
 // checkFile runs integrity_check (or quick_check) on a file this package wrote and returns
 // its problems. It opens the file read-write so that closing a WAL-mode file removes the
 // -wal/-shm the check needed; never call it on a file the service uses.
@@ -292,7 +295,38 @@ func checkFile(ctx context.Context, path string, quick bool, busy time.Duration)
 		return nil, err
 	}
 	defer db.Close()
+	// Reading a file this package just wrote through a memory map is about a quarter
+	// faster. (Never done for the service's own files: an I/O error under a map is a
+	// signal, not an error SQLite can report.)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size=%d", mmapLimit)); err != nil {
+		return nil, err
+	}
 	return integrity(ctx, db, quick, 0)
+}
+
+// sha256Mapped is sha256File for a file this package just wrote, read through a memory
+// map (about an eighth faster than read(2); the same caveat as checkFile's map).
+func sha256Mapped(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if fi.Size() == 0 || fi.Size() != int64(int(fi.Size())) {
+		return sha256File(path)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return sha256File(path)
+	}
+	defer unix.Munmap(b) //nolint:errcheck // read-only map
+	_ = unix.Madvise(b, unix.MADV_SEQUENTIAL)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), fi.Size(), nil
 }
 
 func sha256File(path string) (string, int64, error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -26,11 +27,6 @@ type CheckOptions struct {
 	// MaxErrors caps the problems listed; 0 means DefaultMaxErrors.
 	MaxErrors   int
 	BusyTimeout time.Duration
-	// Tidy removes the -shm, and an empty -wal, that the check's read-only open of a
-	// WAL database created when they were not there: left behind, owned by root, they
-	// keep a service running as another user from writing. Only for a database no other
-	// process can open meanwhile (the service is stopped).
-	Tidy bool
 }
 
 // CheckResult is the state of one database file.
@@ -81,8 +77,9 @@ func (r CheckResult) Summary() string {
 	return fmt.Sprintf("CORRUPT: %d problems, first: %s", n, r.Problems[0])
 }
 
-// Check opens path read-only (safe on a live WAL database: it never checkpoints or removes
-// the -wal) and reports its integrity. A missing file is an error; a file that is empty,
+// Check opens path read-only (safe on a live WAL database: it never checkpoints, and
+// removes a -wal/-shm only if it created them and no one else uses them) and reports
+// its integrity. A missing file is an error; a file that is empty,
 // not SQLite or corrupt is a result with OK false and the reason in Problems.
 func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, error) {
 	t0 := time.Now()
@@ -102,9 +99,9 @@ func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, err
 	if err != nil {
 		return res, fmt.Errorf("check %s: %w", path, err)
 	}
-	if opt.Tidy {
-		defer tidy(path)()
-	}
+	// The read-only open of a WAL database creates a -wal and -shm when there are none;
+	// have SQLite remove them again (safe on a live database, see tidy).
+	defer tidy(path, opt.BusyTimeout)()
 	db, err := openReadOnly(path, opt.BusyTimeout)
 	if err != nil {
 		return res, fmt.Errorf("check %s: %w", path, err)
@@ -114,19 +111,36 @@ func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, err
 	return finish(res, t0), err
 }
 
-// tidy notes which of path's -wal and -shm exist; the func it returns removes the -shm,
-// and an empty -wal, that appeared since.
-func tidy(path string) func() {
+// tidy notes whether path's -wal and -shm exist; the func it returns has SQLite remove
+// them again if there was no -wal and they appeared (a read-only connection to a WAL database creates them and
+// cannot remove them; left behind, owned by root, they keep a service running as another
+// user from writing). It opens the database read-write, reads, and closes: SQLite deletes
+// the -wal and -shm on close only when an exclusive lock proves that no other connection,
+// in any process, uses the database — so it cannot pull them from under a service that
+// started meanwhile. Errors are ignored: at worst the files stay.
+func tidy(path string, busy time.Duration) func() {
 	hadWAL, hadSHM := present(path+"-wal"), present(path+"-shm")
 	return func() {
-		if !hadWAL {
-			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() == 0 {
-				_ = os.Remove(path + "-wal")
-			}
+		if hadWAL {
+			// A -wal that was there may hold commits: it stays, with the -shm the check
+			// may have added (the next opener rebuilds a -shm, and SQLite running as root
+			// gives it the database's owner). Closing read-write would checkpoint it.
+			return
 		}
-		if !hadSHM {
-			_ = os.Remove(path + "-shm")
+		if !present(path+"-wal") && (hadSHM || !present(path+"-shm")) {
+			return
 		}
+		d, err := dsn(path, url.Values{"mode": {"rw"}, "_busy_timeout": {busyMS(busy)}})
+		if err != nil {
+			return
+		}
+		db, err := sql.Open("sqlite3", d)
+		if err != nil {
+			return
+		}
+		var n int
+		_ = db.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n)
+		_ = db.Close()
 	}
 }
 

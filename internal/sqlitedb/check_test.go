@@ -1,8 +1,10 @@
 package sqlitedb
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,5 +163,78 @@ func TestCheckLiveWAL(t *testing.T) {
 	after, _ := os.ReadFile(path + "-wal")
 	if string(after) != string(wal) {
 		t.Errorf("check changed the -wal")
+	}
+}
+
+// A check of a stopped WAL database leaves the directory as it found it: the -wal and
+// -shm its read-only open created are gone again, so none is left owned by root.
+func TestCheckStoppedWALLeavesNoSidecars(t *testing.T) {
+	path := tempDB(t, "memory.db")
+	w := openWriter(t, path, true)
+	insertRows(t, w, 0, 50)
+	w.Close() // the last connection: SQLite checkpoints and removes -wal/-shm
+	if exists(path+"-wal") || exists(path+"-shm") {
+		t.Fatal("setup: the writer left its -wal/-shm")
+	}
+	for _, quick := range []bool{false, true} {
+		res, err := Check(context.Background(), path, CheckOptions{Quick: quick})
+		if err != nil || !res.OK || res.JournalMode != "wal" {
+			t.Fatalf("quick=%v: %+v %v", quick, res, err)
+		}
+		for _, s := range []string{"-wal", "-shm"} {
+			if exists(path + s) {
+				t.Errorf("quick=%v: check left %s", quick, filepath.Base(path+s))
+			}
+		}
+	}
+	if n := countRows(t, path); n != 50 {
+		t.Errorf("rows after check: %d, want 50", n)
+	}
+}
+
+// The cleanup never takes the -wal/-shm from a process that opened the database after the
+// check began: SQLite's exclusive lock on close proves it is alone, and here it is not.
+func TestCheckTidyKeepsSidecarsOfLateOpener(t *testing.T) {
+	bin := testenv.RequireTool(t, "sqlite3")
+	path := tempDB(t, "memory.db")
+	w := openWriter(t, path, true)
+	insertRows(t, w, 0, 10)
+	w.Close()
+	cleanup := tidy(path, 0) // as Check does before its read-only open
+
+	cmd := exec.Command(bin, path) // the service starting meanwhile
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	rd := bufio.NewReader(stdout)
+	// Commit a row that stays in the -wal, and keep the connection open.
+	io.WriteString(stdin, "PRAGMA wal_autocheckpoint=0;\n")
+	if line, _ := rd.ReadString('\n'); strings.TrimSpace(line) != "0" {
+		t.Fatalf("sqlite3 child said %q", line)
+	}
+	io.WriteString(stdin, "INSERT INTO memory(key, value) VALUES('late', 'x'); SELECT count(*) FROM memory;\n")
+	if line, _ := rd.ReadString('\n'); strings.TrimSpace(line) != "11" {
+		t.Fatalf("sqlite3 child said %q", line)
+	}
+	walBefore, err := os.ReadFile(path + "-wal")
+	if err != nil || len(walBefore) == 0 {
+		t.Fatalf("the child's commit is not in the -wal: %d bytes, %v", len(walBefore), err)
+	}
+
+	cleanup()
+
+	if !exists(path+"-wal") || !exists(path+"-shm") {
+		t.Fatalf("cleanup removed the -wal or -shm of a process using the database")
+	}
+	// The child still works and its commits are still visible to a new reader.
+	io.WriteString(stdin, "INSERT INTO memory(key, value) VALUES('later', 'y'); SELECT count(*) FROM memory;\n")
+	if line, _ := rd.ReadString('\n'); strings.TrimSpace(line) != "12" {
+		t.Fatalf("sqlite3 child after cleanup said %q", line)
+	}
+	if n := countRows(t, path); n != 12 {
+		t.Errorf("a new reader sees %d rows, want 12", n)
 	}
 }

@@ -164,7 +164,7 @@ func Repair(ctx context.Context, path string, opt RepairOptions) (res RepairResu
 	// A read-only connection to a WAL database creates an empty -wal and a -shm when
 	// there are none, and cannot remove them; no other process has the file open (checked
 	// above), so remove them again. After a replace they went with the original.
-	cleanup := tidy(path)
+	cleanup := tidy(path, opt.BusyTimeout)
 	defer func() {
 		if !res.Replaced {
 			cleanup()
