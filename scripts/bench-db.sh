@@ -12,6 +12,7 @@
 # Rows:
 #   sqlite3 .backup                 the issue's reference: online copy + fdatasync
 #   cfrollback database backup      copy + fsync + integrity_check of the copy + sha256 sidecar
+#                                   (its --json phases: copy_ms, durable_ms = copy + fsync)
 #   sqlite3 .backup + check + sha   the same work as cfrollback done with the CLI tools
 #   quick_check / integrity_check   sqlite3 CLI against `cfrollback database check [--quick]`
 #
@@ -64,7 +65,9 @@ for i in $(seq "$runs"); do
 	timed cli_backup sqlite3 "$db" ".backup $work/b-cli.db"
 	rm -f "$work"/b-*
 	timed cfr_backup "$cfr" database backup --db memory --output "$work/b-cfr.db" --json
-	sed -n 's/.*"\(copy_ms\|check_ms\)": \([0-9]*\).*/\2/p' "$work/out" | paste -sd' ' - >>"$work/cfr_phases"
+	for k in copy_ms durable_ms check_ms checksum_ms; do
+		sed -n "s/.*\"$k\": \([0-9]*\).*/\1/p" "$work/out"
+	done | paste -sd' ' - >>"$work/cfr_phases"
 	rm -f "$work"/b-*
 	timed shell_backup shell_equivalent "$work/b-sh.db"
 	rm -f "$work"/b-*
@@ -73,6 +76,36 @@ for i in $(seq "$runs"); do
 	timed cli_integrity sqlite3 "$db" "PRAGMA integrity_check"
 	timed cfr_integrity "$cfr" database check --db memory
 done
+
+# A live writer: a separate sqlite3 process (WAL, synchronous=NORMAL, as the service) commits a row every few
+# ms while one `cfrollback database backup` runs. Reported: its longest commit (sqlite3's
+# own .timer), how many commits fell in the backup, and whether the backup holds every row
+# committed before it started.
+echo "live writer run" >&2
+rm -f "$work"/b-*
+touch "$work/writer.on"
+(
+	i=0
+	while [ -e "$work/writer.on" ]; do
+		echo "INSERT INTO memory(key, value) VALUES('writer-$i', 'x');"
+		i=$((i + 1))
+		sleep 0.002
+	done
+) | sqlite3 -cmd "PRAGMA busy_timeout=10000" -cmd "PRAGMA synchronous=NORMAL" -cmd ".timer on" "$db" >"$work/writer.log" 2>&1 &
+writer=$!
+sleep 1
+writer_rows() { sqlite3 "$1" "SELECT count(*) FROM memory WHERE key LIKE 'writer-%'"; }
+before=$(writer_rows "$db")
+s=$(now)
+"$cfr" database backup --db memory --output "$work/b-live.db" --json >"$work/live.json"
+e=$(now)
+after=$(writer_rows "$db")
+sleep 0.5
+rm -f "$work/writer.on"
+wait "$writer" || true
+held=$(writer_rows "$work/b-live.db")
+stall=$(sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' "$work/writer.log" | sort -n | tail -1)
+commits=$(grep -c '^Run Time' "$work/writer.log" || true)
 
 row() { # row LABEL NAME [REF]
 	local m
@@ -87,9 +120,14 @@ echo
 echo "database: $(du -m "$db" | cut -f1) MB, $runs runs, median (all runs, sorted)"
 row "sqlite3 DB .backup FILE" cli_backup
 row "cfrollback database backup" cfr_backup cli_backup
-awk '{c+=$1; k+=$2} END {printf "    cfrollback phases, mean: copy %d ms, integrity_check of the copy %d ms\n", c/NR, k/NR}' "$work/cfr_phases"
+col() { cut -d' ' -f"$1" "$work/cfr_phases" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "    phases, median: copy done at $(col 1) ms, copy fsynced (what .backup does) at $(col 2) ms;"
+echo "    after the copy, side by side: integrity_check $(col 3) ms, sha256 $(col 4) ms, fsync"
 row ".backup + integrity_check + sha256sum" shell_backup cli_backup
 row "sqlite3 DB 'PRAGMA quick_check'" cli_quick
 row "cfrollback database check --quick" cfr_quick cli_quick
 row "sqlite3 DB 'PRAGMA integrity_check'" cli_integrity
 row "cfrollback database check" cfr_integrity cli_integrity
+echo "live writer: backup $(((e - s) / 1000000)) ms while a sqlite3 process committed $((after - before)) rows;"
+echo "    its longest commit of $commits: $(echo "$stall * 1000" | bc | cut -d. -f1) ms; the backup holds $held writer rows," \
+	"$before committed before it started: $([ "$held" -ge "$before" ] && echo ok || echo MISSING ROWS)"
