@@ -77,35 +77,49 @@ for i in $(seq "$runs"); do
 	timed cfr_integrity "$cfr" database check --db memory
 done
 
-# A live writer: a separate sqlite3 process (WAL, synchronous=NORMAL, as the service) commits a row every few
-# ms while one `cfrollback database backup` runs. Reported: its longest commit (sqlite3's
-# own .timer), how many commits fell in the backup, and whether the backup holds every row
-# committed before it started.
-echo "live writer run" >&2
-rm -f "$work"/b-*
-touch "$work/writer.on"
-(
-	i=0
-	while [ -e "$work/writer.on" ]; do
-		echo "INSERT INTO memory(key, value) VALUES('writer-$i', 'x');"
-		i=$((i + 1))
-		sleep 0.002
-	done
-) | sqlite3 -cmd "PRAGMA busy_timeout=10000" -cmd "PRAGMA synchronous=NORMAL" -cmd ".timer on" "$db" >"$work/writer.log" 2>&1 &
-writer=$!
-sleep 1
-writer_rows() { sqlite3 "$1" "SELECT count(*) FROM memory WHERE key LIKE 'writer-%'"; }
-before=$(writer_rows "$db")
-s=$(now)
-"$cfr" database backup --db memory --output "$work/b-live.db" --json >"$work/live.json"
-e=$(now)
-after=$(writer_rows "$db")
-sleep 0.5
-rm -f "$work/writer.on"
-wait "$writer" || true
-held=$(writer_rows "$work/b-live.db")
-stall=$(sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' "$work/writer.log" | sort -n | tail -1)
-commits=$(grep -c '^Run Time' "$work/writer.log" || true)
+# A live writer: a separate sqlite3 process (WAL, synchronous=NORMAL, as the service)
+# commits a row every few ms while one backup runs: `sqlite3 .backup` once (it restarts its
+# copy whenever another process commits, so it is given 20 s), then cfrollback 3 times, a
+# fresh writer each time. The writer checkpoints every 20 pages instead of 1000, so that its
+# fsyncs fall inside every backup: a backup that floods the page cache shows up as a stall.
+# Reported per backup: the writer's longest commit (sqlite3's own .timer), whether the
+# backup finished, and whether it holds every row committed before it started.
+writer_rows() { sqlite3 "$1" "SELECT count(*) FROM memory WHERE key LIKE 'writer-%'" 2>/dev/null || echo 0; }
+live() { # live NAME OUTPUT CMD...: one backup under a live writer; appends to $work/NAME
+	local name=$1 out=$2 writer before held stall s e fin=finished
+	shift 2
+	rm -f "$work"/b-*
+	sync
+	touch "$work/writer.on"
+	(
+		i=0
+		while [ -e "$work/writer.on" ]; do
+			echo "INSERT INTO memory(key, value) VALUES('writer-$name-$RANDOM-$i', 'x');"
+			i=$((i + 1))
+			sleep 0.002
+		done
+	) | sqlite3 -cmd "PRAGMA busy_timeout=10000" -cmd "PRAGMA synchronous=NORMAL" \
+		-cmd "PRAGMA wal_autocheckpoint=20" -cmd ".timer on" "$db" >"$work/writer.log" 2>&1 &
+	writer=$!
+	sleep 0.5
+	before=$(writer_rows "$db")
+	s=$(now)
+	timeout 20 "$@" >/dev/null 2>&1 || fin="did not finish in 20 s"
+	e=$(now)
+	sleep 0.3
+	rm -f "$work/writer.on"
+	wait "$writer" || true
+	held=$(writer_rows "$out")
+	stall=$(sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' "$work/writer.log" | sort -n | tail -1)
+	printf '    %-28s %5d ms, longest commit %4d ms, %s, %s\n' "$name" $(((e - s) / 1000000)) \
+		"$(echo "$stall * 1000 / 1" | bc)" "$fin" \
+		"$([ "$held" -ge "$before" ] && echo "holds every row committed before it started" || echo "MISSING ROWS ($held < $before)")" >>"$work/live"
+}
+echo "live writer runs" >&2
+live "sqlite3 .backup" "$work/b-cli.db" sqlite3 "$db" ".backup $work/b-cli.db"
+for i in 1 2 3; do
+	live "cfrollback database backup" "$work/b-cfr.db" "$cfr" database backup --db memory --output "$work/b-cfr.db"
+done
 
 row() { # row LABEL NAME [REF]
 	local m
@@ -128,6 +142,5 @@ row "sqlite3 DB 'PRAGMA quick_check'" cli_quick
 row "cfrollback database check --quick" cfr_quick cli_quick
 row "sqlite3 DB 'PRAGMA integrity_check'" cli_integrity
 row "cfrollback database check" cfr_integrity cli_integrity
-echo "live writer: backup $(((e - s) / 1000000)) ms while a sqlite3 process committed $((after - before)) rows;"
-echo "    its longest commit of $commits: $(echo "$stall * 1000" | bc | cut -d. -f1) ms; the backup holds $held writer rows," \
-	"$before committed before it started: $([ "$held" -ge "$before" ] && echo ok || echo MISSING ROWS)"
+echo "live writer (a sqlite3 process committing every few ms, checkpointing every 20 pages):"
+cat "$work/live"

@@ -211,7 +211,9 @@ func copyPages(ctx context.Context, src, tmp string, opt BackupOptions, res *Bac
 			defer s.Exec("ROLLBACK", nil) //nolint:errcheck // a read transaction; nothing to lose
 		}
 		return rawConn(ctx, dstDB, func(d *sqlite3.SQLiteConn) error {
-			return stepBackup(ctx, d, s, opt, res)
+			wb := newWriteback(tmp)
+			defer wb.close()
+			return stepBackup(ctx, d, s, opt, res, wb.step)
 		})
 	})
 	if err != nil {
@@ -242,7 +244,8 @@ func beginRead(s *sqlite3.SQLiteConn) error {
 	return nil
 }
 
-func stepBackup(ctx context.Context, d, s *sqlite3.SQLiteConn, opt BackupOptions, res *BackupResult) (err error) {
+// stepBackup runs the backup b from s to d in steps; afterStep runs after each.
+func stepBackup(ctx context.Context, d, s *sqlite3.SQLiteConn, opt BackupOptions, res *BackupResult, afterStep func()) (err error) {
 	b, err := d.Backup("main", s, "main")
 	if err != nil {
 		return fmt.Errorf("start backup: %w", err)
@@ -263,6 +266,7 @@ func stepBackup(ctx context.Context, d, s *sqlite3.SQLiteConn, opt BackupOptions
 		if err != nil {
 			return fmt.Errorf("backup step: %w", err)
 		}
+		afterStep()
 		remaining, total := b.Remaining(), b.PageCount()
 		res.Pages = total
 		if opt.Progress != nil {
