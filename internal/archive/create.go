@@ -21,6 +21,9 @@ import (
 	"github.com/klauspost/pgzip"
 )
 
+// gzipLevel is the compression level of a backup archive (see Create).
+const gzipLevel = 7
+
 // CreateOptions says what to leave out of a backup and whom to tell about
 // progress.
 type CreateOptions struct {
@@ -100,7 +103,13 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 	}
 
 	out := &hashingWriter{w: tmp, hash: sha256.New()}
-	gz := pgzip.NewWriter(out) // blocks of 1 MiB, as many at once as GOMAXPROCS
+	// Blocks of 1 MiB, as many at once as GOMAXPROCS. Level 7, not pgzip's default 5: the
+	// archive is 1.1% larger than `tar -czf`'s (gzip -6) instead of 5.2%, for 0.44 s more
+	// per 548 MB on 2 cores, still 0.20x tar's time (docs/BENCHMARKS.md).
+	gz, err := pgzip.NewWriterLevel(out, gzipLevel)
+	if err != nil {
+		return Summary{}, fmt.Errorf("create: %w", err)
+	}
 	c := &creator{
 		ctx:      ctx,
 		src:      src,
