@@ -48,7 +48,17 @@ type CreateOptions struct {
 	// original's mode and mtime: a database snapshot taken through SQLite's
 	// online backup API stands in for the live file.
 	Substitute map[string]string
+	// SameDir, if not nil, is what srcDir was when the caller began (os.Stat): Create
+	// fails with ErrTreeReplaced if srcDir is another directory by the time it opens it.
+	SameDir os.FileInfo
+	// BeforeCommit, if not nil, runs after the whole tree is written and before the
+	// archive is renamed into place; an error from it leaves nothing at dest.
+	BeforeCommit func() error
 }
+
+// ErrTreeReplaced means the directory being archived was swapped for another while
+// the archive was being made (an emergency rollback exchanged the install dir).
+var ErrTreeReplaced = errors.New("the directory was replaced while it was being archived")
 
 // Create writes a gzip-compressed tar of srcDir's contents to dest, with
 // entries named "./", "./dir/", "./dir/file" as `tar -C srcDir -czf dest .`
@@ -85,6 +95,16 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 		return Summary{}, fmt.Errorf("create: %w", err)
 	}
 	defer src.Close()
+	if opt.SameDir != nil {
+		// Everything below reads through src, so one check of what it opened is enough.
+		fi, err := src.Stat(".")
+		if err != nil {
+			return Summary{}, fmt.Errorf("create: %w", err)
+		}
+		if !os.SameFile(fi, opt.SameDir) {
+			return Summary{}, fmt.Errorf("create: %s: %w", srcDir, ErrTreeReplaced)
+		}
+	}
 
 	dir := filepath.Dir(dest)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.tmp")
@@ -142,6 +162,11 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 	}
 	if err := tmp.Close(); err != nil {
 		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+	}
+	if opt.BeforeCommit != nil {
+		if err := opt.BeforeCommit(); err != nil {
+			return Summary{}, fmt.Errorf("create %s: %w", dest, err)
+		}
 	}
 	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return Summary{}, fmt.Errorf("create %s: %w", dest, err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 func writeTree(t *testing.T, root string, files map[string]string) {
@@ -293,4 +294,77 @@ func TestVerifyComparesEveryFileWithTheManifest(t *testing.T) {
 	if err != nil || v.OK || len(v.Problems) != 2 {
 		t.Fatalf("verify %v %+v, want two file problems", err, v)
 	}
+}
+
+// swapDirs exchanges two directories atomically, as an emergency swaps the install.
+func swapDirs(t *testing.T, a, b string) {
+	t.Helper()
+	if err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE); err != nil {
+		t.Fatalf("exchange %s and %s: %v", a, b, err)
+	}
+}
+
+// swapSnapshotter swaps the install for another tree while the first database is read.
+type swapSnapshotter struct {
+	fakeSnapshotter
+	swap func()
+}
+
+func (s *swapSnapshotter) Snapshot(ctx context.Context, src, dst string) error {
+	if s.swap != nil {
+		s.swap()
+		s.swap = nil
+	}
+	return s.fakeSnapshotter.Snapshot(ctx, src, dst)
+}
+
+func assertNothingKept(t *testing.T, backups string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrInstallReplaced) {
+		t.Fatalf("create: %v, want ErrInstallReplaced", err)
+	}
+	if !strings.Contains(err.Error(), "run the backup again") {
+		t.Errorf("error does not say what to do: %v", err)
+	}
+	left, _ := os.ReadDir(backups)
+	for _, e := range left {
+		t.Errorf("left in the backup dir: %s", e.Name())
+	}
+}
+
+// An emergency that swaps the install while a backup reads its databases: the backup
+// would hold one install's files and the other's databases, so nothing is kept.
+func TestCreateDiscardsWhenInstallSwappedDuringSnapshot(t *testing.T) {
+	install, backups := sampleInstall(t), t.TempDir()
+	other := filepath.Join(t.TempDir(), "staging")
+	writeTree(t, other, map[string]string{"package.json": `{"version":"1.0.0"}`, ".swarm/memory.db": "other"})
+	snap := &swapSnapshotter{swap: func() { swapDirs(t, install, other) }}
+	_, err := Create(context.Background(), CreateOptions{
+		InstallDir: install, BackupDir: backups, Exclude: defaultExclude,
+		Databases:   []Database{{Name: "memory", Path: ".swarm/memory.db"}},
+		Snapshotter: snap, Now: fixedNow,
+	})
+	assertNothingKept(t, backups, err)
+}
+
+// A swap while the tree is being archived: the archive would be of an install that is no
+// longer live (the failed one, which the next emergency must not pick), so nothing is kept.
+func TestCreateDiscardsWhenInstallSwappedDuringWalk(t *testing.T) {
+	install, backups := sampleInstall(t), t.TempDir()
+	other := filepath.Join(t.TempDir(), "staging")
+	writeTree(t, other, map[string]string{"package.json": `{"version":"1.0.0"}`})
+	swapped := false
+	_, err := Create(context.Background(), CreateOptions{
+		InstallDir: install, BackupDir: backups, Exclude: defaultExclude, Now: fixedNow,
+		Progress: func(int, int64) {
+			if !swapped {
+				swapped = true
+				swapDirs(t, install, other)
+			}
+		},
+	})
+	if !swapped {
+		t.Fatal("the walk never reported progress; the test did not swap")
+	}
+	assertNothingKept(t, backups, err)
 }

@@ -68,6 +68,10 @@ type CreateResult struct {
 	Databases    []DatabaseRecord `json:"databases,omitempty"`
 }
 
+// ErrInstallReplaced means the install dir was swapped (by an emergency, undo or
+// rollback) while the backup ran; nothing was kept.
+var ErrInstallReplaced = errors.New("it was replaced while the backup ran (an emergency, undo or rollback swapped it); nothing was kept: run the backup again")
+
 // ErrExists means a backup with the same name already exists.
 var ErrExists = errors.New("backup already exists")
 
@@ -84,10 +88,21 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 		}
 	}
 	install := filepath.Clean(opt.InstallDir)
-	if fi, err := os.Stat(install); err != nil {
+	installFI, err := os.Stat(install)
+	if err != nil {
 		return nil, fmt.Errorf("install dir: %w; check install_dir ('cfrollback settings')", err)
-	} else if !fi.IsDir() {
+	} else if !installFI.IsDir() {
 		return nil, fmt.Errorf("install dir %s is not a directory; check install_dir", install)
+	}
+	// An emergency or rollback may swap the install dir while the backup runs: the
+	// databases (read by path) and the tree would then come from two installs. Every part
+	// is checked to come from the directory that was there at the start.
+	sameInstall := func() error {
+		fi, err := os.Stat(install)
+		if err != nil || !os.SameFile(fi, installFI) {
+			return fmt.Errorf("install dir %s: %w", install, ErrInstallReplaced)
+		}
+		return nil
 	}
 	if err := os.MkdirAll(opt.BackupDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create backup dir: %w", err)
@@ -140,6 +155,9 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 		if err := opt.Snapshotter.Snapshot(ctx, filepath.Join(install, rel), dst); err != nil {
 			return nil, fmt.Errorf("snapshot database %s (%s): %w; nothing was written", db.Name, rel, err)
 		}
+		if err := sameInstall(); err != nil {
+			return nil, err
+		}
 		subst[rel] = dst
 		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
 			exclude = append(exclude, globEscape(rel+suffix))
@@ -150,10 +168,14 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 	var files []FileRecord
 	sum, err := archive.Create(ctx, install, dest, archive.CreateOptions{
 		Exclude: exclude, Limits: opt.Limits, Progress: opt.Progress, Substitute: subst,
+		SameDir: installFI, BeforeCommit: sameInstall,
 		OnFile: func(name string, mode fs.FileMode, size int64, sha string) {
 			files = append(files, FileRecord{Path: name, Mode: mode, Size: size, SHA256: sha})
 		},
 	})
+	if errors.Is(err, archive.ErrTreeReplaced) {
+		err = fmt.Errorf("install dir %s: %w", install, ErrInstallReplaced)
+	}
 	if err != nil {
 		removeTemps(opt.BackupDir, name)
 		return nil, err
