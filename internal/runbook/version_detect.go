@@ -1,0 +1,150 @@
+package runbook
+
+// Version detection and the side effects (commands, checkpoints, config writes) of
+// rollback --to-version, real and dry-run.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/appconfig"
+)
+
+// DetectVersion reads the installed claude-flow version: "version" in
+// <install>/package.json (what config checkpoints record), else the global
+// npm package. It returns "" when neither says.
+func DetectVersion(ctx context.Context, installDir string) (version, source string) {
+	if v := appconfig.AppVersion(installDir); v != "" {
+		return v, filepath.Join(installDir, "package.json")
+	}
+	if v := npmGlobalVersion(ctx); v != "" {
+		return v, "npm ls -g"
+	}
+	return "", ""
+}
+
+// npmGlobalVersion parses `npm ls -g --depth=0 --json`. npm exits non-zero
+// for problems elsewhere in the tree, so the output is read regardless.
+func npmGlobalVersion(ctx context.Context) string {
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, npm, "ls", "-g", "--depth=0", "--json").Output()
+	return ParseNpmLs(out)
+}
+
+// ParseNpmLs returns claude-flow's version from `npm ls --json` output.
+func ParseNpmLs(out []byte) string {
+	var ls struct {
+		Dependencies map[string]struct {
+			Version string `json:"version"`
+		} `json:"dependencies"`
+	}
+	if json.Unmarshal(out, &ls) != nil {
+		return ""
+	}
+	return ls.Dependencies["claude-flow"].Version
+}
+
+func checkpointDir(backupDir string) string { return filepath.Join(backupDir, "config") }
+
+// appConfigFile is the first candidate that exists, else the first one
+// (as the config commands choose it).
+func appConfigFile(paths []string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
+}
+
+func outputTail(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	s := strings.Join(lines, " | ")
+	if len(s) > 1000 {
+		s = "…" + s[len(s)-1000:]
+	}
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// versionEffects are the writes of a version rollback; in dry-run none happen.
+type versionEffects interface {
+	Run(ctx context.Context, dir, line string, env []string) ([]byte, error)
+	WriteCheckpoint(dir string, cp appconfig.Checkpoint) (string, error)
+	WriteConfig(path string, data []byte) error
+	RemoveConfig(path string) error
+}
+
+type realVersionEffects struct{ shell Shell }
+
+var _ versionEffects = realVersionEffects{}
+
+func (e realVersionEffects) Run(ctx context.Context, dir, line string, env []string) ([]byte, error) {
+	return e.shell.Run(ctx, dir, line, env)
+}
+func (realVersionEffects) WriteCheckpoint(dir string, cp appconfig.Checkpoint) (string, error) {
+	return appconfig.WriteCheckpoint(dir, "", cp)
+}
+func (realVersionEffects) WriteConfig(path string, data []byte) error {
+	return appconfig.WriteFile(path, data)
+}
+func (realVersionEffects) RemoveConfig(path string) error { return os.Remove(path) }
+
+type dryVersionEffects struct{}
+
+var _ versionEffects = dryVersionEffects{}
+
+func (dryVersionEffects) Run(context.Context, string, string, []string) ([]byte, error) {
+	return nil, nil
+}
+func (dryVersionEffects) WriteCheckpoint(dir string, cp appconfig.Checkpoint) (string, error) {
+	return filepath.Join(dir, appconfig.CheckpointName("config-checkpoint-", cp.Time)), nil
+}
+func (dryVersionEffects) WriteConfig(string, []byte) error { return nil }
+func (dryVersionEffects) RemoveConfig(string) error        { return nil }
+
+// execShell runs a command line with /bin/sh -c in its own process group,
+// so a cancel kills the whole pipeline (npm and its children), not just sh.
+type execShell struct{}
+
+var _ Shell = execShell{}
+
+func (execShell) Run(ctx context.Context, dir, line string, env []string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		cmd.Dir = dir
+	}
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return out.Bytes(), fmt.Errorf("%w (cancelled: %w)", err, ctx.Err())
+	}
+	return out.Bytes(), err
+}
