@@ -115,6 +115,7 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res Backup
 	if _, err := os.Lstat(dst); err == nil {
 		return res, fmt.Errorf("back up %s: %s already exists; choose another --output", src, dst)
 	}
+	removeStaleTemps(filepath.Dir(dst))
 	tmp := tempPath(dst, "backup")
 	defer func() {
 		if err != nil {

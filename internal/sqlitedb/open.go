@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -176,6 +177,38 @@ func renameNoReplace(src, dst string) error {
 // memory-backup-*.db.
 func tempPath(path, what string) string {
 	return filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%s-%d-%d.tmp", filepath.Base(path), what, os.Getpid(), time.Now().UnixNano()))
+}
+
+// tempRE matches the names tempPath makes: .<base>.<what>-<pid>-<nanoseconds>.tmp.
+// Only this package's words are matched, so another program's temp files are left alone.
+var tempRE = regexp.MustCompile(`^\..+\.(?:backup|restore|failed|salvage|reindex|sum)-([0-9]+)-[0-9]+\.tmp$`)
+
+// removeStaleTemps removes, from dir, the temp files (with their -wal, -shm, -journal)
+// that tempPath named for a process that no longer runs: what a killed backup, restore or
+// repair left. A temp file never holds the only copy of anything: it is the copy being
+// made. The names removed are returned.
+func removeStaleTemps(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range entries {
+		m := tempRE.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || pid <= 0 {
+			continue
+		}
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			continue // alive, or not ours to judge (EPERM)
+		}
+		removeDB(filepath.Join(dir, e.Name()))
+		removed = append(removed, filepath.Join(dir, e.Name()))
+	}
+	return removed
 }
 
 // removeDB removes a database file this package created, with any -wal, -shm and -journal.

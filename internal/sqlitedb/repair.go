@@ -149,6 +149,7 @@ func Repair(ctx context.Context, path string, opt RepairOptions) (res RepairResu
 	if err := refuseOpeners(path); err != nil {
 		return res, fmt.Errorf("repair: %w", err)
 	}
+	removeStaleTemps(filepath.Dir(path))
 	h, herr := readHeader(path)
 	if herr != nil {
 		if errors.Is(herr, ErrNotDatabase) {

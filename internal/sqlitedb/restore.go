@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// killAtEnv is the test hook shared with the runbook and appconfig: set to
+// "dbrestore:before-rename", Restore SIGKILLs its own process just before its rename.
+const killAtEnv = "CFROLLBACK_TEST_KILL_AT"
+
 // TimestampLayout names failed copies, like the install's failed dirs.
 const TimestampLayout = "20060102-150405"
 
@@ -86,6 +90,7 @@ func Restore(ctx context.Context, backupFile, target string, opt RestoreOptions)
 	}
 
 	stage("copy and verify the backup")
+	removeStaleTemps(filepath.Dir(target))
 	tmp := tempPath(target, "restore")
 	defer func() {
 		if err != nil {
@@ -166,6 +171,13 @@ func Restore(ctx context.Context, backupFile, target string, opt RestoreOptions)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return res, fmt.Errorf("restore %s: remove the stale -shm: %w; the database was not replaced", target, err)
 	}
+	if os.Getenv(killAtEnv) == "dbrestore:before-rename" {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute)
+	}
+	// A crash before this rename leaves the old file in place without the -wal set aside
+	// above: a consistent, older state; every commit is in the failed copy (and the
+	// set-aside -wal), and running the restore again finishes it (TestRestoreKilledBeforeRename).
 	if err := os.Rename(tmp, target); err != nil {
 		return res, fmt.Errorf("restore %s: %w", target, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,123 @@ func TestRestoreRefusesCorruptBackup(t *testing.T) {
 		t.Errorf("target changed")
 	}
 	assertNoTemps(t, dir)
+}
+
+// TestMain lets a test run Restore in a child process (the test binary itself) that
+// kills itself at a chosen point.
+func TestMain(m *testing.M) {
+	if os.Getenv("CFROLLBACK_TEST_RESTORE_CHILD") == "1" {
+		_, err := Restore(context.Background(), os.Args[len(os.Args)-2], os.Args[len(os.Args)-1], RestoreOptions{})
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Killed between setting the old -wal aside and renaming the new file in: the database
+// left in place is sound (an older state), every committed row is in the failed copy, and
+// running the restore again completes it.
+func TestRestoreKilledBeforeRename(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "memory.db")
+	w := openWriter(t, target, false)
+	insertRows(t, w, 0, 100)
+	backup := filepath.Join(dir, "memory-backup.db")
+	mustBackup(t, target, backup)
+	insertRows(t, w, 100, 250) // 350 rows, the last 250 only in memory.db-wal
+	w.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	insertRows(t, w, 350, 50) // 400 rows; some of them only in the -wal
+	// Leave the -wal as a killed service would: copy the files while the writer has them.
+	killedDB := filepath.Join(dir, "killed.db")
+	for _, s := range []string{"", "-wal"} {
+		if err := copyFile(target+s, killedDB+s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	for _, s := range []string{"", "-wal"} {
+		os.Remove(target + s)
+		if err := os.Rename(killedDB+s, target+s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countRows(t, target); n != 400 {
+		t.Fatalf("setup: %d rows, want 400", n)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$", backup, target)
+	cmd.Env = append(os.Environ(), "CFROLLBACK_TEST_RESTORE_CHILD=1", killAtEnv+"=dbrestore:before-rename")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != -1 {
+		t.Fatalf("child: %v, want killed by a signal\n%s", err, out)
+	}
+	failed, _ := filepath.Glob(filepath.Join(dir, "memory-failed-*.db"))
+	if len(failed) != 1 {
+		t.Fatalf("failed copies %v, want 1", failed)
+	}
+	if n := countRows(t, failed[0]); n != 400 {
+		t.Errorf("the failed copy holds %d rows, want all 400", n)
+	}
+	aside, _ := filepath.Glob(failed[0] + ".old-wal")
+	if len(aside) != 1 {
+		t.Errorf("the old -wal was not set aside next to the failed copy")
+	}
+	if res, err := Check(context.Background(), target, CheckOptions{}); err != nil || !res.OK {
+		t.Fatalf("the database left in place after the kill: %+v %v", res, err)
+	}
+	left := countRows(t, target)
+	if left > 400 || left < 100 {
+		t.Errorf("the database left in place holds %d rows", left)
+	}
+	t.Logf("killed before the rename: %d rows left in place (the checkpointed part), 400 in the failed copy", left)
+
+	// Running it again finishes the job; the interrupted state is kept too.
+	time.Sleep(1100 * time.Millisecond) // a new timestamp for the second failed copy
+	res, err := Restore(context.Background(), backup, target, RestoreOptions{})
+	if err != nil {
+		t.Fatalf("second restore: %v", err)
+	}
+	if n := countRows(t, target); n != 100 {
+		t.Errorf("after the second restore: %d rows, want the backup's 100", n)
+	}
+	if res.Failed == nil || countRows(t, res.Failed.Path) != left {
+		t.Errorf("the second restore did not keep the interrupted state: %+v", res.Failed)
+	}
+	assertNoTemps(t, dir)
+}
+
+// Only temp files of this package's making whose process is gone are removed.
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := dead.Process.Pid
+	names := map[string]bool{ // name: removed?
+		".memory.db.restore-" + strconv.Itoa(deadPID) + "-1.tmp":     true,
+		".memory.db.restore-" + strconv.Itoa(deadPID) + "-1.tmp-wal": true,
+		".b.db.backup-" + strconv.Itoa(deadPID) + "-2.tmp":           true,
+		".memory.db.restore-" + strconv.Itoa(os.Getpid()) + "-3.tmp": false, // ours, in use
+		".memory.db.restore-1-4.tmp":                                 false, // pid 1 runs
+		".other.cache-" + strconv.Itoa(deadPID) + "-5.tmp":           false, // not our word
+		"memory.db":                        false,
+		"memory-failed-20250101-000000.db": false,
+		".memory.db.restore-" + strconv.Itoa(deadPID) + "-6.tmp.notatemp": false,
+	}
+	for n := range names {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleTemps(dir)
+	for n, gone := range names {
+		if exists(filepath.Join(dir, n)) == gone {
+			t.Errorf("%s: removed=%v, want %v", n, !gone, gone)
+		}
+	}
 }
