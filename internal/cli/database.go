@@ -179,6 +179,6 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 	return nil
 }
 
-func dbSize(n int64) string {
-	return config.ByteSize(n).String()
-}
+// dbSize is a size for people: "649.4 MiB" (config.ByteSize's String is exact, for
+// settings files, and reads "649.3828125MiB").
+func dbSize(n int64) string { return humanBytes(n) }
