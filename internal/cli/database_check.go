@@ -184,8 +184,11 @@ func printDatabaseCheck(io *ui.IO, asJSON bool, res databaseCheckResult) error {
 		case "repaired", "restored":
 			status = p.Yellow(strings.ToUpper(d.Status))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, status, d.Check, dbSize(d.SizeBytes),
-			ui.Duration(time.Duration(d.DurationMS)*time.Millisecond), d.Path)
+		size, took := dbSize(d.SizeBytes), ui.Duration(time.Duration(d.DurationMS)*time.Millisecond)
+		if d.Status == "missing" {
+			size, took = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, status, d.Check, size, took, d.Path)
 	}
 	tw.Flush()
 	for _, d := range res.Databases {
