@@ -26,10 +26,22 @@ type InUseError struct {
 	Openers []Opener
 }
 
+// Error names each process once, with every file it has open:
+// "pid 7 (node server.js) has memory.db, memory.db-wal, memory.db-shm open".
 func (e *InUseError) Error() string {
-	parts := make([]string, len(e.Openers))
-	for i, o := range e.Openers {
-		parts[i] = o.String()
+	var order []int
+	files := map[int][]string{}
+	command := map[int]string{}
+	for _, o := range e.Openers {
+		if _, seen := files[o.PID]; !seen {
+			order = append(order, o.PID)
+			command[o.PID] = o.Command
+		}
+		files[o.PID] = append(files[o.PID], o.File)
+	}
+	parts := make([]string, len(order))
+	for i, pid := range order {
+		parts[i] = Opener{PID: pid, Command: command[pid], File: strings.Join(files[pid], ", ")}.String()
 	}
 	return fmt.Sprintf("%s is in use: %s", e.Path, strings.Join(parts, "; "))
 }

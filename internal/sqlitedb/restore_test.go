@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -111,7 +112,7 @@ func TestRestoreSQLite3CLIBackup(t *testing.T) {
 func TestRestoreRefusedWhileOpen(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "memory.db")
-	sqlite3CLI(t, target, "CREATE TABLE memory(id INTEGER PRIMARY KEY, key TEXT, value TEXT); INSERT INTO memory(key) VALUES('live');")
+	sqlite3CLI(t, target, "PRAGMA journal_mode=WAL; CREATE TABLE memory(id INTEGER PRIMARY KEY, key TEXT, value TEXT); INSERT INTO memory(key) VALUES('live');")
 	backup := filepath.Join(dir, "b.db")
 	mustBackup(t, target, backup)
 	before, _ := os.ReadFile(target)
@@ -142,6 +143,13 @@ func TestRestoreRefusedWhileOpen(t *testing.T) {
 	}
 	if !found || !strings.Contains(err.Error(), "pid ") {
 		t.Errorf("openers %+v do not name pid %d", iu.Openers, cmd.Process.Pid)
+	}
+	// one process, named once with every file it holds
+	if n := strings.Count(err.Error(), fmt.Sprintf("pid %d ", cmd.Process.Pid)); n != 1 {
+		t.Errorf("the error names pid %d %d times: %v", cmd.Process.Pid, n, err)
+	}
+	if !strings.Contains(err.Error(), "has memory.db") {
+		t.Errorf("the error does not say which file: %v", err)
 	}
 	after, _ := os.ReadFile(target)
 	if string(after) != string(before) {
