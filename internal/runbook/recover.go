@@ -20,6 +20,10 @@ type interrupted struct {
 	intent  intentData
 	staged  *stagedData
 	stopped bool // its stop step began
+	// resume, for undo: an earlier undo of this run that was killed after its swap
+	// and keep steps, and its run id.
+	resume   *undoIntent
+	resumeID string
 }
 
 // findInterrupted returns the newest swap-capable run (emergency, rollback)

@@ -52,6 +52,7 @@ func undoTarget(journalPath, targetID string) (*interrupted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", journalPath, err)
 	}
+	prev, prevID, prevFinished := lastUndoOf(recs, targetID)
 	for _, run := range journal.Runs(recs) {
 		if run.ID != targetID {
 			continue
@@ -75,12 +76,45 @@ func undoTarget(journalPath, targetID string) (*interrupted, error) {
 			return nil, fmt.Errorf("%w: run %s is a %q run; only emergency and rollback runs can be undone", ErrUnknownRun, targetID, it.intent.Command)
 		case run.Unfinished():
 			return nil, fmt.Errorf("%w: run %s never finished; run 'cfrollback emergency' first, which completes or undoes it", ErrUnknownRun, targetID)
+		case !install.Exists(it.intent.FailedDir) && prev != nil && !prevFinished && resumable(prev):
+			// An undo killed after it had put the failed install back and kept the
+			// restored one: finish it (restart the service) instead of refusing.
+			it.resume, it.resumeID = prev, prevID
+		case !install.Exists(it.intent.FailedDir) && prev != nil && prevFinished:
+			return nil, fmt.Errorf("%w: run %s was undone already, by run %s (the install it had restored is kept at %s)", ErrUnknownRun, targetID, prevID, prev.KeptDir)
 		case !install.Exists(it.intent.FailedDir):
 			return nil, fmt.Errorf("%w: run %s kept no failed install at %s (it ended %q, or the dir was removed)", ErrUnknownRun, targetID, it.intent.FailedDir, run.Outcome)
 		}
 		return it, nil
 	}
 	return nil, fmt.Errorf("%w: %s is not in the journal %s; 'cfrollback history' lists runs", ErrUnknownRun, targetID, journalPath)
+}
+
+// lastUndoOf returns the intent of the newest undo of run targetID in recs, its run id,
+// and whether it finished.
+func lastUndoOf(recs []journal.Record, targetID string) (*undoIntent, string, bool) {
+	var last *undoIntent
+	var lastID string
+	finished := false
+	for _, run := range journal.Runs(recs) {
+		for _, rec := range run.Records {
+			if rec.Event != "intent" {
+				continue
+			}
+			var ui undoIntent
+			if json.Unmarshal(rec.Data, &ui) == nil && ui.Command == "undo" && ui.Target == targetID {
+				last, lastID, finished = &ui, run.ID, !run.Unfinished()
+			}
+		}
+	}
+	return last, lastID, finished
+}
+
+// resumable says whether an interrupted undo got past its swap and keep steps: the
+// failed install it put back is at the install path, the restored one at its kept dir.
+func resumable(u *undoIntent) bool {
+	id, err := install.IDOf(u.InstallDir)
+	return err == nil && id == u.FailedID && install.Exists(u.KeptDir)
 }
 
 func (r *runner) undo(ctx context.Context, it *interrupted) error {
@@ -90,9 +124,15 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 	if it.intent.InstallDir != r.res.InstallDir {
 		return &StepError{Step: "preflight", Err: fmt.Errorf("run %s restored %s, but install_dir is %s now", it.runID, it.intent.InstallDir, r.res.InstallDir)}
 	}
-	failedID, err := install.IDOf(failed)
-	if err != nil {
-		return &StepError{Step: "preflight", Err: err}
+	var failedID install.FileID
+	if it.resume != nil {
+		r.res.KeptDir, failedID = it.resume.KeptDir, it.resume.FailedID
+		r.warn("undo %s was interrupted after it had put the failed install back; completing it", it.resumeID)
+	} else {
+		var err error
+		if failedID, err = install.IDOf(failed); err != nil {
+			return &StepError{Step: "preflight", Err: err}
+		}
 	}
 	host, _ := os.Hostname()
 	if err := r.record("intent", "", undoIntent{Command: "undo", Target: it.runID, User: whoami(), Host: host, PID: os.Getpid(),
@@ -106,6 +146,9 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 	if err := r.step(fileCtx, "swap", func(context.Context) (string, any, error) {
 		// An earlier undo killed after its swap left the restored tree at
 		// the failed dir's path: swapping again would undo the undo.
+		if it.resume != nil {
+			return "already swapped by the interrupted undo " + it.resumeID, nil, nil
+		}
 		if it.staged != nil && failedID == it.staged.StagingID {
 			return "already swapped by an interrupted undo; completing it", nil, nil
 		}
@@ -120,6 +163,9 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 		return err
 	}
 	if err := r.step(fileCtx, "keep_restored", func(context.Context) (string, any, error) {
+		if it.resume != nil {
+			return "restored install already kept at " + r.res.KeptDir + " by the interrupted undo " + it.resumeID, nil, nil
+		}
 		if install.Exists(failed) {
 			if err := r.fx.Rename(failed, r.res.KeptDir); err != nil {
 				return "", nil, err
