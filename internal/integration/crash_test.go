@@ -123,13 +123,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Fatalf("recovery after a kill between the renames: %v, want completed (no second rollback)", rec)
 			}
 			// exactly one failed dir holds the broken version: nothing lost, nothing doubled
-			failed := glob(t, s.Install+"-failed-*")
-			broken := 0
-			for _, f := range failed {
-				if v, err := os.ReadFile(filepath.Join(f, drillapp.VersionFile)); err == nil && strings.TrimSpace(string(v)) == "2.0.0-phase2" {
-					broken++
-				}
-			}
+			failed, broken := dirsHolding(t, s.Install+"-failed-*", "2.0.0-phase2")
 			if broken != 1 {
 				t.Fatalf("failed dirs %v: %d hold the broken version, want 1", failed, broken)
 			}

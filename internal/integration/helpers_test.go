@@ -211,3 +211,15 @@ func (s *sandbox) assertRolledBack(r runResult, url string) {
 		t.Fatalf("journal verify: %s %s", v.Stdout, v.Stderr)
 	}
 }
+
+// dirsHolding lists the dirs matching pattern and counts those whose drill app is version.
+func dirsHolding(t *testing.T, pattern, version string) (dirs []string, n int) {
+	t.Helper()
+	dirs = glob(t, pattern)
+	for _, d := range dirs {
+		if v, err := os.ReadFile(filepath.Join(d, drillapp.VersionFile)); err == nil && strings.TrimSpace(string(v)) == version {
+			n++
+		}
+	}
+	return dirs, n
+}

@@ -44,13 +44,7 @@ func TestUndoKilledAtEveryStep(t *testing.T) {
 			if v := readFile(t, filepath.Join(s.Install, drillapp.VersionFile)); v != "2.0.0-phase2" {
 				t.Fatalf("after the undo the install holds %q, want the broken 2.0.0-phase2 back", v)
 			}
-			undone := glob(t, s.Install+"-undone-*")
-			good := 0
-			for _, d := range undone {
-				if v, err := os.ReadFile(filepath.Join(d, drillapp.VersionFile)); err == nil && strings.TrimSpace(string(v)) == "1.0.0" {
-					good++
-				}
-			}
+			undone, good := dirsHolding(t, s.Install+"-undone-*", "1.0.0")
 			if good != 1 {
 				t.Fatalf("undone dirs %v: %d hold the restored 1.0.0, want exactly 1", undone, good)
 			}
