@@ -23,6 +23,8 @@ type Editor struct {
 	CheckpointDir string // <backup.dir>/config
 	InstallDir    string // for the app version recorded in checkpoints
 	Now           func() time.Time
+	// DryRun makes Apply (and Set) validate and diff only: no checkpoint, no write.
+	DryRun bool
 }
 
 // Result says what a change did.
@@ -34,6 +36,10 @@ type Result struct {
 	SHA256New  string    `json:"sha256_after"`
 	Diff       []Change  `json:"diff"`
 	Warnings   []Problem `json:"warnings"`
+	// DryRun: nothing was checkpointed or written; WouldChange says whether the file
+	// would have been.
+	DryRun      bool `json:"dry_run,omitempty"`
+	WouldChange bool `json:"would_change,omitempty"`
 }
 
 func (e *Editor) now() time.Time {
@@ -99,6 +105,12 @@ func (e *Editor) Apply(newText []byte, reason string, tolerateOld bool) (Result,
 	res.Diff = Diff(old, newText)
 	if old != nil {
 		res.SHA256Old = SHA256Hex(old)
+	}
+	if e.DryRun {
+		res.DryRun, res.WouldChange = true, old == nil || !bytes.Equal(old, newText)
+		return res, nil
+	}
+	if old != nil {
 		if bytes.Equal(old, newText) {
 			return res, nil
 		}

@@ -22,11 +22,18 @@ type configOptions struct {
 	JSON   bool
 	Config config.Config
 	Now    func() time.Time
+	// DryRun (set, restore, reset): show the change, write nothing.
+	DryRun bool
 }
 
 func (o *configOptions) editor() *appconfig.Editor {
 	return &appconfig.Editor{Path: appConfigPath(o.Config), CheckpointDir: configCheckpointDir(o.Config),
-		InstallDir: o.Config.InstallDir, Now: o.Now}
+		InstallDir: o.Config.InstallDir, Now: o.Now, DryRun: o.DryRun}
+}
+
+// dryRunFlag adds --dry-run to a command that changes the app config.
+func (o *configOptions) dryRunFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "validate and show the differences; checkpoint and write nothing")
 }
 
 // appConfigPath is the first of the app config candidates that exists, or
@@ -125,7 +132,8 @@ A bare file name not found in the current directory is looked up in
 <backup.dir>/config.` +
 			exitStatusHelp("0  restored (or already identical)", "1  FILE is invalid or unreadable: nothing was changed",
 				"2  no --file", "6  another cfrollback run holds the lock"),
-		Example: `  cfrollback config restore --file config-checkpoint-20250104-140500.json
+		Example: `  cfrollback config restore --file config-checkpoint-20250104-140500.json --dry-run
+  cfrollback config restore --file config-checkpoint-20250104-140500.json
   cfrollback config restore --file /opt/claude-flow/backups/config-alpha82.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -139,6 +147,7 @@ A bare file name not found in the current directory is looked up in
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "checkpoint or config file to restore")
+	opts.dryRunFlag(cmd)
 	return cmd
 }
 
@@ -185,14 +194,15 @@ keys, tokens) are carried over so the app is not locked out, unless
 --drop-secrets. The current file is checkpointed first.` +
 			exitStatusHelp("0  reset", "1  failed; nothing was changed", "2  --defaults or --confirm missing",
 				"6  another cfrollback run holds the lock"),
-		Example: `  cfrollback config reset --defaults --confirm`,
-		Args:    cobra.NoArgs,
+		Example: `  cfrollback config reset --defaults --dry-run
+  cfrollback config reset --defaults --confirm`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !defaults {
 				return usageErrorf("reset to what? only --defaults is supported")
 			}
-			if !confirm {
-				return usageErrorf("this replaces the whole app config; add --confirm (the current file is checkpointed first)")
+			if !confirm && !opts.DryRun {
+				return usageErrorf("this replaces the whole app config; add --confirm (the current file is checkpointed first), or --dry-run to see the differences")
 			}
 			if err := load(); err != nil {
 				return err
@@ -209,6 +219,7 @@ keys, tokens) are carried over so the app is not locked out, unless
 	cmd.Flags().BoolVar(&defaults, "defaults", false, "reset to the built-in defaults")
 	cmd.Flags().BoolVar(&confirm, "confirm", false, "yes, replace the whole config")
 	cmd.Flags().BoolVar(&dropSecrets, "drop-secrets", false, "do not carry API keys and tokens over")
+	opts.dryRunFlag(cmd)
 	return cmd
 }
 
@@ -292,7 +303,8 @@ it. The result is validated (a value out of range is refused, nothing changed),
 the current file checkpointed, and the file written atomically.` +
 			exitStatusHelp("0  set (or already that value)", "1  the value is invalid or the file cannot be written: nothing was changed",
 				"2  bad usage", "6  another cfrollback run holds the lock"),
-		Example: `  cfrollback config set claude.baseUrl "https://api.anthropic.com/v1"
+		Example: `  cfrollback config set claude.baseUrl "https://api.anthropic.com/v1" --dry-run
+  cfrollback config set claude.baseUrl "https://api.anthropic.com/v1"
   cfrollback config set claude.model "claude-3-sonnet-20240229"
   cfrollback config set claude.rateLimit 30
   cfrollback config set claude.retryDelay 2000`,
@@ -311,6 +323,7 @@ the current file checkpointed, and the file written atomically.` +
 		},
 	}
 	cmd.Flags().BoolVar(&asString, "string", false, "store VALUE as a string even if it looks like a number")
+	opts.dryRunFlag(cmd)
 	return cmd
 }
 
@@ -445,6 +458,14 @@ func orDash(s string) string {
 	return s
 }
 
+// nothingChanged says so on an invalid-config error that does not yet.
+func nothingChanged(err error) error {
+	if errors.Is(err, appconfig.ErrInvalid) && !strings.Contains(err.Error(), "nothing was changed") {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	return err
+}
+
 // changeResult is what set, restore and reset print with --json.
 type changeResult struct {
 	RunID string `json:"run_id"`
@@ -452,8 +473,28 @@ type changeResult struct {
 	Undo string `json:"undo,omitempty"`
 }
 
-// change runs one journaled, locked change of the app config and reports it.
+// change runs one journaled, locked change of the app config and reports it. With
+// --dry-run it only reports what would change: no lock, no journal, no write.
 func (o *configOptions) change(command string, intent map[string]any, apply func() (appconfig.Result, error)) error {
+	if o.DryRun {
+		res, err := apply()
+		if err != nil {
+			return nothingChanged(err)
+		}
+		if o.JSON {
+			return ui.JSON(o.IO.Out, res)
+		}
+		printDiff(o.IO, res.Diff)
+		for _, w := range res.Warnings {
+			fmt.Fprintf(o.IO.ErrOut, "%s %s:%s\n", o.IO.ErrPalette().Yellow("warning:"), res.File, problemText(w))
+		}
+		if !res.WouldChange {
+			fmt.Fprintf(o.IO.ErrOut, "dry run: %s already has that content; nothing would be written\n", res.File)
+			return nil
+		}
+		fmt.Fprintf(o.IO.ErrOut, "dry run: would checkpoint and write %s; nothing was changed\n", res.File)
+		return nil
+	}
 	var res appconfig.Result
 	runID, err := appconfig.Journaled(o.Config.Lock, o.Config.Journal, command, intent, func() (map[string]any, error) {
 		var err error
@@ -463,10 +504,7 @@ func (o *configOptions) change(command string, intent map[string]any, apply func
 		return out, err
 	})
 	if err != nil {
-		if errors.Is(err, appconfig.ErrInvalid) && !strings.Contains(err.Error(), "nothing was changed") {
-			err = fmt.Errorf("%w; nothing was changed", err)
-		}
-		return err
+		return nothingChanged(err)
 	}
 	cr := changeResult{RunID: runID, Result: res}
 	if res.Checkpoint != "" {
