@@ -24,6 +24,8 @@ type agentsOptions struct {
 	JSON   bool
 	Config config.Config
 	Now    func() time.Time
+	// DryRun (import, reset): validate and list what would change; write nothing.
+	DryRun bool
 }
 
 func agentsBackupDir(cfg config.Config) string { return filepath.Join(cfg.Backup.Dir, "agents") }
@@ -120,8 +122,9 @@ the new one swapped in atomically. A bare file name not found in the current
 directory is looked up in <backup.dir>/agents.` +
 			exitStatusHelp("0  imported", "1  the bundle or a definition is invalid: nothing was changed",
 				"2  no --file", "6  another cfrollback run holds the lock"),
-		Example: `  cfrollback agents import --file agents-backup-20250104-140000.json`,
-		Args:    cobra.NoArgs,
+		Example: `  cfrollback agents import --file agents-backup-20250104-140000.json --dry-run
+  cfrollback agents import --file agents-backup-20250104-140000.json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usageErrorf("say which bundle: --file FILE (made by 'cfrollback agents export')")
@@ -142,6 +145,7 @@ directory is looked up in <backup.dir>/agents.` +
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "bundle to import")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "validate and list the files that would change; write nothing")
 	return cmd
 }
 
@@ -154,8 +158,9 @@ func newAgentsResetCmd(opts *agentsOptions, load func() error) *cobra.Command {
 ` + strings.Join(appconfig.Templates(), ", ") + `. The current set is checkpointed first.` +
 			exitStatusHelp("0  reset", "1  failed: nothing was changed", "2  no or unknown --template",
 				"6  another cfrollback run holds the lock"),
-		Example: `  cfrollback agents reset --template executive-assistant`,
-		Args:    cobra.NoArgs,
+		Example: `  cfrollback agents reset --template executive-assistant --dry-run
+  cfrollback agents reset --template executive-assistant`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			files, err := appconfig.Template(template)
 			if err != nil {
@@ -168,6 +173,7 @@ func newAgentsResetCmd(opts *agentsOptions, load func() error) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&template, "template", "", "built-in set: "+strings.Join(appconfig.Templates(), ", "))
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "list the files that would change; write nothing")
 	return cmd
 }
 
@@ -198,6 +204,9 @@ func (o *agentsOptions) replace(command string, intent map[string]any, files []a
 	}
 	dir := o.Config.AgentsPath()
 	res := agentsChangeResult{Dir: dir, Files: len(files), Agents: agents}
+	if o.DryRun {
+		return o.planReplace(res, files)
+	}
 	intent["dir"], intent["files"] = dir, len(files)
 	runID, err := appconfig.Journaled(o.Config.Lock, o.Config.Journal, command, intent, func() (map[string]any, error) {
 		if _, err := os.Stat(dir); err == nil {
@@ -226,6 +235,59 @@ func (o *agentsOptions) replace(command string, intent map[string]any, files []a
 	if res.Undo != "" {
 		fmt.Fprintf(o.IO.ErrOut, "checkpoint %s; undo with: %s\n", res.Checkpoint, res.Undo)
 	}
+	return nil
+}
+
+// agentsPlan is what --dry-run prints: the files the new set adds, changes (content
+// or mode) and removes against the current dir.
+type agentsPlan struct {
+	agentsChangeResult
+	DryRun  bool     `json:"dry_run"`
+	Added   []string `json:"added"`
+	Changed []string `json:"changed"`
+	Removed []string `json:"removed"`
+	Same    int      `json:"unchanged"`
+}
+
+func (o *agentsOptions) planReplace(res agentsChangeResult, files []appconfig.BundleFile) error {
+	cur, err := appconfig.ReadDir(res.Dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read the current set: %w", err)
+	}
+	plan := agentsPlan{agentsChangeResult: res, DryRun: true, Added: []string{}, Changed: []string{}, Removed: []string{}}
+	old := map[string]appconfig.BundleFile{}
+	for _, f := range cur {
+		old[f.Path] = f
+	}
+	for _, f := range files {
+		c, ok := old[f.Path]
+		switch {
+		case !ok:
+			plan.Added = append(plan.Added, f.Path)
+		case c.SHA256 != f.SHA256 || c.Mode != f.Mode:
+			plan.Changed = append(plan.Changed, f.Path)
+		default:
+			plan.Same++
+		}
+		delete(old, f.Path)
+	}
+	for p := range old {
+		plan.Removed = append(plan.Removed, p)
+	}
+	sort.Strings(plan.Removed)
+	if o.JSON {
+		return ui.JSON(o.IO.Out, plan)
+	}
+	for _, l := range []struct {
+		sign  string
+		paths []string
+	}{{"+", plan.Added}, {"~", plan.Changed}, {"-", plan.Removed}} {
+		for _, p := range l.paths {
+			fmt.Fprintf(o.IO.Out, "%s %s\n", l.sign, p)
+		}
+	}
+	fmt.Fprintf(o.IO.ErrOut, "dry run: %s would hold %d files, %d agent definitions (%d added, %d changed, %d removed, %d unchanged; the current set checkpointed first); nothing was changed\n",
+		res.Dir, res.Files, res.Agents, len(plan.Added), len(plan.Changed), len(plan.Removed), plan.Same)
 	return nil
 }
 
