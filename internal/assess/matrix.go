@@ -79,7 +79,7 @@ const (
 
 // Condition is one judged row of "When to Rollback", with its evidence.
 type Condition struct {
-	ID       string   `json:"id"`       // service_down, data_corrupt, response_time, error_rate, network_failures, memory_growth
+	ID       string   `json:"id"`       // service_down, data_corrupt, agent_failures, response_time, error_rate, network_failures, memory_growth
 	Severity Severity `json:"severity"` // what it means when met
 	Status   Status   `json:"status"`
 	// Evidence says what was measured and against what, with numbers, or
@@ -108,6 +108,10 @@ type Thresholds struct {
 	Coverage      float64
 	CrashRestarts int           // this many restarts within CrashWindow: crash loop, P0
 	CrashWindow   time.Duration // 10m
+	// AgentFailures log lines about agents failing to spawn within AgentWindow: the
+	// seed's critical "multiple agents failing to spawn", P1.
+	AgentFailures int
+	AgentWindow   time.Duration // 15m
 }
 
 // MB is the seed's megabyte in "50MB/hour": 2^20 bytes.
@@ -121,6 +125,7 @@ var DefaultThresholds = Thresholds{
 	MemoryPerHour: 50 * MB, MemoryWindow: time.Hour, MemoryMinSpan: 15 * time.Minute,
 	MinWindowSamples: 10, Coverage: 0.8,
 	CrashRestarts: 3, CrashWindow: 10 * time.Minute,
+	AgentFailures: 3, AgentWindow: 15 * time.Minute,
 }
 
 // ServiceState is what the manager says now.
@@ -166,6 +171,7 @@ func Evaluate(in Input, th Thresholds) Assessment {
 	conds := []Condition{
 		serviceDown(in, th),
 		dataCorrupt(in),
+		agentFailures(in, th),
 		responseTime(in, th),
 		probeRate(in, th, "error_rate", P2, th.ErrorRate, th.ErrorWindow, func(p Probe) bool { return !p.OK }),
 		probeRate(in, th, "network_failures", P3, th.NetworkRate, th.NetworkWindow, func(p Probe) bool { return p.Network }),
@@ -277,6 +283,32 @@ func dataCorrupt(in Input) Condition {
 		if len(unchecked) > 0 {
 			c.Evidence += "; not checked: " + strings.Join(unchecked, "; ")
 		}
+	}
+	return c
+}
+
+// agentFailures counts the monitor's log lines about agents failing to spawn over the
+// window: "multiple agents failing to spawn" is one of the seed's critical conditions.
+// The service is up but cannot do its work, so it is an emergency rollback (P1).
+func agentFailures(in Input, th Thresholds) Condition {
+	c := Condition{ID: "agent_failures", Severity: P1, Threshold: float64(th.AgentFailures), Unit: "log lines"}
+	n, read := 0, 0
+	for _, s := range Window(in.Samples, in.Now, th.AgentWindow) {
+		if s.AgentFailures != nil {
+			n += *s.AgentFailures
+			read++
+		}
+	}
+	c.Samples = read
+	if read == 0 {
+		c.Status, c.Evidence = Unknown, fmt.Sprintf("no monitor sample read the app log in the last %s: run 'cfrollback monitor' (it counts agents failing to spawn)", human(th.AgentWindow))
+		return c
+	}
+	c.Value = Ptr(float64(n))
+	c.Evidence = fmt.Sprintf("%d log lines about agents failing to spawn in the last %s (%d samples; %d or more is critical)", n, human(th.AgentWindow), read, th.AgentFailures)
+	c.Status = Clear
+	if n >= th.AgentFailures {
+		c.Status = Met
 	}
 	return c
 }

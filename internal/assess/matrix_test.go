@@ -33,6 +33,7 @@ func healthy(end time.Time) []Sample {
 	return series(end, 61, time.Minute, func(i int, s *Sample) {
 		s.Probe = okProbe(20)
 		s.RSS = Ptr(uint64(200 * MB))
+		s.AgentFailures = Ptr(0)
 	})
 }
 
@@ -93,6 +94,14 @@ func TestMatrix(t *testing.T) {
 		{"P1 app config unreadable", func(in *Input) {
 			in.Data = []health.Check{{Name: "app config", Verdict: health.Fail, Detail: "line 3 column 14: invalid character"}}
 		}, P1, "data_corrupt", Met, "line 3"},
+		{"P1 agents failing to spawn", func(in *Input) {
+			n := len(in.Samples)
+			in.Samples[n-1].AgentFailures, in.Samples[n-5].AgentFailures = Ptr(2), Ptr(1)
+			in.Samples[n-20].AgentFailures = Ptr(9) // older than the 15 minute window
+		}, P1, "agent_failures", Met, "3 log lines about agents failing to spawn in the last 15 minutes"},
+		{"agent spawn failures under the threshold", func(in *Input) {
+			in.Samples[len(in.Samples)-1].AgentFailures = Ptr(2)
+		}, None, "agent_failures", Clear, "2 log lines"},
 		{"P2 response time over 5x baseline", func(in *Input) { in.Latency = lat(10, 250*time.Millisecond) }, P2, "response_time", Met, "p95 250.0ms"},
 		{"P2 error rate over 10% for 30 min", func(in *Input) {
 			for i := range in.Samples {
@@ -138,6 +147,11 @@ func TestMatrix(t *testing.T) {
 				in.Samples[i].RSS = nil
 			}
 		}, Inconclusive, "memory_growth", Unknown, "6 RSS samples"},
+		{"inconclusive: the app log was not read", func(in *Input) {
+			for i := range in.Samples {
+				in.Samples[i].AgentFailures = nil
+			}
+		}, Inconclusive, "agent_failures", Unknown, "no monitor sample read the app log in the last 15 minutes"},
 		{"inconclusive: no baseline", func(in *Input) { in.Baseline = nil }, Inconclusive, "response_time", Unknown, "baseline record"},
 		{"inconclusive: no health URL", func(in *Input) { in.Latency = nil }, Inconclusive, "response_time", Unknown, "health.url is empty"},
 		{"inconclusive: too few requests", func(in *Input) { in.Latency = lat(2, time.Second) }, Inconclusive, "response_time", Unknown, "2 successful requests, 5 needed"},

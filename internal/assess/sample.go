@@ -23,6 +23,10 @@ type Sample struct {
 	// ErrorLines is the number of error log lines since the previous sample;
 	// nil when the log could not be read.
 	ErrorLines *int `json:"error_lines,omitempty"`
+	// AgentFailures is the number of log lines about agents failing to spawn since
+	// the previous sample (counted whether or not --watch-for names them); nil when
+	// the log could not be read.
+	AgentFailures *int `json:"agent_failures,omitempty"`
 	// Watch counts, per --watch-for condition, the log lines or probes that
 	// matched it since the previous sample.
 	Watch map[string]int `json:"watch,omitempty"`

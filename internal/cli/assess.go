@@ -80,6 +80,7 @@ decision matrix:
 
   P0  service down or crash-looping            immediate rollback   < 5 minutes
   P1  database corrupt or app config unreadable emergency rollback  < 15 minutes
+      3+ agents failing to spawn in 15 minutes
   P2  p95 response time over 5x the baseline   scheduled rollback   < 1 hour
       error rate over 10% for 30 minutes
   P3  network failures over 5% for 15 minutes  investigate first    < 4 hours
@@ -141,6 +142,8 @@ func addThresholdFlags(fl *pflag.FlagSet, th *assess.Thresholds, memMBh *float64
 	fl.DurationVar(&th.MemoryWindow, "memory-window", d.MemoryWindow, "window the memory growth is fitted over")
 	fl.DurationVar(&th.MemoryMinSpan, "memory-min-span", d.MemoryMinSpan, "the RSS samples must span at least this")
 	fl.IntVar(&th.MinWindowSamples, "min-samples", d.MinWindowSamples, "fewer monitor samples in a window: inconclusive")
+	fl.IntVar(&th.AgentFailures, "agent-failures", d.AgentFailures, "P1 when this many log lines about agents failing to spawn fall in --agent-window")
+	fl.DurationVar(&th.AgentWindow, "agent-window", d.AgentWindow, "window of the agent spawn failures")
 }
 
 func runAssess(ctx context.Context, opts *assessOptions) error {

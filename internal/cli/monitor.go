@@ -208,8 +208,8 @@ func takeSample(ctx context.Context, opts *monitorOptions, tail *logTail) assess
 		}
 	}
 	if tail.ok {
-		errs, watch := tail.read(ctx)
-		s.ErrorLines = assess.Ptr(errs)
+		errs, agentFails, watch := tail.read(ctx)
+		s.ErrorLines, s.AgentFailures = assess.Ptr(errs), assess.Ptr(agentFails)
 		for _, w := range opts.WatchFor {
 			if watchPatterns[w] != nil {
 				if s.Watch == nil {
@@ -283,11 +283,15 @@ func newLogTail(ctx context.Context, opts *monitorOptions) *logTail {
 	return t
 }
 
-func (t *logTail) read(ctx context.Context) (errs int, watch map[string]int) {
+func (t *logTail) read(ctx context.Context) (errs, agentFails int, watch map[string]int) {
 	watch = map[string]int{}
+	spawn := watchPatterns["agent-spawn-failure"]
 	emit := func(l health.LogLine) error {
 		if t.errRE.MatchString(l.Message) {
 			errs++
+		}
+		if spawn.MatchString(l.Message) {
+			agentFails++
 		}
 		for _, w := range t.opts.WatchFor {
 			if re := watchPatterns[w]; re != nil && re.MatchString(l.Message) {
@@ -310,7 +314,7 @@ func (t *logTail) read(ctx context.Context) (errs int, watch map[string]int) {
 		}
 	}
 	t.since = now
-	return errs, watch
+	return errs, agentFails, watch
 }
 
 func printSample(opts *monitorOptions, history []assess.Sample, alerts []string) {
