@@ -1,0 +1,158 @@
+package runbook
+
+// The emergency's preflight: everything checked while the service still runs.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/archive"
+	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/install"
+)
+
+func (r *runner) preflight(ctx context.Context) (string, any, error) {
+	st, err := r.deps.Service.Status(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("read the state of %s: %w", r.res.Service, err)
+	}
+	if !st.Exists {
+		return "", nil, fmt.Errorf("%s does not exist; check service.manager / service.unit / service.pm2_name", r.res.Service)
+	}
+	if !st.Active {
+		r.warn("%s is already down (state %s); the rollback goes on", r.res.Service, st.State)
+	}
+
+	parent := filepath.Dir(r.res.InstallDir)
+	if _, err := os.Stat(parent); err != nil {
+		return "", nil, fmt.Errorf("parent of install_dir: %w", err)
+	}
+	preserved, err := r.preservedSize()
+	if err != nil {
+		return "", nil, err
+	}
+	uid, gid, err := r.restoreOwner()
+	if err != nil {
+		return "", nil, err
+	}
+
+	cands, err := r.candidates()
+	if err != nil {
+		return "", nil, err
+	}
+	lim := archive.DefaultLimits()
+	lim.MaxTotalSize = int64(r.cfg.Backup.MaxSize)
+	for _, c := range cands {
+		free, err := install.FreeBytes(parent)
+		if err != nil {
+			return "", nil, err
+		}
+		if free < c.Size+preserved+carryMargin {
+			return "", nil, fmt.Errorf("not enough free space in %s: %s free, the backup %s alone is %s compressed and the preserved data is %s; free some space (old failed dirs %s-failed-*?) and retry",
+				parent, human(free), c.Name, human(c.Size), human(preserved), r.res.InstallDir)
+		}
+		r.info("checking %s (%s) and extracting it to %s", c.Name, human(c.Size), r.res.StagingDir)
+		sum, err := r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{
+			Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name), AfterEntry: r.extractKillHook(),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", nil, ctx.Err()
+			}
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+				return "", nil, fmt.Errorf("extract %s: %w; free some space in %s and retry", c.Name, err, parent)
+			}
+			r.skip(c, err.Error())
+			continue
+		}
+		if c.ManifestSHA256 != "" && !strings.EqualFold(c.ManifestSHA256, sum.SHA256) {
+			_ = r.fx.RemoveAll(r.res.StagingDir)
+			r.skip(c, fmt.Sprintf("sha256 %s does not match its manifest (%s)", sum.SHA256, c.ManifestSHA256))
+			continue
+		}
+		free, err = install.FreeBytes(parent)
+		if err == nil && !r.opt.DryRun && free < preserved+carryMargin {
+			_ = r.fx.RemoveAll(r.res.StagingDir)
+			return "", nil, fmt.Errorf("after staging, %s has %s free but the preserved data needs %s; free some space and retry", parent, human(free), human(preserved))
+		}
+		cc := c
+		r.res.Backup = &cc
+		r.res.BackupSHA = sum.SHA256
+		data := stagedData{Backup: c.Path, SHA256: sum.SHA256, Entries: sum.Entries, Bytes: sum.Bytes}
+		if !r.opt.DryRun {
+			if data.StagingID, err = install.IDOf(r.res.StagingDir); err != nil {
+				return "", nil, err
+			}
+		}
+		verb := "staged"
+		if r.opt.DryRun {
+			verb = "verified"
+		}
+		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, human(sum.Bytes), sum.SHA256[:12]), data, nil
+	}
+	return "", nil, fmt.Errorf("no usable backup: %d candidate(s) in %s matching %s, none verified (see the skipped list); nothing was changed, the service was not stopped",
+		len(cands), r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+}
+
+func (r *runner) candidates() ([]backup.Candidate, error) {
+	if r.opt.BackupPath != "" {
+		c, err := backup.Lookup(r.cfg.Backup.Dir, r.opt.BackupPath)
+		if err != nil {
+			return nil, err
+		}
+		return r.dropBadBackups([]backup.Candidate{c}, true), nil
+	}
+	cands, rejected, err := backup.Discover(r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w; check backup.dir and its permissions", err)
+	}
+	for _, rj := range rejected {
+		r.skip(backup.Candidate{Path: rj.Path, Name: filepath.Base(rj.Path)}, rj.Reason)
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("no backup found in %s matching %s; nothing was changed, the service was not stopped. Point backup.dir at your backups or pass --backup FILE",
+			r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+	}
+	if cands = r.dropBadBackups(cands, false); len(cands) == 0 {
+		return nil, fmt.Errorf("every backup in %s is marked bad; nothing was changed, the service was not stopped. 'cfrollback backup list' shows the marks; pass --backup FILE or clear one with 'cfrollback backup mark good ID'",
+			r.cfg.Backup.Dir)
+	}
+	return cands, nil
+}
+
+// skip records a backup that was passed over. Never silent.
+func (r *runner) skip(c backup.Candidate, reason string) {
+	reason = strings.TrimPrefix(reason, c.Path+": ")
+	r.res.Skipped = append(r.res.Skipped, SkippedBackup{Path: c.Path, Reason: reason})
+	r.warn("SKIPPING backup %s: %s", c.Name, reason)
+	_ = r.record("backup_skipped", "preflight", map[string]string{"backup": c.Path, "reason": reason})
+}
+
+func (r *runner) progress(name string) archive.Progress {
+	last := time.Time{}
+	return func(read, total int64) {
+		if time.Since(last) < time.Second || total == 0 {
+			return
+		}
+		last = time.Now()
+		r.deps.Events(Event{Kind: "progress", Step: "preflight", Message: fmt.Sprintf("%s: %d%% of %s", name, read*100/total, human(total))})
+	}
+}
+
+func (r *runner) preservedSize() (int64, error) {
+	var total int64
+	for _, p := range r.cfg.Restore.Preserve {
+		n, err := install.TreeSize(filepath.Join(r.res.InstallDir, p))
+		if err != nil {
+			return 0, fmt.Errorf("size of preserved path %s: %w", p, err)
+		}
+		total += n
+	}
+	return total, nil
+}
