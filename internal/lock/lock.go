@@ -7,11 +7,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
+	"golang.org/x/sys/unix"
 )
 
 // Holder says which process holds the lock.
@@ -108,7 +110,7 @@ func Acquire(path string, h Holder) (*Lock, error) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !ok {
-			return nil, &HeldError{Path: path, Holder: readHolderSettled(path)}
+			return nil, &HeldError{Path: path, Holder: holderOf(path)}
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -165,6 +167,49 @@ func writeHolder(f *os.File, h Holder) error {
 		return err
 	}
 	return f.Sync()
+}
+
+// holderOf says who holds the lock at path: the record in the file, unless there is none
+// or its process is gone (a record left by a killed run under a holder that is not
+// cfrollback, such as flock(1) in a script) and the kernel's /proc/locks names the
+// holder: then that pid and its command line. A live recorded pid that differs from the
+// kernel's is kept: it may be a pid of another pid namespace.
+func holderOf(path string) *Holder {
+	h := readHolderSettled(path)
+	if h != nil && (h.PID <= 0 || unix.Kill(h.PID, 0) != unix.ESRCH) {
+		return h
+	}
+	pid := flockPID(path)
+	if pid <= 0 {
+		return h
+	}
+	cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return &Holder{PID: pid, Command: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))}
+}
+
+// flockPID is the pid /proc/locks gives for the FLOCK on the file at path, or 0. Lines
+// look like "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF" (device in hex).
+func flockPID(path string) int {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		// a waiter's line has "->" after the number
+		if len(f) < 6 || f[1] != "FLOCK" || f[5] != want {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[4]); err == nil {
+			return pid
+		}
+	}
+	return 0
 }
 
 // readHolderSettled reads the holder, giving a run that has only just

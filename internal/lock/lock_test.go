@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 // holdEnv makes the test binary a lock holder: it takes the lock at the
@@ -90,7 +92,8 @@ func TestAcquireWritesHolder(t *testing.T) {
 func TestSecondAcquireInSameProcessFails(t *testing.T) {
 	path := lockPath(t)
 	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	acquireT(t, path, Holder{PID: 123, Host: "web-1", Command: "cfrollback emergency", Since: since})
+	pid := os.Getpid()
+	acquireT(t, path, Holder{PID: pid, Host: "web-1", Command: "cfrollback emergency", Since: since})
 
 	l, err := Acquire(path, Holder{Command: "cfrollback undo"})
 	if err == nil {
@@ -101,15 +104,15 @@ func TestSecondAcquireInSameProcessFails(t *testing.T) {
 		t.Fatalf("error %v is not ErrLocked", err)
 	}
 	var held *HeldError
-	if !errors.As(err, &held) || held.Holder == nil || held.Holder.PID != 123 || held.Path != path {
+	if !errors.As(err, &held) || held.Holder == nil || held.Holder.PID != pid || held.Path != path {
 		t.Fatalf("error %#v does not carry the holder", err)
 	}
-	want := "another cfrollback run holds the lock: pid 123 (cfrollback emergency) on host web-1 since 2026-01-02T03:04:05Z; lock file " + path
+	want := fmt.Sprintf("another cfrollback run holds the lock: pid %d (cfrollback emergency) on host web-1 since 2026-01-02T03:04:05Z; lock file %s", pid, path)
 	if err.Error() != want {
 		t.Fatalf("message\n%s\nwant\n%s", err, want)
 	}
 	// The loser must not have touched the winner's record.
-	if h, err := ReadHolder(path); err != nil || h.PID != 123 {
+	if h, err := ReadHolder(path); err != nil || h.PID != pid {
 		t.Fatalf("holder after a failed Acquire: %+v, %v", h, err)
 	}
 }
@@ -148,6 +151,8 @@ func TestHeldErrorWithoutHolder(t *testing.T) {
 	}
 }
 
+// An unreadable record does not hide the holder: the kernel's /proc/locks names it
+// (here this very process).
 func TestHeldWithUnreadableHolder(t *testing.T) {
 	path := lockPath(t)
 	acquireT(t, path, Holder{Command: "x"})
@@ -156,9 +161,49 @@ func TestHeldWithUnreadableHolder(t *testing.T) {
 	}
 	_, err := Acquire(path, Holder{})
 	var held *HeldError
-	if !errors.As(err, &held) || held.Holder != nil {
-		t.Fatalf("Acquire: %v, want a HeldError without a holder", err)
+	if !errors.As(err, &held) || held.Holder == nil || held.Holder.PID != os.Getpid() ||
+		!strings.Contains(held.Holder.Command, filepath.Base(os.Args[0])) {
+		t.Fatalf("Acquire: %v, want a HeldError naming pid %d from /proc/locks", err, os.Getpid())
 	}
+}
+
+// A holder that is not cfrollback (flock(1) in a script), with a stale record left by a
+// killed run in the file: the error names the real holder, not the dead run.
+func TestHeldByAnotherProgramOverStaleRecord(t *testing.T) {
+	bin := testenv.RequireTool(t, "flock")
+	path := lockPath(t)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := `{"pid":999999999,"host":"h","command":"cfrollback emergency","run_id":"dead-run","since":"2025-01-01T00:00:00Z"}`
+	if err := os.WriteFile(path, []byte(stale+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--no-fork", path, "sleep", "20")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var held *HeldError
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		l, err := Acquire(path, Holder{Command: "test"})
+		if err == nil {
+			l.Release()
+			if time.Now().After(deadline) {
+				t.Fatal("flock(1) never took the lock")
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if !errors.As(err, &held) {
+			t.Fatalf("Acquire: %v", err)
+		}
+		break
+	}
+	if held.Holder == nil || held.Holder.PID != cmd.Process.Pid || !strings.Contains(held.Holder.Command, "sleep 20") {
+		t.Fatalf("holder %+v, want pid %d running flock ... sleep 20", held.Holder, cmd.Process.Pid)
+	}
+	t.Logf("%v", held)
 }
 
 // TestKilledHolderDoesNotBlock runs a child process that takes the lock,
