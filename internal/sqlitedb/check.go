@@ -112,9 +112,9 @@ func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, err
 }
 
 // tidy notes whether path's -wal and -shm exist; the func it returns has SQLite remove
-// them again if there was no -wal and they appeared (a read-only connection to a WAL database creates them and
-// cannot remove them; left behind, owned by root, they keep a service running as another
-// user from writing). It opens the database read-write, reads, and closes: SQLite deletes
+// them again if there was no -wal and they appeared (a read-only connection to a WAL
+// database creates them and cannot remove them; orphaned empty -wal/-shm files are what
+// users reported blocking writes). It opens the database read-write, reads, and closes: SQLite deletes
 // the -wal and -shm on close only when an exclusive lock proves that no other connection,
 // in any process, uses the database — so it cannot pull them from under a service that
 // started meanwhile. Errors are ignored: at worst the files stay.

@@ -186,13 +186,12 @@ var tempRE = regexp.MustCompile(`^\..+\.(?:backup|restore|failed|salvage|reindex
 // removeStaleTemps removes, from dir, the temp files (with their -wal, -shm, -journal)
 // that tempPath named for a process that no longer runs: what a killed backup, restore or
 // repair left. A temp file never holds the only copy of anything: it is the copy being
-// made. The names removed are returned.
-func removeStaleTemps(dir string) []string {
+// made.
+func removeStaleTemps(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil
+		return
 	}
-	var removed []string
 	for _, e := range entries {
 		m := tempRE.FindStringSubmatch(e.Name())
 		if m == nil || !e.Type().IsRegular() {
@@ -206,9 +205,7 @@ func removeStaleTemps(dir string) []string {
 			continue // alive, or not ours to judge (EPERM)
 		}
 		removeDB(filepath.Join(dir, e.Name()))
-		removed = append(removed, filepath.Join(dir, e.Name()))
 	}
-	return removed
 }
 
 // removeDB removes a database file this package created, with any -wal, -shm and -journal.

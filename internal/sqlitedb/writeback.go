@@ -8,7 +8,7 @@ import "golang.org/x/sys/unix"
 // final fsync runs, and on ext4 (data=ordered) the service's own fsync — a checkpoint, or
 // a commit with synchronous=FULL — waits behind that flood: a live writer's commits
 // stalled for 190-390 ms during the backup of a 634 MB database, against 7-10 ms with
-// writeback (scripts/bench-db.sh, live writer). It costs the copy about 4%.
+// writeback (scripts/bench-db.sh, live writer). It costs the whole backup about 5%.
 //
 // Errors are ignored: the final fsync of the file reports any that matter.
 type writeback struct {
