@@ -91,7 +91,8 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 	installFI, err := os.Stat(install)
 	if err != nil {
 		return nil, fmt.Errorf("install dir: %w; check install_dir ('cfrollback settings')", err)
-	} else if !installFI.IsDir() {
+	}
+	if !installFI.IsDir() {
 		return nil, fmt.Errorf("install dir %s is not a directory; check install_dir", install)
 	}
 	// An emergency or rollback may swap the install dir while the backup runs: the
