@@ -458,6 +458,14 @@ func orDash(s string) string {
 	return s
 }
 
+// printChange prints a change's diff and the new content's warnings.
+func (o *configOptions) printChange(res appconfig.Result) {
+	printDiff(o.IO, res.Diff)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(o.IO.ErrOut, "%s %s:%s\n", o.IO.ErrPalette().Yellow("warning:"), res.File, problemText(w))
+	}
+}
+
 // nothingChanged says so on an invalid-config error that does not yet.
 func nothingChanged(err error) error {
 	if errors.Is(err, appconfig.ErrInvalid) && !strings.Contains(err.Error(), "nothing was changed") {
@@ -484,10 +492,7 @@ func (o *configOptions) change(command string, intent map[string]any, apply func
 		if o.JSON {
 			return ui.JSON(o.IO.Out, res)
 		}
-		printDiff(o.IO, res.Diff)
-		for _, w := range res.Warnings {
-			fmt.Fprintf(o.IO.ErrOut, "%s %s:%s\n", o.IO.ErrPalette().Yellow("warning:"), res.File, problemText(w))
-		}
+		o.printChange(res)
 		if !res.WouldChange {
 			fmt.Fprintf(o.IO.ErrOut, "dry run: %s already has that content; nothing would be written\n", res.File)
 			return nil
@@ -513,10 +518,7 @@ func (o *configOptions) change(command string, intent map[string]any, apply func
 	if o.JSON {
 		return ui.JSON(o.IO.Out, cr)
 	}
-	printDiff(o.IO, res.Diff)
-	for _, w := range res.Warnings {
-		fmt.Fprintf(o.IO.ErrOut, "%s %s:%s\n", o.IO.ErrPalette().Yellow("warning:"), res.File, problemText(w))
-	}
+	o.printChange(res)
 	if !res.Changed {
 		fmt.Fprintf(o.IO.ErrOut, "%s already has that content; nothing was written\n", res.File)
 		return nil
