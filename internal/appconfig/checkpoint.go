@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/install"
@@ -71,19 +73,63 @@ func Who() string {
 	return name
 }
 
-// AppVersion reads "version" from <install>/package.json, or "".
+// AppVersion is the claude-flow version installed in installDir, or "". A host install made
+// with `npm install --prefix <install> claude-flow@V` (or `npm install` in the install dir)
+// has the app in node_modules/claude-flow and a package.json of its own without a version,
+// so the app's own package.json is read first; then <install>/package.json's "version"
+// (an install that is the app's source tree, or the drill app); then an exact version
+// pinned in its "dependencies".
 func AppVersion(installDir string) string {
-	b, err := os.ReadFile(filepath.Join(installDir, "package.json"))
+	if p, ok := readPackageJSON(filepath.Join(installDir, "node_modules", "claude-flow", "package.json")); ok && p.Version != "" {
+		return p.Version
+	}
+	p, ok := readPackageJSON(filepath.Join(installDir, "package.json"))
+	if !ok {
+		return ""
+	}
+	if p.Version != "" {
+		return p.Version
+	}
+	if v := p.Dependencies["claude-flow"]; exactVersion(v) {
+		return v
+	}
+	return ""
+}
+
+type packageJSON struct {
+	Name         string            `json:"name"`
+	Version      string            `json:"version"`
+	Dependencies map[string]string `json:"dependencies"`
+}
+
+// maxPackageJSON bounds what is read of a package.json (a FIFO or /dev/zero planted there
+// must not hang or exhaust memory).
+const maxPackageJSON = 1 << 20
+
+func readPackageJSON(path string) (packageJSON, bool) {
+	var p packageJSON
+	// O_NONBLOCK: opening a FIFO does not wait for a writer; for a regular file it changes nothing.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return ""
+		return p, false
 	}
-	var p struct {
-		Version string `json:"version"`
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return p, false
 	}
-	if json.Unmarshal(b, &p) != nil {
-		return ""
+	b, err := io.ReadAll(io.LimitReader(f, maxPackageJSON+1))
+	if err != nil || len(b) > maxPackageJSON || json.Unmarshal(b, &p) != nil {
+		return packageJSON{}, false
 	}
-	return p.Version
+	return p, true
+}
+
+// exactVersion: 2.0.0-alpha.113, not ^2.0.0, ~2, latest, a URL or a file: spec.
+func exactVersion(v string) bool {
+	if v == "" || (v[0] < '0' || v[0] > '9') {
+		return false
+	}
+	return !strings.ContainsAny(v, " ^~<>=|*xX:/")
 }
 
 // NewCheckpoint describes content as read from source.
