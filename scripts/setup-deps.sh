@@ -41,4 +41,42 @@ if [ ! -x tools/pm2/node_modules/.bin/pm2 ] && command -v npm >/dev/null; then
     && npm install --no-audit --no-fund --loglevel=error "pm2@$PM2_VERSION" >/dev/null) \
     || echo "setup-deps: pm2 install failed; pm2 tests will skip (or fail with CI=true)" >&2
 fi
+
+# The real Claude Flow, the reference service of the end-to-end tests: two published versions
+# from the npm registry, each in tools/claude-flow/<version> (an npm prefix, laid out like a host
+# install's node_modules). The first is the known-good release, the second the new deploy.
+# Installing the first compiles better-sqlite3 with node-gyp (about 2-3 minutes on 2 cores);
+# the second starts from a copy of the first and lets npm change only what differs, so when
+# both use the same better-sqlite3 nothing is compiled twice. A version counts as cached only
+# when its .cfrollback-ok marker exists (written after `claude-flow --version` answered it),
+# so an install killed half way is redone, never used.
+CLAUDE_FLOW_VERSIONS=${CLAUDE_FLOW_VERSIONS:-"2.0.0-alpha.113 2.0.0"}
+cf_install() { # version [copy-from-dir]
+  local v=$1 from=${2:-} dir=tools/claude-flow/$1 tmp=tools/claude-flow/.tmp-$1
+  rm -rf "$tmp"
+  if [ -n "$from" ]; then cp -a "$from" "$tmp" && rm -f "$tmp/.cfrollback-ok"; else mkdir -p "$tmp"; fi
+  (cd "$tmp" && { [ -f package.json ] || echo '{"name":"cfrollback-tools-claude-flow","private":true}' >package.json; } \
+    && JOBS=max npm install --prefer-offline --no-audit --no-fund --save-exact --loglevel=error "claude-flow@$v" >/dev/null) || return 1
+  local got
+  got=$(cd "$tmp" && node_modules/.bin/claude-flow --version 2>/dev/null | head -1) || return 1
+  [ "$got" = "v$v" ] || { echo "setup-deps: claude-flow@$v answers --version with '$got'" >&2; return 1; }
+  echo "$v" >"$tmp/.cfrollback-ok"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+}
+if command -v npm >/dev/null; then
+  prev=
+  for v in $CLAUDE_FLOW_VERSIONS; do
+    if [ ! -f "tools/claude-flow/$v/.cfrollback-ok" ]; then
+      echo "setup-deps: npm install claude-flow@$v into tools/claude-flow/$v${prev:+ (from a copy of $prev)}" >&2
+      start=$(date +%s)
+      if cf_install "$v" "${prev:+tools/claude-flow/$prev}"; then
+        echo "setup-deps: claude-flow@$v installed in $(( $(date +%s) - start )) s" >&2
+      else
+        rm -rf "tools/claude-flow/.tmp-$v"
+        echo "setup-deps: claude-flow@$v install failed; real-app tests will skip (or fail with CI=true)" >&2
+      fi
+    fi
+    [ -f "tools/claude-flow/$v/.cfrollback-ok" ] && prev=$v
+  done
+fi
 exit 0

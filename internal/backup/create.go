@@ -2,9 +2,9 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"io/fs"
 	"os"
 	"path"
@@ -214,19 +214,13 @@ func removeTemps(dir, name string) {
 	}
 }
 
-// detectAppVersion reads "version" from <install>/package.json.
+// detectAppVersion is the claude-flow version of the install (appconfig.AppVersion: the
+// app's own package.json in node_modules, else <install>/package.json).
 func detectAppVersion(install string) (string, string) {
-	b, err := os.ReadFile(filepath.Join(install, "package.json"))
-	if err != nil {
-		return "", ""
+	if v := appconfig.AppVersion(install); v != "" {
+		return v, "package.json"
 	}
-	var pkg struct {
-		Version string `json:"version"`
-	}
-	if json.Unmarshal(b, &pkg) != nil || pkg.Version == "" {
-		return "", ""
-	}
-	return pkg.Version, "package.json"
+	return "", ""
 }
 
 // relInside cleans a database path relative to the install dir; ok is false

@@ -138,9 +138,12 @@ func Defaults() Config {
 			MaxAge:  7 * 24 * time.Hour,
 			State:   "/var/lib/cfrollback/backups.json",
 		},
+		// What the real claude-flow keeps in SQLite (docs/CLAUDE_FLOW.md): the hooks'
+		// memory and the hive mind's agents, swarms, tasks and messages. The runbook's
+		// config.db does not exist in the app.
 		Databases: []DatabaseRef{
 			{Name: "memory", Path: ".swarm/memory.db"},
-			{Name: "config", Path: "config.db"},
+			{Name: "hive", Path: ".hive-mind/hive.db"},
 		},
 		Database: DatabaseConfig{
 			BackupDir:   "/var/backups/claude-flow/db",
@@ -148,7 +151,11 @@ func Defaults() Config {
 		},
 		Restore: RestoreConfig{
 			Mode:     "replace",
-			Preserve: []string{".swarm", "backups"},
+			// Everything the real app writes while it runs (docs/CLAUDE_FLOW.md): the
+			// SQLite memory, the hive mind, `memory store`'s JSON store, coordination
+			// state and metrics. Code, node_modules, CLAUDE.md and .claude/ come from
+			// the backup.
+			Preserve: []string{".swarm", ".hive-mind", "memory", "coordination", ".claude-flow", "backups"},
 		},
 		Service: ServiceConfig{
 			Manager:      "auto",
@@ -159,13 +166,17 @@ func Defaults() Config {
 			StartTimeout: 30 * time.Second,
 		},
 		Health: HealthConfig{
-			URL:         "http://127.0.0.1:3000/health",
+			// `claude-flow start --ui` serves GET /api/health (200 {"status":"ok"}) from
+			// its web server; it has no /health (404). The process outlives a web
+			// server that failed to start, so "service active" alone is no proof.
+			URL:         "http://127.0.0.1:3000/api/health",
 			Timeout:     2 * time.Second,
 			Interval:    500 * time.Millisecond,
 			Consecutive: 3,
 			WaitTimeout: 60 * time.Second,
 		},
-		Version:  VersionConfig{InstallCommand: "npm install -g claude-flow@{version}"},
+		// A host install is an npm prefix (node_modules in install_dir), not npm -g.
+		Version:  VersionConfig{InstallCommand: "npm install --prefix {install_dir} --save-exact --no-audit --no-fund claude-flow@{version}"},
 		Notify:   NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
 		StateDir: "/var/lib/cfrollback",
 		Journal:  "/var/log/cfrollback/journal.jsonl",

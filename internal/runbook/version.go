@@ -264,7 +264,7 @@ var placeholderRe = regexp.MustCompile(`(^|[^$]){([a-z_]+)}`)
 func (v *versionRun) checkTemplates() error {
 	c := v.r.cfg.Version
 	if strings.TrimSpace(c.InstallCommand) == "" {
-		return fmt.Errorf("version.install_command is empty; set it, e.g. %q", "npm install -g claude-flow@{version}")
+		return fmt.Errorf("version.install_command is empty; set it, e.g. %q", "npm install --prefix {install_dir} --save-exact claude-flow@{version}")
 	}
 	if !strings.Contains(c.InstallCommand, "{version}") {
 		return fmt.Errorf("version.install_command %q has no {version}: it could not install the version asked for", c.InstallCommand)
@@ -278,18 +278,30 @@ func (v *versionRun) checkTemplates() error {
 	} {
 		for _, m := range placeholderRe.FindAllStringSubmatch(t.tmpl, -1) {
 			switch m[2] {
-			case "version", "from", "to":
+			case "version", "from", "to", "install_dir":
 			default:
-				return fmt.Errorf("%s has an unknown placeholder {%s}; the known ones are {version}, {from} and {to}", t.key, m[2])
+				return fmt.Errorf("%s has an unknown placeholder {%s}; the known ones are {version}, {from}, {to} and {install_dir}", t.key, m[2])
 			}
 		}
 	}
 	return nil
 }
 
-// Render fills {version}, {from} and {to} with shell-quoted values.
-func Render(tmpl, version, from, to string) string {
-	return strings.NewReplacer("{version}", shellQuote(version), "{from}", shellQuote(from), "{to}", shellQuote(to)).Replace(tmpl)
+// TemplateVars are the values of a version command template's placeholders.
+type TemplateVars struct {
+	Version, From, To string
+	InstallDir        string // {install_dir}: where a host install's node_modules live
+}
+
+// Render fills {version}, {from}, {to} and {install_dir} with shell-quoted values.
+func Render(tmpl string, v TemplateVars) string {
+	return strings.NewReplacer("{version}", shellQuote(v.Version), "{from}", shellQuote(v.From), "{to}", shellQuote(v.To),
+		"{install_dir}", shellQuote(v.InstallDir)).Replace(tmpl)
+}
+
+// vars are this run's template values for installing version.
+func (v *versionRun) vars(version, from, to string) TemplateVars {
+	return TemplateVars{Version: version, From: from, To: to, InstallDir: v.r.res.InstallDir}
 }
 
 // findCheckpoint picks the newest config checkpoint recorded for To whose
@@ -320,7 +332,7 @@ func (v *versionRun) findCheckpoint(dir string) error {
 }
 
 func (v *versionRun) install(ctx context.Context) (string, any, error) {
-	line := Render(v.r.cfg.Version.InstallCommand, v.o.To, v.res.FromVersion, v.o.To)
+	line := Render(v.r.cfg.Version.InstallCommand, v.vars(v.o.To, v.res.FromVersion, v.o.To))
 	v.res.Commands = append(v.res.Commands, line)
 	if v.r.opt.DryRun {
 		return "would run: " + line, nil, nil
@@ -349,7 +361,7 @@ func (v *versionRun) install(ctx context.Context) (string, any, error) {
 // command returns a step that runs one of the version templates.
 func (v *versionRun) command(step, tmpl string) func(context.Context) (string, any, error) {
 	return func(ctx context.Context) (string, any, error) {
-		line := Render(tmpl, v.o.To, v.res.FromVersion, v.o.To)
+		line := Render(tmpl, v.vars(v.o.To, v.res.FromVersion, v.o.To))
 		v.res.Commands = append(v.res.Commands, line)
 		if v.r.opt.DryRun {
 			return "would run: " + line, nil, nil

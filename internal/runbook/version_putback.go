@@ -25,7 +25,7 @@ func (v *versionRun) putBack(ctx context.Context, failed error) error {
 	v.res.PutBack = pb
 	var did []string
 	if v.installRan {
-		line := Render(r.cfg.Version.InstallCommand, v.res.FromVersion, v.o.To, v.res.FromVersion)
+		line := Render(r.cfg.Version.InstallCommand, v.vars(v.res.FromVersion, v.o.To, v.res.FromVersion))
 		v.res.Commands = append(v.res.Commands, line)
 		err := r.step(ctx, "put_back_install", func(ctx context.Context) (string, any, error) {
 			if err := v.run(ctx, "put back install", line); err != nil {

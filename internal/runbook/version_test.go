@@ -144,7 +144,7 @@ func (s *npmSandbox) installCommand() string {
 
 func (s *npmSandbox) install(t *testing.T, version string) {
 	t.Helper()
-	line := Render(s.installCommand(), version, "", "")
+	line := Render(s.installCommand(), TemplateVars{Version: version})
 	if out, err := exec.Command("/bin/sh", "-c", line).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", line, err, out)
 	}
@@ -487,8 +487,9 @@ func TestRollbackVersionDryRunChangesNothing(t *testing.T) {
 }
 
 func TestRenderQuotesValues(t *testing.T) {
-	got := Render("npm install -g claude-flow@{version} && migrate {from} {to}", "1.0.0'x", "a b", "2.0.0")
-	want := `npm install -g claude-flow@'1.0.0'\''x' && migrate 'a b' 2.0.0`
+	got := Render("npm install --prefix {install_dir} claude-flow@{version} && migrate {from} {to}",
+		TemplateVars{Version: "1.0.0'x", From: "a b", To: "2.0.0", InstallDir: "/opt/claude flow"})
+	want := `npm install --prefix '/opt/claude flow' claude-flow@'1.0.0'\''x' && migrate 'a b' 2.0.0`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
