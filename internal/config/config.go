@@ -150,7 +150,7 @@ func Defaults() Config {
 			BusyTimeout: 5 * time.Second,
 		},
 		Restore: RestoreConfig{
-			Mode:     "replace",
+			Mode: "replace",
 			// Everything the real app writes while it runs (docs/CLAUDE_FLOW.md): the
 			// SQLite memory, the hive mind, `memory store`'s JSON store, coordination
 			// state and metrics. Code, node_modules, CLAUDE.md and .claude/ come from
