@@ -1,0 +1,204 @@
+package integration
+
+// The real Claude Flow as the service: the published npm package (tools/claude-flow/<version>,
+// installed by scripts/setup-deps.sh) laid out like a host install, `claude-flow init --force`
+// run in it, served with `claude-flow start --ui --port P`.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/drillapp"
+	"github.com/cfrollback/cfrollback/internal/testenv"
+)
+
+// realApp is one test's host install of the real claude-flow.
+type realApp struct {
+	*sandbox
+	Port int
+	URL  string // the profile's health URL on this test's port
+	Home string // HOME of the app's processes (init and the CLI write nothing outside it)
+}
+
+// newRealApp copies claude-flow@version (its npm prefix: package.json and node_modules) into
+// the sandbox's install dir, runs `claude-flow init --force` there and returns it, not
+// running. cfrollback's settings are the default profile with only paths and the port
+// adapted: unlike newSandbox's, no faster health polling.
+func newRealApp(t *testing.T, version string) *realApp {
+	t.Helper()
+	src := testenv.ClaudeFlow(t, version)
+	s := newSandbox(t)
+	env := s.Env[:0:0]
+	for _, e := range s.Env {
+		if !strings.HasPrefix(e, "CFROLLBACK_HEALTH_") {
+			env = append(env, e)
+		}
+	}
+	s.Env = env
+	port, err := drillapp.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &realApp{sandbox: s, Port: port, Home: filepath.Join(s.Dir, "home")}
+	a.URL = fmt.Sprintf("http://127.0.0.1:%d/api/health", port)
+	s.Env = append(s.Env, "CFROLLBACK_HEALTH_URL="+a.URL)
+	if err := os.MkdirAll(a.Home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// cp -a: node_modules keeps its links and modes; the copy is the test's own, the cache
+	// in tools/ is never run or written.
+	if out, err := exec.Command("cp", "-a", src+"/.", s.Install).CombinedOutput(); err != nil {
+		t.Fatalf("copy claude-flow %s: %v\n%s", version, err, out)
+	}
+	_ = os.Remove(filepath.Join(s.Install, ".cfrollback-ok"))
+	a.cf(t, "init", "--force")
+	for _, p := range []string{".swarm/memory.db", ".hive-mind/hive.db", "claude-flow.config.json", ".claude/agents"} {
+		if _, err := os.Stat(filepath.Join(s.Install, p)); err != nil {
+			t.Fatalf("claude-flow init did not write %s: %v", p, err)
+		}
+	}
+	return a
+}
+
+// bin is the install's claude-flow, as a unit's ExecStart names it.
+func (a *realApp) bin() string { return filepath.Join(a.Install, "node_modules", ".bin", "claude-flow") }
+
+// cf runs the install's claude-flow CLI in the install dir (as an operator would) and returns
+// its output; a failure fails the test.
+func (a *realApp) cf(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := a.cfTry(args...)
+	if err != nil {
+		t.Fatalf("claude-flow %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (a *realApp) cfTry(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, a.bin(), args...)
+	cmd.Dir = a.Install
+	cmd.Env = append(os.Environ(), "HOME="+a.Home, "NO_COLOR=1", "CI=true")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// version is what the installed claude-flow says of itself.
+func (a *realApp) version(t *testing.T) string {
+	t.Helper()
+	return strings.TrimSpace(strings.SplitN(a.cf(t, "--version"), "\n", 2)[0])
+}
+
+// startArgs are the service's command line after the program: the web console on the port.
+func (a *realApp) startArgs() []string {
+	return []string{"start", "--ui", "--port", fmt.Sprint(a.Port)}
+}
+
+// deploy upgrades the install in place to version with npm, as a deploy would; npm takes the
+// packages from its cache (setup-deps fetched them), and better-sqlite3 is not rebuilt when
+// both versions use the same one.
+func (a *realApp) deploy(t *testing.T, version string) {
+	t.Helper()
+	testenv.ClaudeFlow(t, version) // its packages are in npm's cache
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", a.Install, "--prefer-offline", "--save-exact",
+		"--no-audit", "--no-fund", "--loglevel=error", "claude-flow@"+version)
+	cmd.Env = append(os.Environ(), "HOME="+a.Home, "npm_config_cache="+npmCache())
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install claude-flow@%s: %v\n%s", version, err, out)
+	}
+	t.Logf("deployed claude-flow %s with npm in %s", version, time.Since(start).Round(time.Millisecond))
+	if got := a.version(t); got != "v"+version {
+		t.Fatalf("after npm install claude-flow@%s the app says %q", version, got)
+	}
+}
+
+// npmCache is the npm cache setup-deps filled (the user's default), so a test's install
+// needs no network.
+func npmCache() string {
+	if c := os.Getenv("npm_config_cache"); c != "" {
+		return c
+	}
+	out, err := exec.Command("npm", "config", "get", "cache").Output()
+	if err != nil {
+		return filepath.Join(os.Getenv("HOME"), ".npm")
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// breakMissingModule is a deploy that lost a dependency: the web server's express. The real
+// app then logs "Failed to start web server: Cannot find package 'express'", falls back to
+// its terminal UI and keeps running: the service manager reports it active, only the health
+// URL tells.
+func (a *realApp) breakMissingModule(t *testing.T) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(a.Install, "node_modules", "express")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// notify writes a row into .swarm/memory.db through the app's own hooks.
+func (a *realApp) notify(t *testing.T, message string) {
+	t.Helper()
+	if out := a.cf(t, "hooks", "notify", "--message", message, "--level", "info"); !strings.Contains(out, "memory.db") {
+		t.Fatalf("claude-flow hooks notify did not save to memory.db:\n%s", out)
+	}
+}
+
+// sqliteCount runs a count query with the sqlite3 CLI (a second reader, not cfrollback's).
+func sqliteCount(t *testing.T, db, query string) string {
+	t.Helper()
+	out, err := exec.Command(testenv.RequireTool(t, "sqlite3"), "-readonly", db, query).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sqlite3 %s %q: %v\n%s", db, query, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// waitHealthy polls the health URL until it answers 200, returning how long that took.
+func (a *realApp) waitHealthy(t *testing.T, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	client := &http.Client{Timeout: time.Second}
+	var last string
+	for time.Since(start) < within {
+		resp, err := client.Get(a.URL)
+		if err == nil {
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(b.String(), `"status":"ok"`) {
+				return time.Since(start)
+			}
+			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, b.String())
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s not healthy within %s; last: %s", a.URL, within, last)
+	return 0
+}
+
+// assertDown: the health URL does not answer 200 (the broken deploy).
+func (a *realApp) assertUnhealthy(t *testing.T) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(a.URL)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatalf("%s answers 200 on the broken deploy", a.URL)
+		}
+	}
+}
