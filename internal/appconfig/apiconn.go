@@ -24,9 +24,13 @@ type Stage struct {
 
 // ConnResult is the whole connection test.
 type ConnResult struct {
-	URL    string  `json:"url"` // without credentials
-	OK     bool    `json:"ok"`
-	Stages []Stage `json:"stages"`
+	URL string `json:"url"` // without credentials
+	OK  bool   `json:"ok"`
+	// KeyCheck says what became of the API key: "none" (no key configured), "not_sent"
+	// (plain http to another host), "accepted", "rejected" or "unchecked" (an answer
+	// other than 2xx/401/403). Empty when the http stage did not run.
+	KeyCheck string  `json:"key_check,omitempty"`
+	Stages   []Stage `json:"stages"`
 }
 
 // Resolver looks host names up; *net.Resolver is one.
@@ -38,11 +42,17 @@ var _ Resolver = (*net.Resolver)(nil)
 
 // ConnOptions configure TestConnection.
 type ConnOptions struct {
-	URL      string
-	Timeout  time.Duration // per stage
-	Resolver Resolver      // nil: net.DefaultResolver
-	RootCAs  *x509.CertPool
-	Now      func() time.Time
+	URL string
+	// APIKey, when set, is sent as the app sends it (x-api-key) to URL + "/models", an
+	// endpoint that needs a valid key and costs no tokens, so that a rejection shows. It
+	// is never part of the result. KeySource names where it came from
+	// ("claude.apiKey") in the advice of a rejection.
+	APIKey    string
+	KeySource string
+	Timeout   time.Duration // per stage
+	Resolver  Resolver      // nil: net.DefaultResolver
+	RootCAs   *x509.CertPool
+	Now       func() time.Time
 }
 
 // CleanURL is raw without userinfo and with secret query values hidden:
@@ -51,8 +61,10 @@ func CleanURL(raw string) string { return RedactURL(raw) }
 
 // TestConnection checks the API base URL stage by stage: DNS lookup, TCP
 // connect, TLS handshake (https), and one HTTP GET over that same
-// connection. A stage that fails skips the ones after it. No credential is
-// sent: userinfo and query are stripped from the request.
+// connection. A stage that fails skips the ones after it. Userinfo and query
+// are stripped from the request; the only credential sent is opt.APIKey, and
+// that only over TLS or to a loopback address. With a key, 401/403 fail the
+// http stage (the key is rejected); without one they mean "reachable".
 func TestConnection(ctx context.Context, opt ConnOptions) ConnResult {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 5 * time.Second
@@ -62,6 +74,9 @@ func TestConnection(ctx context.Context, opt ConnOptions) ConnResult {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.KeySource == "" {
+		opt.KeySource = "the API key"
 	}
 	res := ConnResult{URL: CleanURL(opt.URL)}
 	names := []string{"dns", "tcp", "tls", "http"}
@@ -170,12 +185,26 @@ func TestConnection(ctx context.Context, opt ConnOptions) ConnResult {
 	hs := Stage{Name: "http"}
 	target := *u
 	target.User, target.RawQuery, target.Fragment = nil, "", ""
+	sendKey := opt.APIKey != "" && (u.Scheme == "https" || isLoopback(conn.RemoteAddr()))
+	switch {
+	case opt.APIKey == "":
+		res.KeyCheck = "none"
+	case !sendKey:
+		res.KeyCheck = "not_sent"
+	default:
+		target.Path = strings.TrimSuffix(target.Path, "/") + "/models"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
 		hs.Status, hs.Detail = "fail", err.Error()
 		return fail(3, hs)
 	}
 	req.Header.Set("User-Agent", "cfrollback-api-connection-test")
+	if sendKey {
+		req.Header.Set("x-api-key", opt.APIKey)
+		req.Header.Set("anthropic-version", "2023-06-01")
+		hs.Verbose = append(hs.Verbose, "GET "+target.Path+" with the API key from "+opt.KeySource)
+	}
 	req.Close = true
 	_ = conn.SetDeadline(time.Now().Add(opt.Timeout))
 	if err := req.Write(conn); err != nil {
@@ -196,19 +225,41 @@ func TestConnection(ctx context.Context, opt ConnOptions) ConnResult {
 		}
 	}
 	switch {
+	case sendKey && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
+		res.KeyCheck = "rejected"
+		hs.Status = "fail"
+		hs.Detail = fmt.Sprintf("the API rejected the key (HTTP %d): check %s", resp.StatusCode, opt.KeySource)
 	case resp.StatusCode >= 500:
 		hs.Status = "fail"
 		hs.Detail = fmt.Sprintf("HTTP %s: the API answers but is failing", resp.Status)
 	case resp.StatusCode == http.StatusTooManyRequests:
 		hs.Status = "fail"
 		hs.Detail = fmt.Sprintf("HTTP %s: rate limited; lower claude.rateLimit or raise claude.retryDelay", resp.Status)
+	case sendKey && resp.StatusCode < 300:
+		res.KeyCheck = "accepted"
+		hs.Status = "ok"
+		hs.Detail = fmt.Sprintf("HTTP %s: the API is reachable and accepted the key from %s", resp.Status, opt.KeySource)
+	case sendKey:
+		res.KeyCheck = "unchecked"
+		hs.Status = "ok"
+		hs.Detail = fmt.Sprintf("HTTP %s for %s: the API is reachable; the key was not checked", resp.Status, target.Path)
+	case res.KeyCheck == "not_sent":
+		hs.Status = "ok"
+		hs.Detail = fmt.Sprintf("HTTP %s: the API is reachable; the key was not sent over plain http, so it was not checked", resp.Status)
 	default:
 		hs.Status = "ok"
-		hs.Detail = fmt.Sprintf("HTTP %s: the API is reachable (no API key was sent, so 401/403/404 are expected)", resp.Status)
+		hs.Detail = fmt.Sprintf("HTTP %s: the API is reachable (no API key is configured, so none was sent and 401/403/404 are expected)", resp.Status)
 	}
 	res.Stages = append(res.Stages, hs)
 	res.OK = hs.Status == "ok"
 	return res
+}
+
+// isLoopback reports whether a is a loopback address: a key sent there over plain http
+// does not leave the host.
+func isLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }

@@ -45,17 +45,24 @@ func newMemoryTestCmd(f *Factory) *cobra.Command {
 	opts := &memoryTestOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "test",
-		Short: "Check that the live memory database can be read, written and deleted from",
-		Long: `Exercise the live memory database (the seed's "Test memory operations") inside one
-transaction that is always rolled back, so no data changes:
-  read    read a row of every table
-  write   create a probe table, insert a row and read it back
-  delete  delete that row
-A write holds SQLite's write lock for the few milliseconds of the test, waiting up
-to database.busy_timeout for the service's own writes. Safe while the service runs.` +
+		Short: "Check that the live memory database is sound and can be read, written and deleted from",
+		Long: `First check the live memory database's integrity, read-only, as 'database check'
+does: a corrupt file can still answer a few reads and writes. Then exercise it (the
+seed's "Test memory operations") inside one transaction that is always rolled back,
+so no data changes:
+  integrity  PRAGMA integrity_check, which also finds an index that no longer
+             matches its table (quick_check for a file over 256 MB); always run
+  read       read a row of every table
+  write      create a probe table, insert a row and read it back
+  delete     delete that row
+When the integrity check fails the other operations are skipped and the first
+problems are shown; 'cfrollback database check' lists them all. The check takes
+about 0.3 s for 50 MB. A write holds SQLite's write lock for the few milliseconds of
+the test, waiting up to database.busy_timeout for the service's own writes. Safe
+while the service runs.` +
 			exitStatusHelp(
-				"0  every operation worked",
-				"1  an operation failed (each says why), or the database is missing",
+				"0  the database is sound and every operation worked",
+				"1  a corrupt database, a failed operation (each says why), or no database file",
 				"2  bad usage or invalid settings"),
 		Example: `  cfrollback memory test
   cfrollback memory test --operations read
@@ -71,7 +78,7 @@ to database.busy_timeout for the service's own writes. Safe while the service ru
 		},
 	}
 	cmd.Flags().StringVar(&opts.DB, "db", "memory", "database name from the setting databases")
-	cmd.Flags().StringSliceVar(&opts.Operations, "operations", []string{"read", "write", "delete"}, "operations to test: read, write, delete")
+	cmd.Flags().StringSliceVar(&opts.Operations, "operations", []string{"read", "write", "delete"}, "operations to test after the integrity check: read, write, delete")
 	return cmd
 }
 
@@ -107,18 +114,27 @@ func runMemoryTest(ctx context.Context, opts *memoryTestOptions) error {
 		}
 	} else {
 		p := opts.IO.OutPalette()
+		corrupt := false
 		for _, o := range ops {
-			mark := p.Green("PASS")
-			if !o.OK {
+			mark, took := p.Green("PASS"), ui.Duration(time.Duration(o.DurationMS)*time.Millisecond)
+			switch {
+			case o.Skipped:
+				mark, took = p.Faint("SKIP"), "-"
+			case !o.OK:
 				mark = p.Red("FAIL")
+				corrupt = corrupt || o.Op == "integrity"
 			}
-			fmt.Fprintf(opts.IO.Out, "%s  %-7s %6s  %s\n", mark, o.Op, ui.Duration(time.Duration(o.DurationMS)*time.Millisecond), o.Detail)
+			fmt.Fprintf(opts.IO.Out, "%s  %-9s %6s  %s\n", mark, o.Op, took, o.Detail)
 		}
 		verdict := "work"
 		if !res.OK {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(opts.IO.Out, "memory database %s: %s %s (rolled back, no data changed)\n", path, strings.Join(opts.Operations, ","), verdict)
+		if corrupt {
+			fmt.Fprintf(opts.IO.Out, "memory database %s: CORRUPT, nothing was written; run 'cfrollback database check --db %[2]s' for every problem, then 'cfrollback database check --db %[2]s --repair-if-needed'\n", path, dbs[0].Name)
+		} else {
+			fmt.Fprintf(opts.IO.Out, "memory database %s: integrity,%s %s (rolled back, no data changed)\n", path, strings.Join(opts.Operations, ","), verdict)
+		}
 	}
 	if !res.OK {
 		return exitError{ExitFailed}

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +21,11 @@ type apiConnOptions struct {
 	URL     string
 	Verbose bool
 	Timeout time.Duration
+	// APIKey is the key the app sends ("" for none, or with --no-key); KeySource
+	// names where it came from. The key itself is never printed.
+	APIKey    string
+	KeySource string
+	NoKey     bool
 	// Resolver and RootCAs are nil in production; tests set them.
 	Resolver appconfig.Resolver
 	RootCAs  *x509.CertPool
@@ -28,29 +35,44 @@ func newTestAPICmd(f *Factory) *cobra.Command {
 	opts := &apiConnOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "api-connection",
-		Short: "DNS, TCP, TLS and HTTP checks of the app's API base URL, each timed",
+		Short: "DNS, TCP, TLS and HTTP checks of the app's API base URL and key, each timed",
 		Long: `Check the way from this host to the API the app calls (claude.baseUrl in the app
 config, or --url), one stage at a time, each with its time and verdict: DNS
 lookup, TCP connect, TLS handshake with certificate verification (https), and
 one GET over that connection. A failing stage names what to check and skips the
-rest. No credential is sent or printed: userinfo and query are stripped, so
-401/403/404 from the API count as reachable.` +
-			exitStatusHelp("0  every stage passed", "1  a stage failed", "2  no URL (no app config and no --url)"),
+rest. Userinfo and query are stripped from the URL.
+
+The API key is the one the app uses: ANTHROPIC_API_KEY in this command's
+environment (the app lets it override the config), else claude.apiKey of the
+app config. When one is set, the GET goes to URL/models with the key (x-api-key),
+and a 401 or 403 FAILS: the API rejected the key. The key is never printed, and
+never sent over plain http except to a loopback address. With no key (or
+--no-key), 401/403/404 count as reachable, a pass: the service may get its key
+from its own environment, which this command cannot see.` +
+			exitStatusHelp("0  every stage passed (with a key: the API accepted it, or the answer did not say)",
+				"1  a stage failed, or the API rejected the key (HTTP 401/403)",
+				"2  no URL (no app config and no --url)"),
 		Example: `  cfrollback test api-connection --verbose
   cfrollback test api-connection --url https://api.anthropic.com/v1 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.loadConfig()
+			if err != nil && opts.URL == "" {
+				return err
+			}
+			path := ""
+			if err == nil {
+				path = appConfigPath(cfg)
+			}
 			if opts.URL == "" {
-				cfg, err := f.loadConfig()
-				if err != nil {
-					return err
-				}
-				path := appConfigPath(cfg)
 				u, err := baseURLFrom(path)
 				if err != nil {
 					return err
 				}
 				opts.URL = u
+			}
+			if !opts.NoKey {
+				opts.APIKey, opts.KeySource = apiKeyFrom(path, os.Getenv)
 			}
 			opts.JSON = f.JSON
 			return runAPIConnection(cmd.Context(), opts)
@@ -59,6 +81,7 @@ rest. No credential is sent or printed: userinfo and query are stripped, so
 	cmd.Flags().StringVar(&opts.URL, "url", "", "URL to test (default claude.baseUrl of the app config)")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "print addresses, certificate and response details")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Second, "time allowed for each stage")
+	cmd.Flags().BoolVar(&opts.NoKey, "no-key", false, "send no API key: test reachability only")
 	return cmd
 }
 
@@ -83,12 +106,42 @@ func baseURLFrom(path string) (string, error) {
 	return u, nil
 }
 
+// apiKeyFrom finds the key the app sends and where it came from: ANTHROPIC_API_KEY,
+// which claude-flow lets override the config, else claude.apiKey of the app config at
+// path. Both are "" when none is set or the config cannot be read (the URL check
+// reports an unreadable config).
+func apiKeyFrom(path string, getenv func(string) string) (key, source string) {
+	if k := strings.TrimSpace(getenv("ANTHROPIC_API_KEY")); k != "" {
+		return k, "ANTHROPIC_API_KEY"
+	}
+	if path == "" {
+		return "", ""
+	}
+	content, _, err := appconfig.ReadSource(path)
+	if err != nil {
+		return "", ""
+	}
+	doc, err := appconfig.Parse(content)
+	if err != nil {
+		return "", ""
+	}
+	raw, ok := doc.Get("claude.apiKey")
+	if !ok {
+		return "", ""
+	}
+	_ = json.Unmarshal(raw, &key)
+	if key = strings.TrimSpace(key); key == "" {
+		return "", ""
+	}
+	return key, "claude.apiKey"
+}
+
 func runAPIConnection(ctx context.Context, opts *apiConnOptions) error {
 	if !opts.JSON {
 		fmt.Fprintf(opts.IO.ErrOut, "testing %s\n", appconfig.CleanURL(opts.URL))
 	}
 	res := appconfig.TestConnection(ctx, appconfig.ConnOptions{URL: opts.URL, Timeout: opts.Timeout,
-		Resolver: opts.Resolver, RootCAs: opts.RootCAs})
+		APIKey: opts.APIKey, KeySource: opts.KeySource, Resolver: opts.Resolver, RootCAs: opts.RootCAs})
 	if opts.JSON {
 		if !opts.Verbose {
 			for i := range res.Stages {
@@ -109,9 +162,14 @@ func runAPIConnection(ctx context.Context, opts *apiConnOptions) error {
 				}
 			}
 		}
-		if res.OK {
+		switch {
+		case res.KeyCheck == "rejected":
+			fmt.Fprintf(opts.IO.Out, "%s %s is reachable but rejected the API key from %s\n", p.Red("FAIL:"), res.URL, opts.KeySource)
+		case res.OK && res.KeyCheck == "accepted":
+			fmt.Fprintf(opts.IO.Out, "%s %s is reachable and accepted the API key from %s\n", p.Green("OK:"), res.URL, opts.KeySource)
+		case res.OK:
 			fmt.Fprintf(opts.IO.Out, "%s %s is reachable\n", p.Green("OK:"), res.URL)
-		} else {
+		default:
 			fmt.Fprintf(opts.IO.Out, "%s %s is not reachable from this host\n", p.Red("FAIL:"), res.URL)
 		}
 	}
