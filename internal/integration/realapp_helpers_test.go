@@ -69,7 +69,9 @@ func newRealApp(t *testing.T, version string) *realApp {
 }
 
 // bin is the install's claude-flow, as a unit's ExecStart names it.
-func (a *realApp) bin() string { return filepath.Join(a.Install, "node_modules", ".bin", "claude-flow") }
+func (a *realApp) bin() string {
+	return filepath.Join(a.Install, "node_modules", ".bin", "claude-flow")
+}
 
 // cf runs the install's claude-flow CLI in the install dir (as an operator would) and returns
 // its output; a failure fails the test.
