@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/install"
@@ -48,7 +49,12 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 	}
 	lim := archive.DefaultLimits()
 	lim.MaxTotalSize = int64(r.cfg.Backup.MaxSize)
+	running, ofFailing := r.inspectRunning(), 0
 	for _, c := range cands {
+		if r.passOverFailing(running, c) {
+			ofFailing++
+			continue
+		}
 		free, err := install.FreeBytes(parent)
 		if err != nil {
 			return "", nil, err
@@ -96,6 +102,10 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 		}
 		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, human(sum.Bytes), sum.SHA256[:12]), data, nil
 	}
+	if ofFailing == len(cands) {
+		return "", nil, fmt.Errorf("every backup in %s that is not marked bad holds the version that is failing now or was taken after it was deployed (see the skipped list); nothing was changed, the service was not stopped. To restore one anyway, pass --backup FILE ('cfrollback backup list' shows them)",
+			r.cfg.Backup.Dir)
+	}
 	return "", nil, fmt.Errorf("no usable backup: %d candidate(s) in %s matching %s, none verified (see the skipped list); nothing was changed, the service was not stopped",
 		len(cands), r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
 }
@@ -124,6 +134,84 @@ func (r *runner) candidates() ([]backup.Candidate, error) {
 			r.cfg.Backup.Dir)
 	}
 	return cands, nil
+}
+
+// runningInstall is what is known of the install that is failing now.
+type runningInstall struct {
+	version  string    // "" unknown
+	deployed time.Time // zero: unknown
+	evidence string    // the file deployed was read from
+}
+
+// deploySlack absorbs clocks of different grain: the file system stamps ctime from a
+// coarse clock (a tick behind time.Now), and a name stamp has whole seconds.
+const deploySlack = time.Second
+
+// inspectRunning reads the running install's app version and when it was deployed. The
+// deploy time is the ctime of the file the version comes from (the app's own package.json
+// in an npm host install, else <install>/package.json), not its mtime: tar, cp -a, rsync -a
+// and cfrollback's own restore carry mtimes over from where the file came from, and npm
+// packs every file with a 1985 mtime (npm 11 happens to extract with the current time:
+// pacote's noMtime, seen on tools/claude-flow/2.0.0), so an mtime can be far older than the
+// deploy and would pass good backups over. The kernel sets ctime whenever the inode is
+// created or changed, and no call sets it back: it is never earlier than the deploy, and
+// a later chmod or chown only makes it later, so fewer backups are passed over. The
+// node_modules/claude-flow directory's mtime and node_modules/.package-lock.json move
+// with every npm install in the tree, later still.
+func (r *runner) inspectRunning() runningInstall {
+	ri := runningInstall{version: appconfig.AppVersion(r.res.InstallDir)}
+	for _, p := range []string{
+		filepath.Join(r.res.InstallDir, "node_modules", "claude-flow", "package.json"),
+		filepath.Join(r.res.InstallDir, "package.json"),
+	} {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ri.deployed, ri.evidence = time.Unix(st.Ctim.Unix()), p
+		}
+		break
+	}
+	return ri
+}
+
+// heldFailing says why backup c holds the failing install ("" when it does not): its
+// manifest records the running app version, or it was taken after that install was
+// deployed, so it is a backup of what is failing, however long that ran healthy first.
+func (ri runningInstall) heldFailing(c backup.Candidate) string {
+	taken, version := c.Time, ""
+	if m, err := backup.ReadManifest(c.Path); err == nil {
+		version = m.AppVersion
+		if !m.Created.IsZero() {
+			taken = m.Created
+		}
+	}
+	if ri.version != "" && version == ri.version {
+		return fmt.Sprintf("holds app version %s, the version that is failing now", version)
+	}
+	if !ri.deployed.IsZero() && taken.After(ri.deployed.Add(deploySlack)) {
+		return fmt.Sprintf("was taken %s, after the failing install was deployed (%s, the ctime of %s)",
+			taken.Local().Format(time.RFC3339), ri.deployed.Local().Format(time.RFC3339), ri.evidence)
+	}
+	return ""
+}
+
+// passOverFailing skips, loudly, a backup of the install that is failing now: restoring
+// it waits out the health timeout and needs a second run. A backup named with --backup is
+// a person's choice (helm's rollback to a named revision): it is only warned about. Checked
+// one candidate at a time, so only the manifests of backups reached are read.
+func (r *runner) passOverFailing(running runningInstall, c backup.Candidate) bool {
+	why := running.heldFailing(c)
+	switch {
+	case why == "":
+		return false
+	case r.opt.BackupPath != "":
+		r.warn("backup %s %s; using it because it was asked for by name", c.Name, why)
+		return false
+	}
+	r.skip(c, why+"; pass --backup "+c.Name+" to use it anyway")
+	return true
 }
 
 // skip records a backup that was passed over. Never silent.
