@@ -76,6 +76,9 @@ func newEnv(t *testing.T) *env {
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.Database.BackupDir = filepath.Join(dir, "dbbackups")
 	cfg.Health.URL = ""
+	// One database, memory: these tests follow one file through check_data (the profile's
+	// hive.db is exercised by the real-app tests in internal/integration).
+	cfg.Databases = []config.DatabaseRef{{Name: "memory", Path: ".swarm/memory.db"}}
 	cfg.Health.Interval = 5 * time.Millisecond
 	cfg.Health.Consecutive = 2
 	cfg.Health.WaitTimeout = 2 * time.Second
