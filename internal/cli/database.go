@@ -22,7 +22,7 @@ func newDatabaseCmd(f *Factory) *cobra.Command {
 		Aliases: []string{"db"},
 		Short:   "Back up, check and restore the service's SQLite databases (WAL-safe)",
 		Long: `Work on the service's SQLite databases (setting databases; by default memory =
-<install>/.swarm/memory.db and config = <install>/config.db) without the mistakes cp
+<install>/.swarm/memory.db and hive = <install>/.hive-mind/hive.db) without the mistakes cp
 makes on a live WAL database: backups use SQLite's online backup API and are checked
 before they count, restores refuse while a process has the database open and never
 leave a stale -wal next to the restored file. See docs/DATABASES.md.` +

@@ -29,7 +29,8 @@ backup (the seed's "Version-Specific Rollback"):
      checkpoint of the current config, the version.* command templates
   2. stop the service
   3. version.export_command, when set (with version.import_command: the v1 path)
-  4. version.install_command with {version}=V (default npm install -g claude-flow@{version})
+  4. version.install_command with {version}=V (default: npm install --prefix {install_dir}
+     --save-exact claude-flow@{version}, the app in <install>/node_modules)
   5. version.import_command, when set
   6. restore the config checkpoint recorded for V, if there is one
   7. version.migrate_command with {from} and {to}, when set
