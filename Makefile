@@ -26,9 +26,10 @@ demo: deps build
 	./$(BIN) drill
 
 # The whole suite, as CI runs it: vet, gofmt, tidy, then every package with
-# -race, real systemd (in its own namespaces, as root) and real pm2.
+# -race, real systemd (in its own namespaces, as root), real pm2 and the real
+# claude-flow from npm (internal/integration's realapp tests, 1-4 min each).
 test: deps vet fmt-check tidy-check
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 45m ./...
 	$(MAKE) test-fuzz FUZZTIME=10s
 
 # Fault injection (part of `make test` too): SIGKILL at every step, disk full,
