@@ -148,6 +148,31 @@ func (a *realApp) breakMissingModule(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(a.Install, "node_modules", "express")); err != nil {
 		t.Fatal(err)
 	}
+	a.markBroken(t, "node_modules/express removed")
+}
+
+// breakCrashOnStart is a deploy that wrote a file half (a full disk, a killed copy): the
+// CLI's entry module ends mid-statement, so `claude-flow start` dies at once with
+// "SyntaxError: Unexpected end of input", exit 1.
+func (a *realApp) breakCrashOnStart(t *testing.T) {
+	t.Helper()
+	p := filepath.Join(a.Install, "node_modules", "claude-flow", "src", "cli", "simple-cli.js")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	a.markBroken(t, "simple-cli.js truncated")
+}
+
+// markBroken leaves a note in the install, so the failed dir can be recognised later.
+func (a *realApp) markBroken(t *testing.T, how string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(a.Install, ".cfrollback-test-broken"), []byte(how), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // notify writes a row into .swarm/memory.db through the app's own hooks.
