@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -99,10 +100,32 @@ func ParseAgent(file string, data []byte) AgentStatus {
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(rest[:end], &raw); err != nil {
-		// yaml's line numbers count from the first front matter line,
-		// which is line 2 of the file.
-		st.Errors = append(st.Errors, "front matter: "+shiftYAMLLines(err.Error()))
-		return st
+		// Claude Flow's own init writes descriptions such as
+		// "Use this agent when ... Examples: <example>Context: ..." unquoted,
+		// which strict YAML refuses; read such one-line values literally.
+		quoted, changed := quoteColonValues(rest[:end])
+		if !changed || yaml.Unmarshal(quoted, &raw) != nil {
+			// yaml's line numbers count from the first front matter line,
+			// which is line 2 of the file.
+			st.Errors = append(st.Errors, "front matter: "+shiftYAMLLines(err.Error()))
+			return st
+		}
+		st.Warnings = append(st.Warnings, "front matter is not strict YAML ("+shiftYAMLLines(err.Error())+"); values containing \": \" read literally")
+	}
+	// Claude Flow's definitions also keep the description under metadata
+	// and give capabilities as a map of tool lists.
+	if m, ok := raw["metadata"].(map[string]any); ok && raw["description"] == nil {
+		if d, ok := m["description"].(string); ok {
+			raw["description"] = d
+		}
+	}
+	if m, ok := raw["capabilities"].(map[string]any); ok {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		raw["capabilities"] = keys
 	}
 	var a Agent
 	b, _ := yaml.Marshal(raw)
@@ -139,6 +162,26 @@ func ParseAgent(file string, data []byte) AgentStatus {
 	return st
 }
 
+// quoteColonValues double-quotes every top-level one-line plain value that
+// holds ": " (which strict YAML takes for a nested mapping), and says
+// whether it changed any.
+func quoteColonValues(fm []byte) ([]byte, bool) {
+	lines := strings.Split(string(fm), "\n")
+	changed := false
+	for i, l := range lines {
+		m := plainKeyValue.FindStringSubmatch(l)
+		if m == nil || !strings.Contains(m[2], ": ") || strings.ContainsAny(m[2][:1], "\"'[{|>&*!#") {
+			continue
+		}
+		q, _ := json.Marshal(strings.TrimRight(m[2], " \t"))
+		lines[i] = m[1] + ": " + string(q)
+		changed = true
+	}
+	return []byte(strings.Join(lines, "\n")), changed
+}
+
+var plainKeyValue = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_-]*):[ \t]+(\S.*)$`)
+
 func shiftYAMLLines(msg string) string {
 	// "yaml: line 3: ..." -> file line 4
 	var n int
@@ -149,7 +192,8 @@ func shiftYAMLLines(msg string) string {
 }
 
 // CheckSet parses every Markdown file of a set and adds an error to each
-// definition whose name another one also uses.
+// definition whose name another one in the same directory also uses (a
+// warning when the other is in another directory).
 func CheckSet(files []BundleFile) []AgentStatus {
 	var out []AgentStatus
 	byName := map[string][]int{}
@@ -173,13 +217,25 @@ func CheckSet(files []BundleFile) []AgentStatus {
 			continue
 		}
 		for _, i := range idx {
-			var others []string
+			var same, elsewhere []string
 			for _, j := range idx {
-				if j != i {
-					others = append(others, out[j].File)
+				switch {
+				case j == i:
+				case path.Dir(out[j].File) == path.Dir(out[i].File):
+					same = append(same, out[j].File)
+				default:
+					elsewhere = append(elsewhere, out[j].File)
 				}
 			}
-			out[i].Errors = append(out[i].Errors, fmt.Sprintf("name %q is also used by %s", name, strings.Join(others, ", ")))
+			if len(same) > 0 {
+				out[i].Errors = append(out[i].Errors, fmt.Sprintf("name %q is also used by %s", name, strings.Join(same, ", ")))
+			}
+			// Claude Flow's init itself ships one name in two categories
+			// (github/pr-manager.md, templates/github-pr-manager.md): the app
+			// runs, one definition shadows the other.
+			if len(elsewhere) > 0 {
+				out[i].Warnings = append(out[i].Warnings, fmt.Sprintf("name %q is also used by %s (only one of them is used)", name, strings.Join(elsewhere, ", ")))
+			}
 		}
 	}
 	return out

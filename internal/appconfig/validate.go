@@ -117,6 +117,21 @@ var schema = map[string]rule{
 	"terminal.poolSize":            {kind: kInteger, min: 1, max: 1000},
 	"terminal.recycleAfter":        {kind: kInteger, min: 1, max: 100000},
 	"terminal.healthCheckInterval": {kind: kInteger, min: 100, max: 3600000},
+	// What `claude-flow init` writes into claude-flow.config.json (2.0.0-alpha.113, 2.0.0).
+	"features.autoTopologySelection": {kind: kBool},
+	"features.parallelExecution":     {kind: kBool},
+	"features.neuralTraining":        {kind: kBool},
+	"features.bottleneckAnalysis":    {kind: kBool},
+	"features.smartAutoSpawning":     {kind: kBool},
+	"features.selfHealingWorkflows":  {kind: kBool},
+	"features.crossSessionMemory":    {kind: kBool},
+	"features.githubIntegration":     {kind: kBool},
+	"performance.maxAgents":          {kind: kInteger, min: 1, max: 1000},
+	"performance.defaultTopology":    {kind: kString},
+	"performance.executionStrategy":  {kind: kString},
+	"performance.tokenOptimization":  {kind: kBool},
+	"performance.cacheEnabled":       {kind: kBool},
+	"performance.telemetryLevel":     {kind: kString},
 }
 
 var (
