@@ -143,3 +143,51 @@ func TestHiveCounts(t *testing.T) {
 		t.Error("a missing database was read (mode=ro must not create it)")
 	}
 }
+
+// The front matter the real claude-flow init writes (excerpts of its own files).
+func TestParseAgentClaudeFlowFormats(t *testing.T) {
+	cases := []struct {
+		name, text, wantWarning string
+	}{
+		{"description under metadata", "---\nname: \"backend-dev\"\ntype: \"development\"\nmetadata:\n  description: \"Specialized agent for backend API development\"\n  autonomous: true\n---\n", ""},
+		{"capabilities as a map of tool lists", "---\nname: ci\ndescription: d\ntype: devops\ncapabilities:\n  allowed_tools: [Read, Write]\n  restricted_tools: [WebSearch]\n---\n", ""},
+		{"one-line value holding ': '", "---\nname: base-template-generator\ntype: t\ndescription: Use this agent when ... Examples: <example>Context: User needs a template. user: 'I need one'</example>\ncolor: orange\n---\n", "read literally"},
+	}
+	for _, c := range cases {
+		st := ParseAgent("x.md", []byte(c.text))
+		if !st.OK() || st.Agent == nil || st.Agent.Description == "" {
+			t.Errorf("%s: %+v", c.name, st)
+			continue
+		}
+		if got := strings.Join(st.Warnings, "; "); (c.wantWarning == "") != (got == "") || !strings.Contains(got, c.wantWarning) {
+			t.Errorf("%s: warnings %q, want %q", c.name, got, c.wantWarning)
+		}
+	}
+	if st := ParseAgent("x.md", []byte("---\nname: a\ndescription: d\ncapabilities:\n  allowed_tools: [Read, Write]\n---\n")); st.Agent == nil || strings.Join(st.Agent.Capabilities, ",") != "allowed_tools" {
+		t.Errorf("capabilities map: %+v", st.Agent)
+	}
+	// Broken YAML that quoting cannot mend is still an error.
+	if st := ParseAgent("x.md", []byte("---\nname: [a\ndescription: x: y\n---\n")); st.OK() {
+		t.Errorf("broken front matter accepted: %+v", st)
+	}
+}
+
+// A name used twice: in one directory an error, in two directories (as the real init ships
+// pr-manager and code-analyzer) a warning.
+func TestCheckSetDuplicateNames(t *testing.T) {
+	def := func(p, name string) BundleFile {
+		return BundleFile{Path: p, Content: "---\nname: " + name + "\ndescription: d\n---\n"}
+	}
+	sts := CheckSet([]BundleFile{def("github/pr-manager.md", "pr-manager"), def("templates/github-pr-manager.md", "pr-manager")})
+	for _, st := range sts {
+		if !st.OK() || !strings.Contains(strings.Join(st.Warnings, ";"), `name "pr-manager" is also used by`) {
+			t.Errorf("two directories: %+v", st)
+		}
+	}
+	sts = CheckSet([]BundleFile{def("core/a.md", "dup"), def("core/b.md", "dup")})
+	for _, st := range sts {
+		if st.OK() {
+			t.Errorf("same directory accepted: %+v", st)
+		}
+	}
+}
