@@ -213,6 +213,9 @@ func (v *versionRun) preflight(ctx context.Context) (string, any, error) {
 		return fmt.Sprintf("claude-flow %s is already installed (%s); nothing to install, checking the service", from, source),
 			map[string]string{"from": from, "to": v.o.To}, nil
 	}
+	if err := v.checkPublished(ctx); err != nil {
+		return "", nil, err
+	}
 
 	cpDir := checkpointDir(r.cfg.Backup.Dir)
 	if err := v.findCheckpoint(cpDir); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -147,4 +148,80 @@ func (execShell) Run(ctx context.Context, dir, line string, env []string) ([]byt
 		return out.Bytes(), fmt.Errorf("%w (cancelled: %w)", err, ctx.Err())
 	}
 	return out.Bytes(), err
+}
+
+// npmSpecRe finds the npm package an install command installs at {version}
+// (claude-flow@{version}, @scope/name@{version}); npmRegistryRe its --registry.
+var (
+	npmSpecRe     = regexp.MustCompile(`(?:^|[\s'"])((?:@[a-z0-9._~-]+/)?[a-z0-9._~-]+)@\{version\}`)
+	npmRegistryRe = regexp.MustCompile(`--registry[= ]\s*([^\s;&|]+)`)
+	npmWordRe     = regexp.MustCompile(`(?:^|[\s;&|(/])npm\s`)
+)
+
+// npmViewTimeout bounds the registry query of checkPublished (a var for tests).
+var npmViewTimeout = 30 * time.Second
+
+// checkPublished asks npm whether the version exists before anything is
+// stopped: without it, a typo in --to-version stopped the service, failed
+// the install and reinstalled the previous version. Only an install command
+// that is npm installing <package>@{version} is checked; only a definite
+// answer (E404, or npm printing no version) refuses. When the registry
+// cannot be asked (no npm, offline, timeout) it warns and goes on, so a
+// rollback from npm's cache still works.
+func (v *versionRun) checkPublished(ctx context.Context) error {
+	tmpl := v.r.cfg.Version.InstallCommand
+	m := npmSpecRe.FindStringSubmatch(tmpl)
+	if m == nil || !npmWordRe.MatchString(" "+tmpl) {
+		return nil
+	}
+	pkg := m[1]
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		v.r.warn("cannot check that %s@%s is published: npm is not in PATH", pkg, v.o.To)
+		return nil
+	}
+	// No retries: offline, npm then answers at once from the packument in its cache (as
+	// the install will have to) instead of retrying for over a minute.
+	args := []string{"view", pkg + "@" + v.o.To, "version", "--json", "--fetch-retries=0"}
+	if rm := npmRegistryRe.FindStringSubmatch(tmpl); rm != nil {
+		args = append(args, "--registry", strings.Trim(rm[1], `'"`))
+	}
+	qctx, cancel := context.WithTimeout(ctx, npmViewTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(qctx, npm, args...)
+	if fi, err := os.Stat(v.r.res.InstallDir); err == nil && fi.IsDir() {
+		cmd.Dir = v.r.res.InstallDir // its .npmrc (registry, auth) applies, as to the install
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	line := "npm " + strings.Join(args, " ")
+	var view struct {
+		Error struct {
+			Code    string `json:"code"`
+			Summary string `json:"summary"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(stdout.Bytes(), &view)
+	notFound := view.Error.Code == "E404" || strings.Contains(stderr.String(), "E404")
+	switch {
+	case notFound || (runErr == nil && strings.TrimSpace(stdout.String()) == ""):
+		why := view.Error.Summary
+		if why == "" {
+			why = "npm lists no such version"
+		}
+		return fmt.Errorf("%s@%s is not published (%s: %s); nothing was changed and the service was not stopped. Check the version with 'npm view %s versions --json'",
+			pkg, v.o.To, line, why, pkg)
+	case qctx.Err() != nil:
+		v.r.warn("cannot check that %s@%s is published: %s took over %s; going on", pkg, v.o.To, line, npmViewTimeout)
+	case runErr != nil:
+		v.r.warn("cannot check that %s@%s is published (%s: %v: %s); going on", pkg, v.o.To, line, runErr, outputTail(stderr.Bytes()))
+	default:
+		v.r.info("%s@%s is published (%s)", pkg, v.o.To, line)
+	}
+	return nil
 }
