@@ -70,7 +70,7 @@ Until step 4 the database is untouched.` +
 				"5  restored, but the service did not become healthy; the replaced file is kept",
 				"6  another cfrollback run holds the lock"),
 		Example: `  cfrollback database restore --db memory --latest --stop-service
-  cfrollback database restore --db config --file /var/backups/claude-flow/db/config-backup-20250104-140000.db
+  cfrollback database restore --db hive --file /var/backups/claude-flow/db/hive-backup-20250104-140000.db
   cfrollback database restore --latest --stop-service --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -91,7 +91,7 @@ func TestHostileCorpus(t *testing.T) {
 				wantCode = 1
 				if r.Code == wantCode && want.MatchString(r.Stdout+r.Stderr) {
 					// and it is refused as a restore source, changing nothing
-					r2 := s.run(env, "database", "restore", "--db", "config", "--file", src)
+					r2 := s.run(env, "database", "restore", "--db", "hive", "--file", src)
 					if r2.Code != 3 {
 						t.Errorf("database restore from %s: exit %d, want 3\n%s%s", c.File, r2.Code, r2.Stdout, r2.Stderr)
 					}
