@@ -153,8 +153,9 @@ func Defaults() Config {
 			Mode: "replace",
 			// Everything the real app writes while it runs (docs/CLAUDE_FLOW.md): the
 			// SQLite memory, the hive mind, `memory store`'s JSON store, coordination
-			// state and metrics. Code, node_modules, CLAUDE.md and .claude/ come from
-			// the backup.
+			// state and metrics; and backups/, where the runbook's database procedure
+			// keeps memory-backup-*.db (the app itself does not write it). Code,
+			// node_modules, CLAUDE.md and .claude/ come from the backup.
 			Preserve: []string{".swarm", ".hive-mind", "memory", "coordination", ".claude-flow", "backups"},
 		},
 		Service: ServiceConfig{
