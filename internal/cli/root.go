@@ -8,8 +8,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/lock"
@@ -55,6 +57,21 @@ func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(f
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// negativeDurationFlag refuses a negative duration given to any flag (--timeout -5s would
+// otherwise mean "no limit" to a context and "already expired" to another).
+func negativeDurationFlag(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Value.Type() != "duration" || err != nil {
+			return
+		}
+		if d, perr := time.ParseDuration(fl.Value.String()); perr == nil && d < 0 {
+			err = flagError{fmt.Errorf("--%s %s: must not be negative (0 means its default)", fl.Name, fl.Value)}
+		}
+	})
+	return err
+}
 
 // Main runs cfrollback with os.Args and returns the exit code.
 func Main() int {
@@ -180,6 +197,7 @@ keeps the failed install, and journals every step.`,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return negativeDurationFlag(cmd) }
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.Settings.file, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
 	pf.BoolVar(&f.JSON, "json", false, "print the result as JSON on stdout (errors as JSON on stderr)")

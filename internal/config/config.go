@@ -227,6 +227,17 @@ func (c *Config) Validate() error {
 	if filepath.Clean(c.InstallDir) == "/" {
 		return bad("install_dir", c.InstallDir, "must not be the root directory")
 	}
+	// What a rollback must never take away with the failed install: a swap moves install_dir
+	// (and everything under it) to the failed dir, and a restore replaces it with the backup.
+	for _, kv := range []struct{ k, v, def string }{
+		{"backup.dir", c.Backup.Dir, "/var/backups/claude-flow"}, {"backup.state", c.Backup.State, "/var/lib/cfrollback/backups.json"},
+		{"database.backup_dir", c.Database.BackupDir, "/var/backups/claude-flow/db"}, {"state_dir", c.StateDir, "/var/lib/cfrollback"},
+		{"journal", c.Journal, "/var/log/cfrollback/journal.jsonl"}, {"lock", c.Lock, "/run/lock/cfrollback.lock"}, {"log_dir", c.LogDir, "/var/log"},
+	} {
+		if Within(c.InstallDir, kv.v) {
+			return bad(kv.k, kv.v, fmt.Sprintf("is inside install_dir (%s): a rollback swaps install_dir away and would take it along; put it outside, e.g. %s", c.InstallDir, kv.def))
+		}
+	}
 	if !strings.Contains(c.FailedDirPattern, "{ts}") {
 		return bad("failed_dir_pattern", c.FailedDirPattern, "must contain {ts} so every run gets its own failed dir")
 	}
@@ -325,6 +336,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Within reports whether path is dir or below it, comparing the cleaned paths (settings are
+// checked as written; a symlink is not followed).
+func Within(dir, path string) bool {
+	d, p := filepath.Clean(dir), filepath.Clean(path)
+	return p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/")
 }
 
 // DatabasePath resolves a database's path against install_dir.

@@ -42,6 +42,15 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"health.consecutive", func(c *Config) { c.Health.Consecutive = 0 }},
 		{"health.url", func(c *Config) { c.Health.URL = "ftp://x" }},
 		{"journal", func(c *Config) { c.Journal = "" }},
+		// the safety net inside what a rollback swaps away
+		{"backup.dir", func(c *Config) { c.Backup.Dir = "/opt/claude-flow/backups" }},
+		{"backup.dir", func(c *Config) { c.Backup.Dir = "/opt/claude-flow" }},
+		{"backup.state", func(c *Config) { c.Backup.State = "/opt/claude-flow/.state/backups.json" }},
+		{"database.backup_dir", func(c *Config) { c.Database.BackupDir = "/opt/claude-flow/./db" }},
+		{"state_dir", func(c *Config) { c.StateDir = "/opt/claude-flow/state" }},
+		{"journal", func(c *Config) { c.Journal = "/opt/claude-flow/journal.jsonl" }},
+		{"lock", func(c *Config) { c.Lock = "/opt/claude-flow/run/lock" }},
+		{"log_dir", func(c *Config) { c.LogDir = "/opt/claude-flow/logs/" }},
 	}
 	for _, tc := range cases {
 		c := Defaults()
@@ -54,6 +63,31 @@ func TestValidateNamesTheKey(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("message %q does not name %s", err, tc.key)
 		}
+	}
+}
+
+func TestWithin(t *testing.T) {
+	for _, c := range []struct {
+		dir, path string
+		want      bool
+	}{
+		{"/opt/claude-flow", "/opt/claude-flow", true},
+		{"/opt/claude-flow", "/opt/claude-flow/x", true},
+		{"/opt/claude-flow/", "/opt/claude-flow/x/../y", true},
+		{"/opt/claude-flow", "/opt/claude-flow-failed-1/x", false},
+		{"/opt/claude-flow", "/opt/claude-flow.staging-1", false},
+		{"/opt/claude-flow", "/opt", false},
+		{"/opt/claude-flow", "/opt/claude-flow/../backups", false},
+	} {
+		if got := Within(c.dir, c.path); got != c.want {
+			t.Errorf("Within(%q, %q) = %v", c.dir, c.path, got)
+		}
+	}
+	// siblings of install_dir are fine (the default failed dir and staging are siblings)
+	cfg := Defaults()
+	cfg.Backup.Dir = "/opt/claude-flow-backups"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a sibling backup dir refused: %v", err)
 	}
 }
 
