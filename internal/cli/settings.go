@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -140,6 +141,7 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
+		wholeNumberHook,
 		byteSizeHook,
 	)
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
@@ -150,6 +152,29 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// wholeNumberHook refuses a YAML number that an integer setting cannot hold as written: YAML
+// reads 99999999999999999999 as a float, which a plain conversion wraps to
+// -9223372036854775808, and 2.5 would silently become 2.
+func wholeNumberHook(_, to reflect.Type, data any) (any, error) {
+	f, ok := data.(float64)
+	if !ok {
+		return data, nil
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8:
+	default:
+		return data, nil
+	}
+	if f != math.Trunc(f) {
+		return nil, fmt.Errorf("%v is not a whole number", f)
+	}
+	bits := to.Bits()
+	if f >= math.Ldexp(1, bits-1) || f < -math.Ldexp(1, bits-1) {
+		return nil, fmt.Errorf("%.0f is out of range (at most %d)", f, int64(math.MaxInt64>>(64-bits)))
+	}
+	return int64(f), nil
 }
 
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {
