@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // BundleFormat marks an agents export/checkpoint file.
@@ -257,7 +259,7 @@ func ReadDir(dir string) ([]BundleFile, error) {
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s is not a regular file (symlinks and special files are not exported)", p)
 		}
-		data, err := os.ReadFile(p)
+		data, err := fsutil.ReadFile(p, fsutil.MaxSmallFile)
 		if err != nil {
 			return err
 		}
@@ -300,7 +302,7 @@ func WriteBundle(path string, b Bundle) (string, error) {
 // ReadBundle reads a bundle and checks every file against its sha256 and
 // that every path stays inside the agents dir.
 func ReadBundle(p string) (Bundle, error) {
-	data, err := os.ReadFile(p)
+	data, err := fsutil.ReadFile(p, fsutil.MaxLargeFile)
 	if err != nil {
 		return Bundle{}, err
 	}

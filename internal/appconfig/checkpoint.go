@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/install"
 )
 
@@ -102,23 +101,10 @@ type packageJSON struct {
 	Dependencies map[string]string `json:"dependencies"`
 }
 
-// maxPackageJSON bounds what is read of a package.json (a FIFO or /dev/zero planted there
-// must not hang or exhaust memory).
-const maxPackageJSON = 1 << 20
-
 func readPackageJSON(path string) (packageJSON, bool) {
 	var p packageJSON
-	// O_NONBLOCK: opening a FIFO does not wait for a writer; for a regular file it changes nothing.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return p, false
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return p, false
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPackageJSON+1))
-	if err != nil || len(b) > maxPackageJSON || json.Unmarshal(b, &p) != nil {
+	b, err := fsutil.ReadFile(path, fsutil.MaxSmallFile)
+	if err != nil || json.Unmarshal(b, &p) != nil {
 		return packageJSON{}, false
 	}
 	return p, true
@@ -208,7 +194,7 @@ func WriteCheckpoint(dir, output string, cp Checkpoint) (string, error) {
 // ReadSource reads a file to restore from: a checkpoint (its content is
 // checked against its sha256) or a plain config file.
 func ReadSource(path string) (content []byte, cp *Checkpoint, err error) {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadFile(path, fsutil.MaxSmallFile)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // DefaultConfig is the built-in configuration of `config reset --defaults`.
@@ -51,7 +52,7 @@ func (e *Editor) now() time.Time {
 
 // Read returns the current text, or nil when the file does not exist.
 func (e *Editor) Read() ([]byte, error) {
-	b, err := os.ReadFile(e.Path)
+	b, err := fsutil.ReadFile(e.Path, fsutil.MaxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -61,7 +62,7 @@ func (e *Editor) Read() ([]byte, error) {
 // Checkpoint saves the current file (to output, or a new file in
 // CheckpointDir) and returns where.
 func (e *Editor) Checkpoint(reason, output string) (string, Checkpoint, error) {
-	cur, err := os.ReadFile(e.Path)
+	cur, err := fsutil.ReadFile(e.Path, fsutil.MaxSmallFile)
 	if err != nil {
 		return "", Checkpoint{}, fmt.Errorf("read app config: %w", err)
 	}

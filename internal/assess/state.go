@@ -56,7 +56,7 @@ func WriteBaseline(stateDir string, b Baseline) error {
 // ReadBaseline reads the baseline; an error matching fs.ErrNotExist means
 // none was recorded.
 func ReadBaseline(stateDir string) (*Baseline, error) {
-	data, err := os.ReadFile(BaselinePath(stateDir))
+	data, err := fsutil.ReadFile(BaselinePath(stateDir), fsutil.MaxSmallFile)
 	if err != nil {
 		return nil, err
 	}

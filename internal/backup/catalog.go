@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Candidate is one backup archive that may be restored.
@@ -103,7 +105,7 @@ func ManifestPath(archive string) string {
 }
 
 func manifestDigest(archive string) string {
-	b, err := os.ReadFile(ManifestPath(archive))
+	b, err := fsutil.ReadFile(ManifestPath(archive), fsutil.MaxLargeFile)
 	if err != nil {
 		return ""
 	}

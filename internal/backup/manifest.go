@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // ManifestVersion is written into every manifest; readers refuse newer ones.
@@ -84,7 +86,7 @@ func (f *FileRecord) UnmarshalJSON(b []byte) error {
 // ReadManifest reads the sidecar manifest of the archive at path.
 func ReadManifest(archivePath string) (*Manifest, error) {
 	p := ManifestPath(archivePath)
-	b, err := os.ReadFile(p)
+	b, err := fsutil.ReadFile(p, fsutil.MaxLargeFile)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Mark values.
@@ -110,7 +112,7 @@ type Store struct {
 
 // Load reads the state. A missing file is an empty state, not an error.
 func (st Store) Load() (*State, error) {
-	b, err := os.ReadFile(st.Path)
+	b, err := fsutil.ReadFile(st.Path, fsutil.MaxLargeFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{Version: 1, Backups: map[string]*BackupState{}}, nil
 	}

@@ -297,7 +297,7 @@ func manifestVersion(archive string) string {
 	if archive == "" {
 		return ""
 	}
-	b, err := os.ReadFile(backup.ManifestPath(archive))
+	b, err := fsutil.ReadFile(backup.ManifestPath(archive), fsutil.MaxLargeFile)
 	if err != nil {
 		return ""
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -111,12 +113,17 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 		}
 	}
 	if file != "" {
-		v.SetConfigFile(file)
 		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return config.Config{}, usageErrorf("settings file %s does not exist", file)
-			}
+		// Read here, bounded and regular files only: viper would read a FIFO or /dev/zero
+		// until it hangs or runs out of memory.
+		b, err := fsutil.ReadFile(file, fsutil.MaxSmallFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return config.Config{}, usageErrorf("settings file %s does not exist", file)
+		}
+		if err != nil {
+			return config.Config{}, usageErrorf("settings file: %v", err) // err names the file
+		}
+		if err := v.ReadConfig(bytes.NewReader(b)); err != nil {
 			return config.Config{}, usageErrorf("settings file %s: %v", file, err)
 		}
 		s.used = file

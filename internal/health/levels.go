@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/service"
 )
 
@@ -250,7 +250,7 @@ func CheckAppConfig(installDir string) Check {
 	c := Check{Name: "app config"}
 	for _, name := range AppConfigNames {
 		p := filepath.Join(installDir, name)
-		b, err := os.ReadFile(p)
+		b, err := fsutil.ReadFile(p, fsutil.MaxSmallFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

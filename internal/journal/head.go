@@ -23,7 +23,7 @@ func headPath(journal string) string { return journal + ".head" }
 // readHead returns nil, nil when there is no head. A head that exists but
 // does not parse is a *CorruptError.
 func readHead(journal string) (*head, error) {
-	b, err := os.ReadFile(headPath(journal))
+	b, err := fsutil.ReadFile(headPath(journal), fsutil.MaxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

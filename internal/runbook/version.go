@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // VersionCommand is the journal's command name for rollback --to-version.
@@ -223,7 +224,7 @@ func (v *versionRun) preflight(ctx context.Context) (string, any, error) {
 	}
 	v.configPath = appConfigFile(r.cfg.AppConfigPaths())
 	v.res.AppConfig = v.configPath
-	cur, err := os.ReadFile(v.configPath)
+	cur, err := fsutil.ReadFile(v.configPath, fsutil.MaxSmallFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.info("no app config at %s; nothing to checkpoint", v.configPath)
@@ -402,7 +403,7 @@ func (v *versionRun) restoreConfig(context.Context) (string, any, error) {
 	if v.r.opt.DryRun {
 		return fmt.Sprintf("would restore %s from %s", v.configPath, v.res.RestoredCheckpoint), nil, nil
 	}
-	if cur, err := os.ReadFile(v.configPath); err == nil && bytes.Equal(cur, v.newConfig) {
+	if cur, err := fsutil.ReadFile(v.configPath, fsutil.MaxSmallFile); err == nil && bytes.Equal(cur, v.newConfig) {
 		return v.configPath + " already matches " + v.res.RestoredCheckpoint, nil, nil
 	}
 	if err := v.fx.WriteConfig(v.configPath, v.newConfig); err != nil {

@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/journal"
 )
 
@@ -44,7 +44,7 @@ func (v *versionRun) putBack(ctx context.Context, failed error) error {
 		}
 	}
 	if v.configPath != "" {
-		cur, rerr := os.ReadFile(v.configPath)
+		cur, rerr := fsutil.ReadFile(v.configPath, fsutil.MaxSmallFile)
 		changed := (v.oldConfig == nil && rerr == nil) || (v.oldConfig != nil && !bytes.Equal(cur, v.oldConfig))
 		if changed {
 			err := r.step(ctx, "put_back_config", func(context.Context) (string, any, error) {

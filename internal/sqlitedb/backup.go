@@ -15,6 +15,8 @@ import (
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Defaults of BackupOptions.
@@ -381,7 +383,7 @@ func writeChecksum(path, sum string) error {
 // VerifyChecksum compares path with its sidecar path+".sha256"; ok is false and err nil
 // when there is no sidecar.
 func VerifyChecksum(path string) (ok bool, err error) {
-	b, err := os.ReadFile(path + ".sha256")
+	b, err := fsutil.ReadFile(path+".sha256", fsutil.MaxSmallFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}

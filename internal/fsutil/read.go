@@ -1,0 +1,84 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// Size caps of ReadFile for the inputs cfrollback reads whole.
+const (
+	MaxSmallFile = 16 << 20  // settings, manifests' sidecars, app configs, package.json, checkpoints
+	MaxLargeFile = 256 << 20 // backup manifests (a sha256 per file) and agent bundles
+)
+
+// ErrNotRegular is returned for a FIFO, socket, device or directory where a file is expected.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ReadFile reads the regular file at path, at most max bytes. A FIFO, a device such as
+// /dev/zero (also through a symlink), a socket or a directory is refused without blocking:
+// the file is opened O_NONBLOCK (a FIFO's open does not wait for a writer) and checked with
+// fstat on the descriptor read, so it cannot be swapped between the check and the read. A
+// file over max is an error, not a truncated read. Errors name the path; a missing file
+// still matches fs.ErrNotExist.
+func ReadFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d this file may have", path, fi.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: grew past %d bytes while being read", path, max)
+	}
+	return b, nil
+}
+
+// RequireRegular checks, without blocking, that path is a regular file (following
+// symlinks): for files handed to code that opens them itself (SQLite, tar readers).
+func RequireRegular(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	return nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
+}
