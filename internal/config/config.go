@@ -181,7 +181,7 @@ func Defaults() Config {
 		Notify:   NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
 		StateDir: "/var/lib/cfrollback",
 		Journal:  "/var/log/cfrollback/journal.jsonl",
-		Lock:     "/run/lock/cfrollback.lock",
+		Lock:     "/run/cfrollback/cfrollback.lock",
 		LogDir:   "/var/log",
 	}
 }
@@ -232,7 +232,7 @@ func (c *Config) Validate() error {
 	for _, kv := range []struct{ k, v, def string }{
 		{"backup.dir", c.Backup.Dir, "/var/backups/claude-flow"}, {"backup.state", c.Backup.State, "/var/lib/cfrollback/backups.json"},
 		{"database.backup_dir", c.Database.BackupDir, "/var/backups/claude-flow/db"}, {"state_dir", c.StateDir, "/var/lib/cfrollback"},
-		{"journal", c.Journal, "/var/log/cfrollback/journal.jsonl"}, {"lock", c.Lock, "/run/lock/cfrollback.lock"}, {"log_dir", c.LogDir, "/var/log"},
+		{"journal", c.Journal, "/var/log/cfrollback/journal.jsonl"}, {"lock", c.Lock, "/run/cfrollback/cfrollback.lock"}, {"log_dir", c.LogDir, "/var/log"},
 	} {
 		if Within(c.InstallDir, kv.v) {
 			return bad(kv.k, kv.v, fmt.Sprintf("is inside install_dir (%s): a rollback swaps install_dir away and would take it along; put it outside, e.g. %s", c.InstallDir, kv.def))

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -72,7 +73,14 @@ type Lock struct {
 }
 
 // Acquire takes the lock at path without waiting. The parent directory is
-// created (0755) if missing, the lock file (0644) too.
+// created (0755) if missing, the lock file (0600) too.
+//
+// cfrollback runs as root on hosts with other users, so the lock file is never opened
+// through a symlink (O_NOFOLLOW: a link planted at the path would make root truncate its
+// target), and a lock file that is not a regular file, is owned by another user, or that
+// others may write is refused with a message naming it (checked on the path before the open
+// and on the open descriptor after it). Mode 0600 keeps other users from opening it to hold
+// a shared flock that would block every rollback.
 //
 // On success the holder is written into the lock file itself: truncate,
 // write, fsync, through a second descriptor of the same file (checked to be
@@ -103,16 +111,34 @@ func Acquire(path string, h Holder) (*Lock, error) {
 	// If the lock file is deleted and recreated between flock's open and
 	// its lock, we hold a lock on a file nobody else can find: retry on the
 	// file that is there now.
+	if fi, err := os.Lstat(path); err == nil {
+		if err := untrusted(path, fi); err != nil {
+			return nil, err
+		}
+	}
 	for range 3 {
-		fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o644))
+		fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW), flock.SetPermissions(0o600))
 		ok, err := fl.TryLock()
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("lock file %s is a symbolic link: refused (it could point root at any file); remove it and retry", path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if fi, err := fl.Stat(); err == nil {
+			if err := untrusted(path, fi); err != nil {
+				if ok {
+					_ = fl.Unlock()
+				} else {
+					_ = fl.Close()
+				}
+				return nil, err
+			}
 		}
 		if !ok {
 			return nil, &HeldError{Path: path, Holder: holderOf(path)}
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, fs.ErrNotExist) {
 			_ = fl.Unlock()
 			continue
@@ -141,6 +167,24 @@ func Acquire(path string, h Holder) (*Lock, error) {
 		return &Lock{path: path, fl: fl, holder: h}, nil
 	}
 	return nil, fmt.Errorf("lock %s: the lock file kept being replaced while it was being locked", path)
+}
+
+// untrusted refuses a lock file that another user could have planted or could change.
+func untrusted(path string, fi os.FileInfo) error {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("lock file %s is a symbolic link: refused (it could point root at any file); remove it and retry", path)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("lock file %s is not a regular file (%s): refused; remove it and retry", path, fi.Mode().Type())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("lock file %s is owned by uid %d, not by this user (uid %d): another user may have planted it; remove it, keep setting lock in a directory only you can write (default /run/cfrollback), and retry",
+			path, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("lock file %s is writable by others (mode %04o): refused; remove it and retry", path, fi.Mode().Perm())
+	}
+	return nil
 }
 
 func sameFile(fl *flock.Flock, f *os.File) (bool, error) {
@@ -260,7 +304,7 @@ func (l *Lock) Release() error {
 		return nil
 	}
 	var clearErr error
-	if f, err := os.OpenFile(l.path, os.O_WRONLY, 0); err == nil {
+	if f, err := os.OpenFile(l.path, os.O_WRONLY|syscall.O_NOFOLLOW, 0); err == nil {
 		if same, serr := sameFile(l.fl, f); serr == nil && same {
 			clearErr = f.Truncate(0)
 		}

@@ -263,3 +263,56 @@ func TestKilledHolderDoesNotBlock(t *testing.T) {
 		t.Fatalf("holder after taking over: %+v, %v", h, err)
 	}
 }
+
+// A symlink planted at the lock path (another user, in a dir others can write) is refused:
+// its target is neither truncated nor written.
+func TestAcquireRefusesSymlinkedLock(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "root-only-secret")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "cfrollback.lock")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Acquire(path, Holder{Command: "x"}); err == nil || !strings.Contains(err.Error(), "is a symbolic link") {
+		if l != nil {
+			_ = l.Release()
+		}
+		t.Fatalf("Acquire through a symlink: %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "precious\n" {
+		t.Fatalf("the symlink's target was changed: %q", b)
+	}
+}
+
+// A lock file others may write, or that another user owns, is refused with a message naming
+// it; a lock file cfrollback creates is 0600 (nobody else can open it to hold a shared flock).
+func TestAcquireRefusesUntrustedLockFile(t *testing.T) {
+	path := lockPath(t)
+	l := acquireT(t, path, Holder{Command: "x"})
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new lock file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(path, Holder{}); err == nil || !strings.Contains(err.Error(), "writable by others") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Acquire of a 0666 lock file: %v", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.RequireRoot(t) // to give the file to another user
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(path, Holder{}); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("Acquire of another user's lock file: %v", err)
+	}
+}
