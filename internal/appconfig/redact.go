@@ -68,7 +68,24 @@ var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
 // secretQuery matches query parameters that carry credentials.
 var secretQuery = regexp.MustCompile(`(?i)(key|token|secret|passw|sig|auth|credential)`)
 
-// RedactURL removes userinfo entirely (a user name can be a token too) and
+// RedactWebhookURL keeps what identifies a webhook (scheme and host) and hides what may be a
+// secret: user info, the path (Slack and others put the token there) and the query.
+func RedactWebhookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL)"
+	}
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" {
+		s += "/…"
+	}
+	if u.RawQuery != "" {
+		s += "?…"
+	}
+	return s
+}
+
+// RedactURL is how every other URL is shown, printed, journaled or sent: it removes userinfo entirely (a user name can be a token too) and
 // hides secret query values.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)

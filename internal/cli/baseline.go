@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/assess"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
@@ -111,7 +112,7 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 		}
 	}
 	if cfg.Health.URL != "" {
-		b.URL = redactURL(cfg.Health.URL)
+		b.URL = appconfig.RedactURL(cfg.Health.URL)
 		ok, failed, _ := latencyNow(ctx, cfg.Health.URL, opts.Samples, opts.Interval, cfg.Health.Timeout)
 		s := health.Summarise(ok)
 		b.Latency = assess.Latency{Count: s.Count, P50MS: ms(s.P50), P95MS: ms(s.P95), P99MS: ms(s.P99), MaxMS: ms(s.Max)}

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -68,7 +68,7 @@ func (n notifier) send(ctx context.Context, hooks []config.Webhook, ev notifyEve
 		if kind == "" {
 			kind = "generic"
 		}
-		d := delivery{Name: h.Name, Kind: kind, URL: redactSecretURL(h.URL)}
+		d := delivery{Name: h.Name, Kind: kind, URL: appconfig.RedactWebhookURL(h.URL)}
 		body, err := payload(kind, ev)
 		if err != nil {
 			d.Error = err.Error()
@@ -153,24 +153,6 @@ func payload(kind string, ev notifyEvent) ([]byte, error) {
 			"name": ev.Service + ": " + strings.ReplaceAll(ev.Event, "_", " "), "status": status, "body": ev.Message}})
 	}
 	return nil, fmt.Errorf("unknown webhook kind %q", kind)
-}
-
-// redactSecretURL keeps what identifies a webhook (scheme and host) and
-// hides what may be a secret: user info, path (Slack puts its token there)
-// and query.
-func redactSecretURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(unparsable URL)"
-	}
-	s := u.Scheme + "://" + u.Host
-	if u.Path != "" && u.Path != "/" {
-		s += "/…"
-	}
-	if u.RawQuery != "" {
-		s += "?…"
-	}
-	return s
 }
 
 // eventFromRun describes a finished run for the webhooks.

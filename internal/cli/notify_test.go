@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 )
@@ -89,7 +90,7 @@ func TestPayloads(t *testing.T) {
 			t.Errorf("%s: %s %v", kind, b, err)
 		}
 	}
-	if got := redactSecretURL("https://user:pw@hooks.slack.com/services/T/B/x?y=1"); got != "https://hooks.slack.com/…?…" {
+	if got := appconfig.RedactWebhookURL("https://user:pw@hooks.slack.com/services/T/B/x?y=1"); got != "https://hooks.slack.com/…?…" {
 		t.Errorf("redacted %s", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -282,6 +283,14 @@ env (CFROLLBACK_<KEY> with dots as underscores, e.g. CFROLLBACK_BACKUP_DIR), or 
 }
 
 func runSettings(io *ui.IO, asJSON bool, s *settingsLoader, cfg config.Config) error {
+	// Shown, never the credentials in them.
+	cfg.Health.URL = appconfig.RedactURL(cfg.Health.URL)
+	hooks := make([]config.Webhook, len(cfg.Notify.Webhooks))
+	for i, w := range cfg.Notify.Webhooks {
+		w.URL = appconfig.RedactWebhookURL(w.URL)
+		hooks[i] = w
+	}
+	cfg.Notify.Webhooks = hooks
 	effective := viper.New()
 	if err := effective.MergeConfigMap(structToMap(cfg)); err != nil {
 		return err

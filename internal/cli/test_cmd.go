@@ -171,7 +171,7 @@ func runResponseTime(ctx context.Context, opts *responseTimeOptions) error {
 		}
 	}
 	stats := health.Summarise(lat)
-	res := responseTimeResult{URL: redactURL(opts.URL), TargetMS: ms(opts.Target), Samples: len(results), Failed: failed,
+	res := responseTimeResult{URL: appconfig.RedactURL(opts.URL), TargetMS: ms(opts.Target), Samples: len(results), Failed: failed,
 		Latency: toLatencyJSON(stats), Results: results}
 	res.OK = failed == 0 && len(results) == opts.Samples && stats.P95 <= opts.Target
 	if opts.JSON {
@@ -202,7 +202,6 @@ func runResponseTime(ctx context.Context, opts *responseTimeOptions) error {
 }
 
 // redactURL hides a password and secret-looking query values in the URL.
-func redactURL(raw string) string { return appconfig.RedactURL(raw) }
 
 // printFailures groups failed requests by what went wrong.
 func printFailures(io *ui.IO, results []health.Result) {
@@ -263,7 +262,7 @@ Fails when the error rate is over --max-error-rate (default 1%).` +
 				return err
 			}
 			if !opts.AllowRemote && !health.IsLoopbackURL(u) {
-				return usageErrorf("%s is not a loopback URL; load-testing another host needs --allow-remote", redactURL(u))
+				return usageErrorf("%s is not a loopback URL; load-testing another host needs --allow-remote", appconfig.RedactURL(u))
 			}
 			opts.IO, opts.JSON, opts.URL = f.IO, f.JSON, u
 			if opts.Timeout <= 0 {
@@ -286,11 +285,11 @@ Fails when the error rate is over --max-error-rate (default 1%).` +
 func runLoad(ctx context.Context, opts *loadOptions) error {
 	if !opts.JSON {
 		fmt.Fprintf(opts.IO.ErrOut, "loading %s for up to %s with %d workers (at most %d requests)...\n",
-			redactURL(opts.URL), opts.Duration, opts.Concurrency, opts.MaxRequests)
+			appconfig.RedactURL(opts.URL), opts.Duration, opts.Concurrency, opts.MaxRequests)
 	}
 	r := health.Load(ctx, health.LoadOptions{URL: opts.URL, Duration: opts.Duration, Concurrency: opts.Concurrency,
 		MaxRequests: opts.MaxRequests, Timeout: opts.Timeout})
-	res := loadResult{URL: redactURL(opts.URL), DurationMS: r.Elapsed.Milliseconds(), Concurrency: opts.Concurrency,
+	res := loadResult{URL: appconfig.RedactURL(opts.URL), DurationMS: r.Elapsed.Milliseconds(), Concurrency: opts.Concurrency,
 		Requests: r.Requests, Errors: r.Errors, ErrorRate: r.ErrorRate(), ErrorsBy: r.ByDetail, Latency: toLatencyJSON(r.Latency)}
 	if r.Elapsed > 0 {
 		res.PerSecond = float64(r.Requests) / r.Elapsed.Seconds()

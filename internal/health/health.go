@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 )
 
 // Prober is one health check.
@@ -89,7 +91,7 @@ var defaultClient = &http.Client{Transport: &http.Transport{
 // Probe GETs the URL once.
 func (p HTTPProbe) Probe(ctx context.Context) Result {
 	start := time.Now()
-	res := Result{Check: "GET " + redact(p.URL)}
+	res := Result{Check: "GET " + appconfig.RedactURL(p.URL)}
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = DefaultHTTPTimeout
@@ -174,14 +176,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
 }
 
 // FuncProbe is a check written as a function, such as "the service manager

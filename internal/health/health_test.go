@@ -247,3 +247,12 @@ func TestAll(t *testing.T) {
 		t.Fatalf("no probes: %v %+v", ok, rs)
 	}
 }
+
+// The probe's description (printed, journaled, sent to webhooks) carries no credentials:
+// neither a password nor a secret-looking query value.
+func TestHTTPProbeCheckIsRedacted(t *testing.T) {
+	r := HTTPProbe{URL: "http://user:pw@127.0.0.1:1/api/health?api_key=KEY123&x=1", Timeout: time.Second}.Probe(context.Background())
+	if strings.Contains(r.Check, "KEY123") || strings.Contains(r.Check, "pw@") || !strings.Contains(r.Check, "/api/health") {
+		t.Fatalf("check %q", r.Check)
+	}
+}
