@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -163,7 +164,9 @@ func LineTime(text string) (time.Time, bool) {
 // skipped without reading: nothing in it can be newer. It returns the offset
 // after the last complete line, for FollowFile.
 func ScanFile(ctx context.Context, path string, offset int64, f LogFilter, emit func(LogLine) error) (int64, error) {
-	fh, err := os.Open(path)
+	// O_NONBLOCK and the check below: a FIFO or device given as a log is refused, not
+	// waited on or read forever.
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return offset, err
 	}
@@ -171,6 +174,9 @@ func ScanFile(ctx context.Context, path string, offset int64, f LogFilter, emit 
 	fi, err := fh.Stat()
 	if err != nil {
 		return offset, err
+	}
+	if !fi.Mode().IsRegular() {
+		return offset, fmt.Errorf("%s: not a regular file", path)
 	}
 	if !f.Since.IsZero() && fi.ModTime().Before(f.Since) {
 		return fi.Size(), nil

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -101,7 +102,8 @@ type header struct {
 // readHeader checks the magic string; a zero-byte file or a wrong magic gives an error
 // wrapping ErrNotDatabase.
 func readHeader(path string) (header, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO given as a database is refused below instead of waiting for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return header{}, err
 	}
