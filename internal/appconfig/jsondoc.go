@@ -64,9 +64,14 @@ func Parse(text []byte) (*Document, error) {
 }
 
 type parser struct {
-	dec  *json.Decoder
-	text []byte
+	dec   *json.Decoder
+	text  []byte
+	depth int
 }
+
+// MaxDepth bounds how deep objects and arrays may nest in an app config. Claude Flow's own
+// files nest 3 levels; encoding/json gives up past 10,000, and an error there was dropped.
+const MaxDepth = 100
 
 // value reads the next value; it knows where it starts by skipping the
 // separators after the previous token.
@@ -79,6 +84,12 @@ func (p *parser) value() (*node, error) {
 	n := &node{start: start}
 	switch t := tok.(type) {
 	case json.Delim:
+		if t == '{' || t == '[' {
+			if p.depth++; p.depth > MaxDepth {
+				return nil, lineCol(p.text, start, fmt.Sprintf("nested deeper than %d levels; an app config never needs that", MaxDepth))
+			}
+			defer func() { p.depth-- }()
+		}
 		switch t {
 		case '{':
 			n.kind = '{'
@@ -195,12 +206,17 @@ func decodeValue(b []byte) (any, error) {
 	return v, err
 }
 
-// SplitKey splits a dotted key; an empty part is an error.
+// SplitKey splits a dotted key; an empty part is an error, and so is a part that changes
+// what every object of a Node.js app inherits (__proto__, constructor.prototype): the app
+// reads this file into plain objects, where such a key is prototype pollution, not a setting.
 func SplitKey(key string) ([]string, error) {
 	parts := strings.Split(key, ".")
-	for _, p := range parts {
+	for i, p := range parts {
 		if p == "" {
 			return nil, fmt.Errorf("key %q: empty part; use dotted keys such as claude.baseUrl", key)
+		}
+		if p == "__proto__" || (p == "prototype" && i > 0 && parts[i-1] == "constructor") {
+			return nil, fmt.Errorf("key %q: %s is not a setting (it would change every object of the Node.js app); refused", key, p)
 		}
 	}
 	return parts, nil

@@ -258,3 +258,33 @@ func assertFile(t *testing.T, path string, want []byte) {
 		t.Errorf("%s:\n%s\nwant:\n%s", path, got, want)
 	}
 }
+
+// Keys that pollute a Node.js app's prototypes are refused; ordinary ones are not.
+func TestSplitKeyRefusesPrototypePollution(t *testing.T) {
+	for _, k := range []string{"__proto__.x", "a.__proto__", "constructor.prototype.x", "claude.constructor.prototype"} {
+		if _, err := SplitKey(k); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("SplitKey(%q) = %v, want a refusal", k, err)
+		}
+	}
+	for _, k := range []string{"claude.baseUrl", "prototype.x", "constructor.x", "a.prototype"} {
+		if _, err := SplitKey(k); err != nil {
+			t.Errorf("SplitKey(%q) = %v", k, err)
+		}
+	}
+}
+
+// Nesting is bounded: MaxDepth levels parse, one more is a line:column error (11,000 levels
+// used to validate "OK" while every read of the file failed silently).
+func TestParseBoundsNesting(t *testing.T) {
+	doc := func(n int) []byte {
+		return []byte(`{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`)
+	}
+	if _, err := Parse(doc(MaxDepth)); err != nil {
+		t.Fatalf("%d levels: %v", MaxDepth, err)
+	}
+	for _, n := range []int{MaxDepth + 1, 11000} {
+		if _, err := Parse(doc(n)); err == nil || !strings.Contains(err.Error(), "nested deeper than") {
+			t.Fatalf("%d levels: %v", n, err)
+		}
+	}
+}
