@@ -25,6 +25,9 @@ type Candidate struct {
 	Size       int64  `json:"size"`
 	// ManifestSHA256 is the archive digest from a sidecar manifest, if any.
 	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
+	// ManifestProblem says why a sidecar manifest that exists could not be read (not JSON,
+	// not a regular file, too large); "" when it was read or there is none.
+	ManifestProblem string `json:"manifest_problem,omitempty"`
 }
 
 // Rejected is a directory entry that matched the pattern but cannot be a
@@ -104,18 +107,24 @@ func ManifestPath(archive string) string {
 	return base + ".manifest.json"
 }
 
-func manifestDigest(archive string) string {
-	b, err := fsutil.ReadFile(ManifestPath(archive), fsutil.MaxLargeFile)
+// manifestDigest reads the archive digest from the sidecar manifest; problem is why a
+// manifest that exists could not be read ("" when there is none).
+func manifestDigest(archive string) (digest, problem string) {
+	p := ManifestPath(archive)
+	b, err := fsutil.ReadFile(p, fsutil.MaxLargeFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", ""
+	}
 	if err != nil {
-		return ""
+		return "", err.Error()
 	}
 	var m struct {
 		ArchiveSHA256 string `json:"archive_sha256"`
 	}
-	if json.Unmarshal(b, &m) != nil {
-		return ""
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", fmt.Sprintf("manifest %s is not valid JSON: %v", p, err)
 	}
-	return m.ArchiveSHA256
+	return m.ArchiveSHA256, ""
 }
 
 // Lookup resolves an explicit --backup argument: a path, or a name inside dir.
@@ -159,6 +168,6 @@ func candidateOf(path string, info fs.FileInfo) Candidate {
 			c.Time, c.TimeSource = t, "name"
 		}
 	}
-	c.ManifestSHA256 = manifestDigest(path)
+	c.ManifestSHA256, c.ManifestProblem = manifestDigest(path)
 	return c
 }

@@ -51,6 +51,13 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 	lim.MaxTotalSize = int64(r.cfg.Backup.MaxSize)
 	running, ofFailing := r.inspectRunning(), 0
 	for _, c := range cands {
+		if c.ManifestProblem != "" {
+			if r.opt.BackupPath == "" {
+				r.skip(c, "its manifest is damaged ("+c.ManifestProblem+"); pass --backup "+c.Name+" to use it anyway (the archive is still checked entry by entry)")
+				continue
+			}
+			r.warn("backup %s: its manifest is damaged (%s); using it because it was asked for by name, checked entry by entry", c.Name, c.ManifestProblem)
+		}
 		if r.passOverFailing(running, c) {
 			ofFailing++
 			continue
