@@ -296,6 +296,25 @@ func TestVerifyComparesEveryFileWithTheManifest(t *testing.T) {
 	}
 }
 
+// A manifest without its archive digest says so; it used to read "does not match its
+// manifest ()".
+func TestVerifyNamesAMissingArchiveDigest(t *testing.T) {
+	install, backups := sampleInstall(t), t.TempDir()
+	res := create(t, install, backups, nil)
+	m, err := ReadManifest(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ArchiveSHA256 = ""
+	if err := writeManifest(res.Path, m); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Verify(context.Background(), Candidate{Path: res.Path, Name: filepath.Base(res.Path)}, VerifyOptions{})
+	if err != nil || v.OK || len(v.Problems) != 1 || !strings.Contains(v.Problems[0], "archive_sha256 is missing") {
+		t.Fatalf("verify %v %+v, want one problem naming the missing archive_sha256", err, v)
+	}
+}
+
 // swapDirs exchanges two directories atomically, as an emergency swaps the install.
 func swapDirs(t *testing.T, a, b string) {
 	t.Helper()

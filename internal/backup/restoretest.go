@@ -115,12 +115,7 @@ func RestoreTest(ctx context.Context, c Candidate, opt RestoreTestOptions) (*Res
 	res.SHA256, res.Entries, res.Files, res.Bytes = sum.SHA256, sum.Entries, sum.Files, sum.Bytes
 
 	if m != nil {
-		if !strings.EqualFold(m.ArchiveSHA256, sum.SHA256) {
-			problem("archive sha256 %s does not match its manifest (%s): the file changed after it was written", sum.SHA256, m.ArchiveSHA256)
-		}
-		if m.Entries != sum.Entries {
-			problem("the archive has %d entries, its manifest says %d", sum.Entries, m.Entries)
-		}
+		compareSummary(m, sum, problem)
 		t1 := time.Now()
 		n, err := compareTree(ctx, tree, m.Files, problem)
 		res.CompareMS, res.CheckedFiles = time.Since(t1).Milliseconds(), n

@@ -149,8 +149,13 @@ func (st Store) Update(ctx context.Context, fn func(*State) error) error {
 	defer cancel()
 	fl := flock.New(st.Path + ".lock")
 	ok, err := fl.TryLockContext(lctx, 20*time.Millisecond)
-	if err != nil || !ok {
-		return fmt.Errorf("lock backup state %s.lock: another cfrollback is writing it (%v); retry", st.Path, err)
+	switch {
+	case err != nil && lctx.Err() == nil:
+		// the lock file cannot be opened or locked: permissions, a read-only or full
+		// filesystem; not a writer that holds it
+		return fmt.Errorf("lock backup state %s.lock: %w; check that this user can write %s", st.Path, err, dir)
+	case err != nil || !ok:
+		return fmt.Errorf("lock backup state %s.lock: another cfrollback has been writing it for over %s; retry", st.Path, timeout)
 	}
 	defer fl.Unlock()
 	s, err := st.Load()

@@ -110,13 +110,21 @@ func Verify(ctx context.Context, c Candidate, opt VerifyOptions) (*VerifyResult,
 	return res, nil
 }
 
-func compareManifest(m *Manifest, sum archive.Summary, digests []archive.EntryDigest, problem func(string, ...any)) {
-	if !strings.EqualFold(m.ArchiveSHA256, sum.SHA256) {
+// compareSummary checks the archive's digest and entry count against its manifest.
+func compareSummary(m *Manifest, sum archive.Summary, problem func(string, ...any)) {
+	switch {
+	case m.ArchiveSHA256 == "":
+		problem("its manifest records no archive sha256 (archive_sha256 is missing): the archive cannot be checked against it")
+	case !strings.EqualFold(m.ArchiveSHA256, sum.SHA256):
 		problem("archive sha256 %s does not match its manifest (%s): the file changed after it was written", sum.SHA256, m.ArchiveSHA256)
 	}
 	if m.Entries != sum.Entries {
 		problem("the archive has %d entries, its manifest says %d", sum.Entries, m.Entries)
 	}
+}
+
+func compareManifest(m *Manifest, sum archive.Summary, digests []archive.EntryDigest, problem func(string, ...any)) {
+	compareSummary(m, sum, problem)
 	want := make(map[string]FileRecord, len(m.Files))
 	for _, f := range m.Files {
 		want[f.Path] = f
