@@ -36,7 +36,17 @@ type execRunner struct {
 	dir string // working directory; "" inherits cfrollback's
 }
 
+// DefaultCommandTimeout bounds a program run with a context that has no deadline of its own
+// (the runbook's steps give theirs; a caller that forgets must not hang for ever: a 'pm2 stop'
+// under memory pressure once ran for 13 minutes). A var for tests.
+var DefaultCommandTimeout = 2 * time.Minute
+
 func (r *execRunner) Run(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultCommandTimeout)
+		defer cancel()
+	}
 	out, err := os.CreateTemp("", "cfrollback-exec-*")
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
