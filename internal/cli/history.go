@@ -24,6 +24,8 @@ type historyRow struct {
 	Backup     string    `json:"backup,omitempty"`
 	DowntimeMS int64     `json:"downtime_ms"`
 	Error      string    `json:"error,omitempty"`
+	// Verified is false when the journal's hash chain does not vouch for the run's records.
+	Verified bool `json:"verified"`
 }
 
 func newHistoryCmd(f *Factory) *cobra.Command {
@@ -42,11 +44,14 @@ completes or undoes it.` + exitStatusHelp("0  listed (also when the journal is e
 			if err != nil {
 				return err
 			}
-			recs, err := journal.ReadAll(cfg.Journal)
+			jc, err := journal.ReadChecked(cfg.Journal)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("read journal %s: %w", cfg.Journal, err)
 			}
-			runs := journal.Runs(recs)
+			if w := jc.Warning(cfg.Journal); w != "" {
+				warnPrinter(f.IO)(w)
+			}
+			runs := journal.Runs(jc.Records)
 			rows := []historyRow{}
 			for i := len(runs) - 1; i >= 0 && (limit <= 0 || len(rows) < limit); i-- {
 				r := runs[i]
@@ -55,7 +60,7 @@ completes or undoes it.` + exitStatusHelp("0  listed (also when the journal is e
 					outcome = "INTERRUPTED"
 				}
 				rows = append(rows, historyRow{RunID: r.ID, Command: r.Command, User: r.User, Host: r.Host, Started: r.Started,
-					Ended: r.Ended, Outcome: outcome, Backup: r.Backup, DowntimeMS: r.DowntimeMS, Error: r.Error})
+					Ended: r.Ended, Outcome: outcome, Backup: r.Backup, DowntimeMS: r.DowntimeMS, Error: r.Error, Verified: jc.Trusted(r)})
 			}
 			return printHistory(f.IO, f.JSON, rows)
 		},
@@ -80,8 +85,12 @@ func printHistory(io *ui.IO, asJSON bool, rows []historyRow) error {
 		if r.DowntimeMS > 0 {
 			down = ui.Duration(time.Duration(r.DowntimeMS) * time.Millisecond)
 		}
+		outcome := r.Outcome
+		if !r.Verified {
+			outcome += " (UNVERIFIED)"
+		}
 		fmt.Fprintf(tw, "%s\t%s (%s)\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.Started.Local().Format("2006-01-02 15:04:05"),
-			ui.Ago(r.Started, now), r.Command, r.User, r.Outcome, down, r.Backup)
+			ui.Ago(r.Started, now), r.Command, r.User, outcome, down, r.Backup)
 	}
 	return tw.Flush()
 }

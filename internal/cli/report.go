@@ -68,7 +68,7 @@ person knows (issue, impact, root cause, reporter) is left as headed blanks.
 }
 
 func runReport(opts *reportOptions) error {
-	run, err := rollbackRun(opts.Config.Journal, opts.RunID)
+	run, unverified, err := rollbackRunChecked(opts.Config.Journal, opts.RunID)
 	if err != nil {
 		return usageError{err}
 	}
@@ -78,6 +78,10 @@ func runReport(opts *reportOptions) error {
 		return usageErrorf("--severity %q: give P0, P1, P2 or P3", opts.Severity)
 	}
 	md := incidentReport(run, opts.Config.Journal, opts.Severity, time.Now())
+	if unverified != "" {
+		warnPrinter(opts.IO)(unverified)
+		md = "> **UNVERIFIED**: " + unverified + ".\n\n" + md
+	}
 	res := reportResult{RunID: run.ID, Markdown: md}
 	if opts.Output != "" {
 		if err := writeReport(opts.Output, []byte(md)); err != nil {

@@ -405,27 +405,34 @@ func errorLines(ctx context.Context, io *ui.IO, cfg config.Config, o logCountOpt
 
 // rollbackRun is run id, or the last emergency, rollback or undo run.
 func rollbackRun(journalPath, id string) (journal.Run, error) {
-	recs, err := journal.ReadAll(journalPath)
+	run, _, err := rollbackRunChecked(journalPath, id)
+	return run, err
+}
+
+// rollbackRunChecked is rollbackRun with the journal's hash chain checked: unverified is the
+// warning to show when the chain does not vouch for the run's records, else "".
+func rollbackRunChecked(journalPath, id string) (run journal.Run, unverified string, err error) {
+	jc, err := journal.ReadChecked(journalPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return journal.Run{}, fmt.Errorf("no journal at %s: no rollback has run here", journalPath)
+		return journal.Run{}, "", fmt.Errorf("no journal at %s: no rollback has run here", journalPath)
 	}
 	if err != nil {
-		return journal.Run{}, fmt.Errorf("read journal %s: %w", journalPath, err)
+		return journal.Run{}, "", fmt.Errorf("read journal %s: %w", journalPath, err)
 	}
-	runs := journal.Runs(recs)
+	runs := journal.Runs(jc.Records)
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
-		if id != "" && r.ID == id {
-			return r, nil
-		}
-		if id == "" && (r.Command == "emergency" || r.Command == "rollback" || r.Command == "undo") {
-			return r, nil
+		if (id != "" && r.ID == id) || (id == "" && (r.Command == "emergency" || r.Command == "rollback" || r.Command == "undo")) {
+			if !jc.Trusted(r) {
+				unverified = jc.Warning(journalPath)
+			}
+			return r, unverified, nil
 		}
 	}
 	if id != "" {
-		return journal.Run{}, fmt.Errorf("run %s is not in the journal %s; 'cfrollback history' lists the runs", id, journalPath)
+		return journal.Run{}, "", fmt.Errorf("run %s is not in the journal %s; 'cfrollback history' lists the runs", id, journalPath)
 	}
-	return journal.Run{}, fmt.Errorf("no emergency, rollback or undo run in the journal %s", journalPath)
+	return journal.Run{}, "", fmt.Errorf("no emergency, rollback or undo run in the journal %s", journalPath)
 }
 
 // appendLocked appends one record under the lock, so it never interleaves
