@@ -322,6 +322,9 @@ func ReadBundle(p string) (Bundle, error) {
 		if f.Path == "" || clean != f.Path || path.IsAbs(clean) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(f.Path, "\\") {
 			return b, fmt.Errorf("%s: file path %q is not a clean path inside the agents dir", p, f.Path)
 		}
+		if strings.ContainsRune(f.Path, 0) {
+			return b, fmt.Errorf("%s: file path %q holds a NUL byte; no file system can create it", p, f.Path)
+		}
 		if seen[clean] {
 			return b, fmt.Errorf("%s: file %q appears twice", p, f.Path)
 		}
@@ -335,6 +338,15 @@ func ReadBundle(p string) (Bundle, error) {
 		}
 		if _, err := parseMode(f.Mode); err != nil {
 			return b, fmt.Errorf("%s: file %s: %w", p, f.Path, err)
+		}
+	}
+	// A path that is a file and also the directory of another (a.md and a.md/b.md) cannot
+	// be written: found here, before the lock, the checkpoint and the journal.
+	for _, f := range b.Files {
+		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
+			if seen[dir] {
+				return b, fmt.Errorf("%s: %q is a file and also the directory of %q; a bundle cannot hold both", p, dir, f.Path)
+			}
 		}
 	}
 	return b, nil

@@ -121,6 +121,43 @@ func TestReadBundleRefusesEscapes(t *testing.T) {
 	}
 }
 
+// A set that cannot be written is refused when it is read, before any lock, checkpoint or
+// journal record: a NUL in a path, a path that is a file and a directory at once.
+func TestReadBundleRefusesUnwritableSets(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		paths []string
+		want  string
+	}{
+		{[]string{"a\x00b.md"}, "NUL byte"},
+		{[]string{"core/a.md", "core/a.md/b.md"}, `"core/a.md" is a file and also the directory of "core/a.md/b.md"`},
+		{[]string{"x/y/z.md", "x"}, `"x" is a file and also the directory of "x/y/z.md"`},
+	} {
+		var files []BundleFile
+		for _, p := range c.paths {
+			files = append(files, BundleFile{Path: p, Mode: "0644", SHA256: SHA256Hex(nil)})
+		}
+		f, err := WriteBundle(filepath.Join(dir, "b.json"), NewBundle("src", files, "", "", time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadBundle(f); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.paths, err, c.want)
+		}
+		os.Remove(f)
+	}
+	// and a set with only sibling files and nested dirs is fine
+	f, err := WriteBundle(filepath.Join(dir, "ok.json"), NewBundle("src", []BundleFile{
+		{Path: "core/a.md", Mode: "0644", SHA256: SHA256Hex(nil)}, {Path: "core/sub/b.md", Mode: "0644", SHA256: SHA256Hex(nil)},
+	}, "", "", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadBundle(f); err != nil {
+		t.Errorf("a sound set: %v", err)
+	}
+}
+
 func TestHiveCounts(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "hive.db")
 	db, err := sql.Open("sqlite3", "file:"+p)
