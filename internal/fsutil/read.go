@@ -24,18 +24,11 @@ var ErrNotRegular = errors.New("not a regular file")
 // file over max is an error, not a truncated read. Errors name the path; a missing file
 // still matches fs.ErrNotExist.
 func ReadFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, fi, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
-	}
 	if fi.Size() > max {
 		return nil, fmt.Errorf("%s: %d bytes, more than the %d this file may have", path, fi.Size(), max)
 	}
@@ -49,22 +42,35 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
+// OpenRegular opens path for reading, without blocking, and returns it only if it is a
+// regular file (following symlinks): a FIFO's open does not wait for a writer (O_NONBLOCK,
+// which changes nothing for a regular file's reads), and the check is fstat on the returned
+// descriptor, so the file cannot be swapped between the check and the read.
+func OpenRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
 // RequireRegular checks, without blocking, that path is a regular file (following
 // symlinks): for files handed to code that opens them itself (SQLite, tar readers).
 func RequireRegular(path string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, _, err := OpenRegular(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
-	}
-	return nil
+	return f.Close()
 }
 
 func kind(m os.FileMode) string {

@@ -10,8 +10,9 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Log lines are health evidence too: `cfrollback logs --grep ERROR --since
@@ -164,20 +165,12 @@ func LineTime(text string) (time.Time, bool) {
 // skipped without reading: nothing in it can be newer. It returns the offset
 // after the last complete line, for FollowFile.
 func ScanFile(ctx context.Context, path string, offset int64, f LogFilter, emit func(LogLine) error) (int64, error) {
-	// O_NONBLOCK and the check below: a FIFO or device given as a log is refused, not
-	// waited on or read forever.
-	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// A FIFO or device given as a log is refused, not waited on or read forever.
+	fh, fi, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return offset, err
 	}
 	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return offset, err
-	}
-	if !fi.Mode().IsRegular() {
-		return offset, fmt.Errorf("%s: not a regular file", path)
-	}
 	if !f.Since.IsZero() && fi.ModTime().Before(f.Since) {
 		return fi.Size(), nil
 	}

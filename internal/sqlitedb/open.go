@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // DefaultBusyTimeout is used when an options struct leaves BusyTimeout zero.
@@ -102,19 +103,12 @@ type header struct {
 // readHeader checks the magic string; a zero-byte file or a wrong magic gives an error
 // wrapping ErrNotDatabase.
 func readHeader(path string) (header, error) {
-	// O_NONBLOCK: a FIFO given as a database is refused below instead of waiting for a writer.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// A FIFO given as a database is refused instead of waited on.
+	f, fi, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return header{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return header{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return header{}, fmt.Errorf("%s: not a regular file", path)
-	}
 	h := header{Size: fi.Size()}
 	if fi.Size() == 0 {
 		return h, fmt.Errorf("%s: empty (0 bytes): %w", path, ErrNotDatabase)
