@@ -1,0 +1,273 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// The safe-path rule (OpenSSH's safe_path, sudo's sudo_secure_path) for the dirs root writes
+// in: the journal's, the state dir, the log dir, the lock's, the install's parent (where the
+// staging and failed dirs go). Another local user must not be able to make root write
+// through a symlink or swap what root writes, so every directory on the way to such a dir,
+// symlinks followed, must be:
+//
+//   - owned by root or by the effective uid;
+//   - an ancestor: writable by group or others only if it has the sticky bit (as /tmp: others
+//     cannot rename or remove what they do not own);
+//   - the dir itself: not writable by others at all, nor by its group unless the group is
+//     root's (gid 0).
+//
+// A symlink met on the way (/var/run -> /run) must itself be owned by root or the effective
+// uid; it was found in a dir already checked, and its target is checked the same way.
+
+// UntrustedDirError says why a dir root would write in is refused. Callers set Key to the
+// setting the dir comes from, so the message can say what to change.
+type UntrustedDirError struct {
+	Path   string      // the dir root was to write in
+	Dir    string      // the offending dir or symlink on the way to it (may equal Path)
+	UID    uint32      // Dir's owner
+	GID    uint32      // Dir's group
+	Mode   fs.FileMode // Dir's mode
+	Reason string      // "is writable by other users", ...
+	Fix    string      // what to do
+	Key    string      // the setting Path comes from, "" if none
+}
+
+func (e *UntrustedDirError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "refusing to write in %s: ", e.Path)
+	if e.Dir != e.Path {
+		fmt.Fprintf(&b, "%s ", e.Dir)
+	} else {
+		b.WriteString("it ")
+	}
+	fmt.Fprintf(&b, "%s (%s, owner uid %d, group gid %d); %s", e.Reason, e.Mode, e.UID, e.GID, e.Fix)
+	if e.Key != "" {
+		fmt.Fprintf(&b, " or set %s to another dir", e.Key)
+	}
+	return b.String()
+}
+
+// ErrUntrustedDir matches every *UntrustedDirError with errors.Is.
+var ErrUntrustedDir = errors.New("dir writable by other users")
+
+// Is makes errors.Is(err, ErrUntrustedDir) true.
+func (e *UntrustedDirError) Is(target error) bool { return target == ErrUntrustedDir }
+
+// WithKey names the setting a refused dir comes from: a *UntrustedDirError in err gets Key
+// (its message then says to set the key to another dir). Other errors are returned as they are.
+func WithKey(err error, key string) error {
+	var ue *UntrustedDirError
+	if errors.As(err, &ue) && ue.Key == "" {
+		ue.Key = key
+	}
+	return err
+}
+
+// CheckTrustedDir returns a *UntrustedDirError unless dir, which must exist, and every
+// directory and symlink on the way to it are safe for root to write in (the rule above).
+// Other errors (dir missing, not a directory) are returned as they are, naming the path.
+func CheckTrustedDir(dir string) error {
+	return checkDir(dir, true)
+}
+
+// MkdirTrusted creates dir and its missing parents with perm (os.MkdirAll) and checks it with
+// CheckTrustedDir. The deepest dir that already exists is checked before anything is
+// created, so nothing is created through a dir other users can write.
+func MkdirTrusted(dir string, perm fs.FileMode) error {
+	if err := checkExisting(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	return CheckTrustedDir(dir)
+}
+
+// checkExisting checks the deepest existing dir of dir's path as an ancestor would be checked.
+func checkExisting(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			if d == abs {
+				return checkDir(abs, true)
+			}
+			err := checkDir(d, false)
+			var ue *UntrustedDirError
+			if errors.As(err, &ue) {
+				ue.Path = abs
+			}
+			return err
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if filepath.Dir(d) == d {
+			return nil
+		}
+	}
+}
+
+const maxLinks = 40 // as the kernel's MAXSYMLINKS
+
+// checkDir walks dir from / component by component, following symlinks, and checks each
+// directory and symlink met. final says whether the last directory is the one written in
+// (the strict rule) or only an ancestor.
+func checkDir(dir string, final bool) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	euid := uint32(os.Geteuid())
+	refuse := func(at string, st *syscall.Stat_t, mode fs.FileMode, reason, fix string) error {
+		return &UntrustedDirError{Path: abs, Dir: at, UID: st.Uid, GID: st.Gid, Mode: mode, Reason: reason, Fix: fix}
+	}
+	ownerOK := func(st *syscall.Stat_t) bool { return st.Uid == 0 || st.Uid == euid }
+	const chownFix = "make it owned by root (chown root)"
+	const chmodFix = "make it root-owned and not writable by others (chmod o-w,g-w)"
+
+	checkDirectory := func(at string, fi fs.FileInfo, last bool) error {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		mode := fi.Mode()
+		if !ownerOK(st) {
+			return refuse(at, st, mode, "is owned by another user", chownFix)
+		}
+		perm := mode.Perm()
+		if last {
+			if perm&0o002 != 0 {
+				return refuse(at, st, mode, "is writable by other users", chmodFix)
+			}
+			if perm&0o020 != 0 && st.Gid != 0 {
+				return refuse(at, st, mode, "is writable by its group", chmodFix)
+			}
+			return nil
+		}
+		if perm&0o022 != 0 && mode&fs.ModeSticky == 0 {
+			return refuse(at, st, mode, "is writable by other users and has no sticky bit (they could rename or replace what is in it)",
+				"make it root-owned and not writable by others (chmod o-w,g-w), or sticky as /tmp (chmod +t)")
+		}
+		return nil
+	}
+
+	// todo holds the components still to walk; cur is the real path walked so far, its
+	// dirs checked as ancestors.
+	todo := splitPath(abs)
+	cur := "/"
+	if len(todo) > 0 {
+		fi, err := os.Lstat(cur)
+		if err != nil {
+			return err
+		}
+		if err := checkDirectory(cur, fi, false); err != nil {
+			return err
+		}
+	}
+	links := 0
+	for len(todo) > 0 {
+		name := todo[0]
+		todo = todo[1:]
+		switch name {
+		case ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		fi, err := os.Lstat(next)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && !ownerOK(st) {
+				return refuse(next, st, fi.Mode(), "is a symbolic link owned by another user", "replace it with a root-owned link or a dir")
+			}
+			links++
+			if links > maxLinks {
+				return &fs.PathError{Op: "check", Path: abs, Err: syscall.ELOOP}
+			}
+			target, err := os.Readlink(next)
+			if err != nil {
+				return err
+			}
+			todo = append(splitPath(target), todo...)
+			if filepath.IsAbs(target) {
+				cur = "/"
+			}
+			continue
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s: not a directory", next)
+		}
+		if len(todo) > 0 {
+			// the last dir is checked below, with the rule for it
+			if err := checkDirectory(next, fi, false); err != nil {
+				return err
+			}
+		}
+		cur = next
+	}
+	fi, err := os.Lstat(cur)
+	if err != nil {
+		return err
+	}
+	return checkDirectory(cur, fi, final)
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// WriteFileTrusted is WriteFile for the files root keeps in its own dirs (journal head,
+// backup state, baseline, monitor samples): the dir is created (0755) if missing and must
+// pass CheckTrustedDir. The file is replaced by a rename, which never follows a symlink
+// planted at path.
+func WriteFileTrusted(path string, data []byte, perm fs.FileMode) error {
+	if err := MkdirTrusted(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return WriteFile(path, data, perm)
+}
+
+// ErrSymlink is returned by OpenAppend for a symbolic link at the path.
+var ErrSymlink = errors.New("is a symbolic link: refused (it could point root at any file)")
+
+// OpenAppend opens path for appending, creating it with perm, never through a symlink
+// (O_NOFOLLOW: one planted at path is refused with ErrSymlink, its target untouched) and
+// only if it is a regular file (checked on the descriptor; a FIFO does not block the open, and O_NONBLOCK changes
+// nothing for a regular file's writes).
+// The caller checks the dir (CheckTrustedDir) first.
+func OpenAppend(path string, perm fs.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s %w; remove it and retry", path, ErrSymlink)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
