@@ -49,7 +49,9 @@ func writeHead(journal string, h head) error {
 }
 
 // mkdirAllSynced is os.MkdirAll that also fsyncs the parent of every
-// directory it creates, so a new journal's path survives a crash.
+// directory it creates, so a new journal's path survives a crash. The dir,
+// new or not, must be one other users cannot write (fsutil.CheckTrustedDir):
+// root appends to the journal and replaces its head there.
 func mkdirAllSynced(dir string, perm fs.FileMode) error {
 	var missing []string
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
@@ -66,9 +68,9 @@ func mkdirAllSynced(dir string, perm fs.FileMode) error {
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return fsutil.CheckTrustedDir(dir)
 	}
-	if err := os.MkdirAll(dir, perm); err != nil {
+	if err := fsutil.MkdirTrusted(dir, perm); err != nil {
 		return err
 	}
 	for i := len(missing) - 1; i >= 0; i-- {

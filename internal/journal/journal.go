@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
@@ -70,7 +71,7 @@ type Journal struct {
 // (errors.Is ErrCorrupt) and leaves both files untouched.
 func Open(path string) (*Journal, error) {
 	if err := mkdirAllSynced(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create journal directory: %w", err)
+		return nil, fmt.Errorf("journal directory: %w", fsutil.WithKey(err, "journal"))
 	}
 	hd, err := readHead(path)
 	if err != nil {
@@ -94,9 +95,27 @@ func Open(path string) (*Journal, error) {
 	return j, nil
 }
 
+// openOrCreate never opens the journal through a symlink (O_NOFOLLOW: one
+// planted at the path would make root append to, or create, any file) and
+// only a regular file.
 func openOrCreate(path string, hd *head) (f *os.File, created bool, err error) {
+	defer func() {
+		if errors.Is(err, syscall.ELOOP) {
+			err = fmt.Errorf("journal %s %w; remove it and retry", path, fsutil.ErrSymlink)
+		}
+		if err == nil {
+			if fi, serr := f.Stat(); serr != nil || !fi.Mode().IsRegular() {
+				_ = f.Close()
+				f, created = nil, false
+				err = serr
+				if err == nil {
+					err = fmt.Errorf("journal %s: %w", path, fsutil.ErrNotRegular)
+				}
+			}
+		}
+	}()
 	for range 2 {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 		if err == nil {
 			return f, false, nil
 		}
@@ -107,7 +126,7 @@ func openOrCreate(path string, hd *head) (f *os.File, created bool, err error) {
 			return nil, false, &CorruptError{Path: path, Reason: fmt.Sprintf(
 				"the journal is missing but its head %s records seq %d: it was deleted or moved", headPath(path), hd.Seq)}
 		}
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 		if err == nil {
 			return f, true, nil
 		}
