@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -134,12 +135,16 @@ func (st Store) Load() (*State, error) {
 // results. fn's error aborts the write.
 func (st Store) Update(ctx context.Context, fn func(*State) error) error {
 	dir := filepath.Dir(st.Path)
+	// Root replaces the state file and creates its lock in dir: it must be a dir other users
+	// cannot write (fsutil.CheckTrustedDir), created or not.
 	if st.CreateDir {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create backup state dir: %w", err)
+		if err := fsutil.MkdirTrusted(dir, 0o700); err != nil {
+			return fmt.Errorf("backup state dir: %w", fsutil.WithKey(err, "backup.state"))
 		}
 	} else if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("backup state dir: %w (any 'cfrollback backup' command creates it)", err)
+	} else if err := fsutil.CheckTrustedDir(dir); err != nil {
+		return fmt.Errorf("backup state dir: %w", fsutil.WithKey(err, "backup.state"))
 	}
 	timeout := st.LockTimeout
 	if timeout == 0 {
@@ -147,7 +152,7 @@ func (st Store) Update(ctx context.Context, fn func(*State) error) error {
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	fl := flock.New(st.Path + ".lock")
+	fl := flock.New(st.Path+".lock", flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW))
 	ok, err := fl.TryLockContext(lctx, 20*time.Millisecond)
 	switch {
 	case err != nil && lctx.Err() == nil:

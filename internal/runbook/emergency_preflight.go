@@ -15,6 +15,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/install"
 )
 
@@ -33,6 +34,10 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 	parent := filepath.Dir(r.res.InstallDir)
 	if _, err := os.Stat(parent); err != nil {
 		return "", nil, fmt.Errorf("parent of install_dir: %w", err)
+	}
+	// The staging and failed dirs are created and renamed in install_dir's parent, as root.
+	if err := fsutil.CheckTrustedDir(parent); err != nil {
+		return "", nil, fmt.Errorf("parent of install_dir (where the staging and failed dirs go): %w; nothing was changed, the service was not stopped", err)
 	}
 	preserved, err := r.preservedSize()
 	if err != nil {

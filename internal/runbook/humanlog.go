@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // humanLog is the seed's /var/log/claude-flow-rollback-<ts>.log: plain lines
@@ -20,11 +21,12 @@ type humanLog struct {
 func openHumanLog(cfg config.Config, start time.Time, warn func(Event)) *humanLog {
 	name := filepath.Base(filepath.Clean(cfg.InstallDir)) + "-rollback-" + start.Format(config.TimestampLayout) + ".log"
 	p := filepath.Join(cfg.LogDir, name)
-	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
-		warn(Event{Kind: "warn", Message: fmt.Sprintf("human log %s not written: %v", p, err)})
+	// Root appends here: never in a dir other users can write, never through a symlink.
+	if err := fsutil.MkdirTrusted(cfg.LogDir, 0o755); err != nil {
+		warn(Event{Kind: "warn", Message: fmt.Sprintf("human log %s not written: %v", p, fsutil.WithKey(err, "log_dir"))})
 		return nil
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := fsutil.OpenAppend(p, 0o640)
 	if err != nil {
 		warn(Event{Kind: "warn", Message: fmt.Sprintf("human log %s not written: %v", p, err)})
 		return nil
