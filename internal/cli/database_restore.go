@@ -27,6 +27,8 @@ type databaseRestoreOptions struct {
 	File        string
 	Latest      bool
 	StopService bool
+	// ForceSchema restores a file whose schema lacks or changes part of the live one.
+	ForceSchema bool
 	// NewService builds the service manager; tests replace it.
 	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
 }
@@ -35,9 +37,11 @@ type databaseRestoreResult struct {
 	Name string `json:"name"`
 	sqlitedb.RestoreResult
 	// Skipped are newer candidates --latest passed over, with why.
-	Skipped        []dbSkipped `json:"skipped_backups,omitempty"`
-	ServiceStopped bool        `json:"service_stopped"`
-	Healthy        *bool       `json:"healthy,omitempty"`
+	Skipped []dbSkipped `json:"skipped_backups,omitempty"`
+	// Schema is how the backup's schema compares with the live database's.
+	Schema         *sqlitedb.SchemaComparison `json:"schema,omitempty"`
+	ServiceStopped bool                       `json:"service_stopped"`
+	Healthy        *bool                      `json:"healthy,omitempty"`
 }
 
 func newDatabaseRestoreCmd(f *Factory) *cobra.Command {
@@ -51,7 +55,17 @@ own backups) that passes integrity_check.
 
 It refuses, naming the pid and command, while any process has the database or its
 -wal/-shm open; --stop-service stops the service first, restores, starts it and waits
-until it is healthy. In order:
+until it is healthy.
+
+Before anything else (before the lock, a stop or a write), the backup's schema (tables
+with their columns, indexes) is compared with the live database's. A backup that lacks
+a table, column or index the live database has, or declares one otherwise (a column's
+type, an index's columns), is refused (exit 3) with the differences listed:
+--force-schema restores it anyway. A backup that only adds tables, columns or indexes
+is restored with a warning. A live database that does not exist, is empty or has no
+tables has nothing to compare. (docs/DATABASES.md, "Schema check".)
+
+In order:
   1. the backup's .sha256 sidecar (if any) must match; a copy of the backup is made
      next to the database and must pass integrity_check
   2. the current database, with the commits in its -wal, is kept as
@@ -65,7 +79,8 @@ Until step 4 the database is untouched.` +
 				"1  failed (unexpected error; read the message)",
 				"2  bad usage or invalid settings",
 				"3  nothing was changed: the database is open in a process (pid named; stop it or use",
-				"   --stop-service), no usable backup, or the backup failed its checks",
+				"   --stop-service), no usable backup, the backup failed its checks, or its schema",
+				"   does not match the live database's (differences listed; --force-schema)",
 				"4  failed after the service was stopped; the message says whether the database was replaced",
 				"5  restored, but the service did not become healthy; the replaced file is kept",
 				"6  another cfrollback run holds the lock"),
@@ -86,6 +101,7 @@ Until step 4 the database is untouched.` +
 	cmd.Flags().StringVar(&opts.File, "file", "", "restore this backup file")
 	cmd.Flags().BoolVar(&opts.Latest, "latest", false, "restore the newest backup that passes integrity_check")
 	cmd.Flags().BoolVar(&opts.StopService, "stop-service", false, "stop the service, restore, start it and wait until healthy")
+	cmd.Flags().BoolVar(&opts.ForceSchema, "force-schema", false, "restore even if the backup's schema lacks or changes tables, columns or indexes of the live database")
 	return cmd
 }
 
@@ -113,6 +129,17 @@ func runDatabaseRestore(ctx context.Context, opts *databaseRestoreOptions) error
 		}
 	}
 
+	// The backup is chosen and its schema compared before the lock, a stop or a write:
+	// both only read, and a refusal must leave everything as it was.
+	backupFile, err := chooseDBBackup(ctx, opts, d, &res)
+	if err != nil {
+		return &runbook.StepError{Step: "preflight", Err: err,
+			Hint: "nothing was changed; name a backup with --file FILE, or make one with 'cfrollback database backup'"}
+	}
+	if err := checkRestoreSchema(ctx, opts, d, backupFile, target, &res); err != nil {
+		return err
+	}
+
 	host, _ := os.Hostname()
 	if err := os.MkdirAll(filepath.Dir(opts.Config.Lock), 0o755); err != nil {
 		return fmt.Errorf("create the lock's directory: %w", err)
@@ -123,11 +150,6 @@ func runDatabaseRestore(ctx context.Context, opts *databaseRestoreOptions) error
 	}
 	defer lk.Release()
 
-	backupFile, err := chooseDBBackup(ctx, opts, d, &res)
-	if err != nil {
-		return &runbook.StepError{Step: "preflight", Err: err,
-			Hint: "nothing was changed; name a backup with --file FILE, or make one with 'cfrollback database backup'"}
-	}
 	say("restoring %s (%s) from %s", d.Name, target, backupFile)
 
 	var m service.Manager
@@ -175,6 +197,45 @@ func runDatabaseRestore(ctx context.Context, opts *databaseRestoreOptions) error
 		fmt.Fprintf(opts.IO.ErrOut, "%s\n", p.Green("database restored"))
 	}
 	return printRestore(opts.IO, opts.JSON, res)
+}
+
+// checkRestoreSchema compares the backup's schema with the live database's. What the backup
+// lacks or declares otherwise refuses the restore (a preflight error: exit 3) unless
+// --force-schema; what it only adds is a warning. Warnings go to stderr in every mode (as
+// SKIPPING does) and into the JSON result.
+func checkRestoreSchema(ctx context.Context, opts *databaseRestoreOptions, d config.DatabaseRef, backupFile, target string, res *databaseRestoreResult) error {
+	cmp, err := sqlitedb.CompareSchema(ctx, backupFile, target, opts.Config.Database.BusyTimeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &runbook.StepError{Step: "preflight", Err: err,
+			Hint: "nothing was changed; pick another backup with --file, or --latest to take the newest good one"}
+	}
+	res.Schema = &cmp
+	p := opts.IO.ErrPalette()
+	if !cmp.Compared {
+		if !opts.JSON {
+			fmt.Fprintf(opts.IO.ErrOut, "==> schema not compared: %s\n", cmp.Note)
+		}
+		return nil
+	}
+	conflicts, additions := cmp.Conflicts(), cmp.Additions()
+	if len(conflicts) > 0 && !opts.ForceSchema {
+		return &runbook.StepError{Step: "preflight",
+			Err: &sqlitedb.SchemaMismatchError{Live: target, File: backupFile, Conflicts: conflicts, Additions: additions},
+			Hint: fmt.Sprintf("nothing was changed; pick the backup made for this schema (--file), or, if the app will run on the backup's schema "+
+				"(the code was rolled back with it), restore it anyway: cfrollback database restore --db %s --file %s --force-schema", d.Name, backupFile)}
+	}
+	if len(conflicts) > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "%s --force-schema: restoring a backup whose schema does not match the live database's (%d difference(s)):%s\n",
+			p.Yellow("WARNING"), len(conflicts), sqlitedb.FormatSchemaChanges(conflicts, sqlitedb.MaxSchemaLines))
+	}
+	if len(additions) > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "%s the backup's schema adds to the live database's (%d addition(s); allowed: a newer schema is a superset):%s\n",
+			p.Yellow("WARNING"), len(additions), sqlitedb.FormatSchemaChanges(additions, sqlitedb.MaxSchemaLines))
+	}
+	return nil
 }
 
 func undoHint(d config.DatabaseRef, rr sqlitedb.RestoreResult) string {
