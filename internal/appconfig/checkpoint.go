@@ -182,6 +182,13 @@ func WriteCheckpoint(dir, output string, cp Checkpoint) (string, error) {
 		return "", err
 	}
 	if output == "" {
+		// dir is <backup.dir>/config, which root writes in: a deploy user may own it (it is
+		// the backup dir's), other users must not be able to write it (fsutil.CheckSharedDir).
+		// An --output named by the operator is theirs to choose; WriteNew never follows a
+		// symlink at the name (a new temp file, renamed without replacing).
+		if err := fsutil.MkdirShared(dir, 0o700); err != nil {
+			return "", fmt.Errorf("write checkpoint: %w", fsutil.WithKey(err, "backup.dir"))
+		}
 		output = filepath.Join(dir, CheckpointName("config-checkpoint-", cp.Time))
 	}
 	name, err := WriteNew(output, append(data, '\n'), 0o600)

@@ -68,9 +68,10 @@ func ReadBaseline(stateDir string) (*Baseline, error) {
 }
 
 // writeFileDurable writes a temp file next to path, fsyncs it, renames it
-// over path and fsyncs the directory.
+// over path and fsyncs the directory. path is in state_dir, where root
+// writes: a dir other users can write is refused (fsutil.CheckTrustedDir).
 func writeFileDurable(path string, data []byte, perm fs.FileMode) error {
-	return fsutil.WriteFile(path, data, perm)
+	return fsutil.WithKey(fsutil.WriteFileTrusted(path, data, perm), "state_dir")
 }
 
 // Store is the monitor's sample file: JSON Lines, oldest first, bounded by
@@ -92,10 +93,11 @@ func StorePath(stateDir string) string { return filepath.Join(stateDir, "monitor
 // Append writes samples at the end of the store, one write per sample so a
 // crash leaves at most one torn last line, which Read skips.
 func (s Store) Append(samples ...Sample) error {
-	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
-		return err
+	// Root appends in state_dir: never in a dir other users can write, never through a symlink.
+	if err := fsutil.MkdirTrusted(filepath.Dir(s.Path), 0o755); err != nil {
+		return fsutil.WithKey(err, "state_dir")
 	}
-	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := fsutil.OpenAppend(s.Path, 0o644)
 	if err != nil {
 		return err
 	}

@@ -73,14 +73,36 @@ func WithKey(err error, key string) error {
 // directory and symlink on the way to it are safe for root to write in (the rule above).
 // Other errors (dir missing, not a directory) are returned as they are, naming the path.
 func CheckTrustedDir(dir string) error {
-	return checkDir(dir, true)
+	return checkDir(dir, true, false)
+}
+
+// CheckSharedDir is CheckTrustedDir for the dirs a deploy user may own, which root also
+// writes in: backup.dir (app-config checkpoints, database backups). The deploy user is
+// trusted there (docs/SECURITY.md), other users are not: owners are not checked and the
+// group may write, but no dir on the way may be writable by others unless it is an ancestor
+// with the sticky bit, and a symlink on the way must be owned by root, the effective uid, or
+// the owner of the dir it is in. The archives themselves are not checked this way: what is
+// read from them is held by the extraction rules, and root writes them as new files.
+func CheckSharedDir(dir string) error {
+	return checkDir(dir, true, true)
+}
+
+// MkdirShared is MkdirTrusted with the CheckSharedDir rule.
+func MkdirShared(dir string, perm fs.FileMode) error {
+	if err := checkExisting(dir, true); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	return CheckSharedDir(dir)
 }
 
 // MkdirTrusted creates dir and its missing parents with perm (os.MkdirAll) and checks it with
 // CheckTrustedDir. The deepest dir that already exists is checked before anything is
 // created, so nothing is created through a dir other users can write.
 func MkdirTrusted(dir string, perm fs.FileMode) error {
-	if err := checkExisting(dir); err != nil {
+	if err := checkExisting(dir, false); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, perm); err != nil {
@@ -90,7 +112,7 @@ func MkdirTrusted(dir string, perm fs.FileMode) error {
 }
 
 // checkExisting checks the deepest existing dir of dir's path as an ancestor would be checked.
-func checkExisting(dir string) error {
+func checkExisting(dir string, shared bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -98,9 +120,9 @@ func checkExisting(dir string) error {
 	for d := abs; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil {
 			if d == abs {
-				return checkDir(abs, true)
+				return checkDir(abs, true, shared)
 			}
-			err := checkDir(d, false)
+			err := checkDir(d, false, shared)
 			var ue *UntrustedDirError
 			if errors.As(err, &ue) {
 				ue.Path = abs
@@ -120,7 +142,8 @@ const maxLinks = 40 // as the kernel's MAXSYMLINKS
 // checkDir walks dir from / component by component, following symlinks, and checks each
 // directory and symlink met. final says whether the last directory is the one written in
 // (the strict rule) or only an ancestor.
-func checkDir(dir string, final bool) error {
+// shared selects the CheckSharedDir rule.
+func checkDir(dir string, final, shared bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -129,9 +152,15 @@ func checkDir(dir string, final bool) error {
 	refuse := func(at string, st *syscall.Stat_t, mode fs.FileMode, reason, fix string) error {
 		return &UntrustedDirError{Path: abs, Dir: at, UID: st.Uid, GID: st.Gid, Mode: mode, Reason: reason, Fix: fix}
 	}
-	ownerOK := func(st *syscall.Stat_t) bool { return st.Uid == 0 || st.Uid == euid }
+	ownerOK := func(st *syscall.Stat_t) bool { return shared || st.Uid == 0 || st.Uid == euid }
 	const chownFix = "make it owned by root (chown root)"
-	const chmodFix = "make it root-owned and not writable by others (chmod o-w,g-w)"
+	chmodFix := "make it root-owned and not writable by others (chmod o-w,g-w)"
+	// the write bits an ancestor may have only with the sticky bit
+	var openBits fs.FileMode = 0o022
+	if shared {
+		chmodFix = "make it not writable by others (chmod o-w)"
+		openBits = 0o002
+	}
 
 	checkDirectory := func(at string, fi fs.FileInfo, last bool) error {
 		st, ok := fi.Sys().(*syscall.Stat_t)
@@ -147,14 +176,14 @@ func checkDir(dir string, final bool) error {
 			if perm&0o002 != 0 {
 				return refuse(at, st, mode, "is writable by other users", chmodFix)
 			}
-			if perm&0o020 != 0 && st.Gid != 0 {
+			if perm&0o020 != 0 && st.Gid != 0 && !shared {
 				return refuse(at, st, mode, "is writable by its group", chmodFix)
 			}
 			return nil
 		}
-		if perm&0o022 != 0 && mode&fs.ModeSticky == 0 {
+		if perm&openBits != 0 && mode&fs.ModeSticky == 0 {
 			return refuse(at, st, mode, "is writable by other users and has no sticky bit (they could rename or replace what is in it)",
-				"make it root-owned and not writable by others (chmod o-w,g-w), or sticky as /tmp (chmod +t)")
+				chmodFix+", or sticky as /tmp (chmod +t)")
 		}
 		return nil
 	}
@@ -163,6 +192,7 @@ func checkDir(dir string, final bool) error {
 	// dirs checked as ancestors.
 	todo := splitPath(abs)
 	cur := "/"
+	curUID := uint32(0) // owner of cur
 	if len(todo) > 0 {
 		fi, err := os.Lstat(cur)
 		if err != nil {
@@ -171,6 +201,12 @@ func checkDir(dir string, final bool) error {
 		if err := checkDirectory(cur, fi, false); err != nil {
 			return err
 		}
+	}
+	uidOf := func(fi fs.FileInfo) uint32 {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return st.Uid
+		}
+		return 0
 	}
 	links := 0
 	for len(todo) > 0 {
@@ -181,6 +217,9 @@ func checkDir(dir string, final bool) error {
 			continue
 		case "..":
 			cur = filepath.Dir(cur)
+			if fi, err := os.Lstat(cur); err == nil {
+				curUID = uidOf(fi)
+			}
 			continue
 		}
 		next := filepath.Join(cur, name)
@@ -189,7 +228,7 @@ func checkDir(dir string, final bool) error {
 			return err
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && !ownerOK(st) {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid && !(shared && st.Uid == curUID) {
 				return refuse(next, st, fi.Mode(), "is a symbolic link owned by another user", "replace it with a root-owned link or a dir")
 			}
 			links++
@@ -202,7 +241,7 @@ func checkDir(dir string, final bool) error {
 			}
 			todo = append(splitPath(target), todo...)
 			if filepath.IsAbs(target) {
-				cur = "/"
+				cur, curUID = "/", 0
 			}
 			continue
 		}
@@ -215,7 +254,7 @@ func checkDir(dir string, final bool) error {
 				return err
 			}
 		}
-		cur = next
+		cur, curUID = next, uidOf(fi)
 	}
 	fi, err := os.Lstat(cur)
 	if err != nil {

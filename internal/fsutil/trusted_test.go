@@ -237,3 +237,56 @@ func TestWriteFileTrustedRefusesUntrustedDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// backup.dir may be owned by a deploy user (trusted with the backups); other users are not.
+func TestCheckSharedDir(t *testing.T) {
+	testenv.RequireRoot(t)
+	base := trustedBase(t)
+	deploy := mkdir(t, filepath.Join(base, "backups"), 0o775)
+	if err := os.Chown(deploy, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mkdir(t, filepath.Join(deploy, "config"), 0o700)
+	if err := os.Chown(cfg, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	// the deploy user's own link inside its own dir
+	link := filepath.Join(deploy, "cfg-link")
+	if err := os.Symlink(cfg, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{deploy, cfg, link} {
+		if err := CheckSharedDir(d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+		if err := CheckTrustedDir(d); !errors.Is(err, ErrUntrustedDir) {
+			t.Errorf("CheckTrustedDir(%s): %v", d, err)
+		}
+	}
+	// others-writable: the dir itself, or a non-sticky ancestor
+	open := mkdir(t, filepath.Join(base, "open"), 0o777)
+	wantUntrusted(t, CheckSharedDir(open), open, "writable by other users", "chmod o-w")
+	below := mkdir(t, filepath.Join(open, "db"), 0o700)
+	wantUntrusted(t, CheckSharedDir(below), open, "no sticky bit")
+	wantUntrusted(t, MkdirShared(filepath.Join(open, "new"), 0o700), open)
+	// a sticky ancestor is fine, but a symlink another user planted in it is not
+	sticky := mkdir(t, filepath.Join(base, "tmp"), 0o1777)
+	theirs := mkdir(t, filepath.Join(sticky, "theirs"), 0o755)
+	if err := CheckSharedDir(theirs); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(sticky, "planted")
+	if err := os.Symlink(theirs, planted); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(planted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	wantUntrusted(t, CheckSharedDir(planted), planted, "symbolic link owned by another user")
+	if err := MkdirShared(filepath.Join(deploy, "db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
