@@ -15,6 +15,8 @@ import (
 
 	"github.com/gofrs/flock"
 	"golang.org/x/sys/unix"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Holder says which process holds the lock.
@@ -73,7 +75,8 @@ type Lock struct {
 }
 
 // Acquire takes the lock at path without waiting. The parent directory is
-// created (0755) if missing, the lock file (0600) too.
+// created (0755) if missing, the lock file (0600) too; a parent directory other
+// users can write, or owned by another user, is refused (fsutil.CheckTrustedDir).
 //
 // cfrollback runs as root on hosts with other users, so the lock file is never opened
 // through a symlink (O_NOFOLLOW: a link planted at the path would make root truncate its
@@ -94,8 +97,11 @@ type Lock struct {
 // Acquire of the same path fails the same way: each Acquire opens the file
 // anew, and an flock belongs to an open file, not to a process.
 func Acquire(path string, h Holder) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create lock directory: %w", err)
+	// The lock's dir must be one other users cannot write (fsutil.MkdirTrusted): there they
+	// could replace the lock file between our checks and our open, or remove it to run a
+	// second rollback beside ours.
+	if err := fsutil.MkdirTrusted(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("lock directory: %w", err)
 	}
 	if h.PID == 0 {
 		h.PID = os.Getpid()
