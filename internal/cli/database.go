@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -146,8 +147,12 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 		}
 		dst := opts.Output
 		if dst == "" {
-			if err := os.MkdirAll(opts.Config.Database.BackupDir, 0o700); err != nil {
-				return fmt.Errorf("create database.backup_dir: %w", err)
+			// Like backup.dir, a deploy user may own database.backup_dir (its default is
+			// inside backup.dir), so only the rule for other users applies: no dir on the
+			// way they can write (fsutil.MkdirShared). The backup is copied to a new temp
+			// file and renamed without replacing, never written through a symlink.
+			if err := fsutil.MkdirShared(opts.Config.Database.BackupDir, 0o700); err != nil {
+				return fmt.Errorf("database.backup_dir: %w", fsutil.WithKey(err, "database.backup_dir"))
 			}
 			dst = filepath.Join(opts.Config.Database.BackupDir, dbBackupName(d.Name, stamp))
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -227,8 +228,8 @@ func printDatabaseCheck(io *ui.IO, asJSON bool, res databaseCheckResult) error {
 // emergency rollback or a restore.
 func lockForRepair(opts *databaseCheckOptions) (func(), error) {
 	host, _ := os.Hostname()
-	if err := os.MkdirAll(filepath.Dir(opts.Config.Lock), 0o755); err != nil {
-		return nil, fmt.Errorf("create the lock's directory: %w", err)
+	if err := fsutil.MkdirTrusted(filepath.Dir(opts.Config.Lock), 0o755); err != nil {
+		return nil, fmt.Errorf("the lock's directory: %w", fsutil.WithKey(err, "lock"))
 	}
 	lk, err := lock.Acquire(opts.Config.Lock, lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback database check --repair-if-needed --db " + opts.DB})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -133,7 +134,9 @@ func runRollback(ctx context.Context, opts *rollbackOptions) error {
 		// The run records its outcome as a mark; unlike emergency (which
 		// creates nothing it was not told to), rollback is one of the
 		// backup commands and may create backup.state's dir.
-		if err := os.MkdirAll(filepath.Dir(cfg.Backup.State), 0o700); err != nil {
+		// Root writes there: a dir other users can write is refused (fsutil.MkdirTrusted).
+		if err := fsutil.MkdirTrusted(filepath.Dir(cfg.Backup.State), 0o700); err != nil {
+			err = fsutil.WithKey(err, "backup.state")
 			warnPrinter(opts.IO)(fmt.Sprintf("the outcome cannot be recorded as a mark: %v", err))
 		}
 	}
