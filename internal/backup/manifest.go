@@ -2,10 +2,13 @@ package backup
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
@@ -90,6 +93,12 @@ func ReadManifest(archivePath string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeManifest(p, b)
+}
+
+// decodeManifest decodes the manifest p holds and validates it: a manifest that decodes but
+// says something impossible is as damaged as one that does not decode.
+func decodeManifest(p string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", p, err)
@@ -97,7 +106,89 @@ func ReadManifest(archivePath string) (*Manifest, error) {
 	if m.Version > ManifestVersion {
 		return nil, fmt.Errorf("manifest %s has version %d; this cfrollback reads up to %d, upgrade it", p, m.Version, ManifestVersion)
 	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", p, err)
+	}
 	return &m, nil
+}
+
+// Validate says what in m cannot be true of a manifest cfrollback wrote: a negative version,
+// size or count; an archive name with a directory in it; a digest that is not sha256 hex;
+// a file or database path that is empty, absolute, not clean, leaves the install dir or
+// holds a NUL; a file listed twice. (Fields a hand-written or older manifest may lack —
+// the archive's name and digest, the files — may be empty.)
+func (m *Manifest) Validate() error {
+	switch {
+	case m.Version < 0:
+		return fmt.Errorf("version %d is negative", m.Version)
+	case m.ArchiveSize < 0:
+		return fmt.Errorf("archive_size %d is negative", m.ArchiveSize)
+	case m.Entries < 0:
+		return fmt.Errorf("entries %d is negative", m.Entries)
+	case m.Bytes < 0:
+		return fmt.Errorf("bytes %d is negative", m.Bytes)
+	}
+	if m.Archive != "" && (m.Archive != filepath.Base(m.Archive) || m.Archive == "." || m.Archive == ".." || strings.ContainsRune(m.Archive, 0)) {
+		return fmt.Errorf("archive %q is not a file name", m.Archive)
+	}
+	if m.ArchiveSHA256 != "" && !isSHA256(m.ArchiveSHA256) {
+		return fmt.Errorf("archive_sha256 %q is not a sha256 digest", m.ArchiveSHA256)
+	}
+	seen := make(map[string]bool, len(m.Files))
+	for i, f := range m.Files {
+		if err := checkRelPath(f.Path); err != nil {
+			return fmt.Errorf("files[%d]: %w", i, err)
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("files[%d]: %q is listed twice", i, f.Path)
+		}
+		seen[f.Path] = true
+		if f.Size < 0 {
+			return fmt.Errorf("file %q: size %d is negative", f.Path, f.Size)
+		}
+		if !isSHA256(f.SHA256) {
+			return fmt.Errorf("file %q: sha256 %q is not a sha256 digest", f.Path, f.SHA256)
+		}
+		if f.Mode&^fs.ModePerm != 0 {
+			return fmt.Errorf("file %q: mode %v has more than permission bits", f.Path, f.Mode)
+		}
+	}
+	for i, d := range m.Databases {
+		if err := checkRelPath(d.Path); err != nil {
+			return fmt.Errorf("databases[%d] (%q): %w", i, d.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkRelPath accepts a clean, relative, slash-separated path inside the install dir.
+func checkRelPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("path %q holds a NUL", p)
+	case path.IsAbs(p):
+		return fmt.Errorf("path %q is absolute", p)
+	case path.Clean(p) != p || p == ".":
+		return fmt.Errorf("path %q is not clean", p)
+	case p == ".." || strings.HasPrefix(p, "../"):
+		return fmt.Errorf("path %q leaves the install dir", p)
+	}
+	return nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // writeManifest writes m next to the archive, durably.
