@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // SyntaxError is a JSON file that does not parse, with where.
@@ -209,7 +210,11 @@ func decodeValue(b []byte) (any, error) {
 // SplitKey splits a dotted key; an empty part is an error, and so is a part that changes
 // what every object of a Node.js app inherits (__proto__, constructor.prototype): the app
 // reads this file into plain objects, where such a key is prototype pollution, not a setting.
+// A key that is not UTF-8 is refused too: JSON would store it as U+FFFD, another key.
 func SplitKey(key string) ([]string, error) {
+	if !utf8.ValidString(key) {
+		return nil, fmt.Errorf("key %q is not UTF-8 text", key)
+	}
 	parts := strings.Split(key, ".")
 	for i, p := range parts {
 		if p == "" {
@@ -263,8 +268,21 @@ var ErrNotObject = errors.New("not an object")
 // Set returns the text with the value at the dotted key replaced by value
 // (any JSON text). Only the bytes of the old value change; a new key is
 // added after the last member of its object, indented like its siblings.
-// Missing parent objects are created.
+// Missing parent objects are created. A result that Parse would refuse (a value with a
+// duplicate key, or nested past MaxDepth once in place) is an error: a set never writes a
+// file that the next read refuses.
 func (d *Document) Set(key string, value json.RawMessage) ([]byte, error) {
+	out, err := d.set(key, value)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Parse(out); err != nil {
+		return nil, fmt.Errorf("set %s: the value cannot be written there: the file would not read back (%v)", key, err)
+	}
+	return out, nil
+}
+
+func (d *Document) set(key string, value json.RawMessage) ([]byte, error) {
 	path, err := SplitKey(key)
 	if err != nil {
 		return nil, err
