@@ -46,7 +46,8 @@ test-faults: deps
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/archive:FuzzExtract ./internal/journal:FuzzReadAll \
   ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/cli:FuzzSettingsFile \
-  ./internal/appconfig:FuzzValidate ./internal/appconfig:FuzzParseSet
+  ./internal/appconfig:FuzzValidate ./internal/appconfig:FuzzParseSet \
+  ./internal/backup:FuzzDecodeManifest ./internal/appconfig:FuzzSetKey
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
