@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/runbook"
@@ -141,8 +142,8 @@ func runDatabaseRestore(ctx context.Context, opts *databaseRestoreOptions) error
 	}
 
 	host, _ := os.Hostname()
-	if err := os.MkdirAll(filepath.Dir(opts.Config.Lock), 0o755); err != nil {
-		return fmt.Errorf("create the lock's directory: %w", err)
+	if err := fsutil.MkdirTrusted(filepath.Dir(opts.Config.Lock), 0o755); err != nil {
+		return fmt.Errorf("the lock's directory: %w", fsutil.WithKey(err, "lock"))
 	}
 	lk, err := lock.Acquire(opts.Config.Lock, lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback database restore --db " + d.Name})
 	if err != nil {
