@@ -46,7 +46,7 @@ func (e *UntrustedDirError) Error() string {
 	} else {
 		b.WriteString("it ")
 	}
-	fmt.Fprintf(&b, "%s (%s, owner uid %d, group gid %d); %s", e.Reason, e.Mode, e.UID, e.GID, e.Fix)
+	fmt.Fprintf(&b, "%s (%s, owner uid %d, group gid %d); %s", e.Reason, lsMode(e.Mode), e.UID, e.GID, e.Fix)
 	if e.Key != "" {
 		fmt.Fprintf(&b, " or set %s to another dir", e.Key)
 	}
@@ -309,4 +309,43 @@ func OpenAppend(path string, perm fs.FileMode) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// lsMode renders a mode as ls -l does (drwxrwxrwt for /tmp), which is what an operator
+// compares with; fs.FileMode's String puts the sticky bit in front (dtrwxrwxrwx).
+func lsMode(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	switch {
+	case m.IsDir():
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	}
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	if m&fs.ModeSticky != 0 {
+		if b[9] == 'x' {
+			b[9] = 't'
+		} else {
+			b[9] = 'T'
+		}
+	}
+	if m&fs.ModeSetgid != 0 {
+		if b[6] == 'x' {
+			b[6] = 's'
+		} else {
+			b[6] = 'S'
+		}
+	}
+	if m&fs.ModeSetuid != 0 {
+		if b[3] == 'x' {
+			b[3] = 's'
+		} else {
+			b[3] = 'S'
+		}
+	}
+	return string(b)
 }

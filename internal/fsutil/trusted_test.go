@@ -89,7 +89,7 @@ func TestCheckTrustedDirRefusesOthersWritableDir(t *testing.T) {
 	}
 	// Sticky does not help the dir root writes in itself.
 	s := mkdir(t, filepath.Join(base, "sticky"), 0o1777)
-	wantUntrusted(t, CheckTrustedDir(s), s, "writable by other users")
+	wantUntrusted(t, CheckTrustedDir(s), s, "writable by other users", "drwxrwxrwt")
 	// Nor does group write, when the group is not root's.
 	g := mkdir(t, filepath.Join(base, "group"), 0o770)
 	if err := os.Chown(g, -1, 65534); err == nil {
