@@ -182,6 +182,9 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "%s %d lines of %s could not be read and were skipped\n", opts.IO.ErrPalette().Yellow("warning:"), bad, store.Path)
 	}
 	in.Samples = samples
+	if c := runbook.Interruption(ctx); c != nil {
+		return fmt.Errorf("%w while reading the service's state: nothing was judged", c)
+	}
 	res := assessResult{Assessment: assess.Evaluate(in, opts.Thresholds), Service: m.Name(), Baseline: in.Baseline}
 
 	var emErr error

@@ -248,6 +248,8 @@ func runHeadline(p ui.Palette, outcome, ok, unhealthy, failed string) string {
 		return p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed")
 	case "preflight_would_fail":
 		return p.Red("DRY RUN: preflight would fail, nothing was changed")
+	case "interrupted":
+		return p.Red("INTERRUPTED after the service was stopped: run it again to resume")
 	}
 	return strings.ToUpper(outcome)
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -221,6 +222,7 @@ func pm2LogFiles(ctx context.Context, c service.Config) ([]string, error) {
 	if c.PM2Home != "" {
 		cmd.Env = append(os.Environ(), "PM2_HOME="+c.PM2Home)
 	}
+	killGroupOnCancel(cmd)
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("pm2 jlist: %w", err)
@@ -270,6 +272,7 @@ func parsePM2LogPaths(out []byte, app string) ([]string, error) {
 // execJournalctl runs the real journalctl.
 func execJournalctl(ctx context.Context, args []string) (io.Reader, func() error, error) {
 	cmd := exec.CommandContext(ctx, "journalctl", args...)
+	killGroupOnCancel(cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -394,4 +397,13 @@ func printLogLine(w io.Writer, asJSON bool, l health.LogLine) error {
 	// A file's line carries its own timestamp, if any; the file name says where it came from.
 	_, err := fmt.Fprintf(w, "%s: %s\n", filepath.Base(l.Source), l.Message)
 	return err
+}
+
+// killGroupOnCancel runs cmd in its own process group (the operator's Ctrl-C reaches
+// cfrollback, which then ends it) and, when its context ends, kills the whole group; output
+// a leftover holds open is given up after 2 s.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
 }

@@ -74,9 +74,25 @@ func negativeDurationFlag(cmd *cobra.Command) error {
 }
 
 // Main runs cfrollback with os.Args and returns the exit code.
+//
+// SIGINT and SIGTERM cancel the run's context with a *runbook.Interrupt as its cause: every
+// read and wait ends, external commands are killed with their process group, the lock is
+// released, and the error says the run was interrupted. A second signal is not caught: it
+// ends the process at once, as a kill would (a run killed after the stop is resumed by the
+// next one).
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			cancel(&runbook.Interrupt{Signal: sig})
+		case <-ctx.Done():
+		}
+	}()
 	return Run(ctx, ui.System(), os.Args[1:])
 }
 
@@ -90,11 +106,19 @@ func Run(ctx context.Context, io *ui.IO, args []string) int {
 	root.SetErr(io.ErrOut)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
-		return ExitOK
+		return ExitOK // monitor and logs --follow end this way when interrupted
 	}
+	cause := runbook.Interruption(ctx)
 	var ee exitError
 	if errors.As(err, &ee) {
+		if cause != nil {
+			// The command printed what it had; say why it is incomplete.
+			printError(f, fmt.Errorf("%w before it finished: the result above is incomplete", cause), ee.code)
+		}
 		return ee.code
+	}
+	if cause != nil && !errors.Is(err, runbook.ErrInterrupted) {
+		err = fmt.Errorf("%w: %w", cause, err)
 	}
 	code := exitCode(err)
 	if isFlagError(err) {

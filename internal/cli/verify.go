@@ -228,6 +228,9 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 	switch {
 	case opts.NoRecord:
 		res.NotRecorded = "--no-record"
+	case runbook.Interruption(ctx) != nil:
+		// an interrupted verify is not a verdict on the run
+		res.NotRecorded = runbook.Interruption(ctx).Error()
 	case runErr != nil:
 		res.NotRecorded = runErr.Error()
 	default:

@@ -301,8 +301,8 @@ func (r *runner) waitHealthy(ctx context.Context) (string, any, error) {
 // install dir was never touched, so drop the staging dir and start the old
 // service again, which is the state the run found.
 func (r *runner) rollbackBeforeSwap(ctx context.Context) {
-	if r.opt.DryRun {
-		return
+	if r.opt.DryRun || Interruption(ctx) != nil {
+		return // interrupted: leave it as a kill would, for the next run to undo
 	}
 	if err := r.fx.RemoveAll(r.res.StagingDir); err != nil {
 		r.warn("could not remove staging dir %s: %v (safe to delete by hand)", r.res.StagingDir, err)

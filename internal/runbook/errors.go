@@ -1,8 +1,11 @@
 package runbook
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
 )
 
 // Sentinels that internal/cli maps to exit codes (docs/EXIT_CODES.md).
@@ -32,4 +35,51 @@ func (e *StepError) Unwrap() []error {
 		return []error{e.Err, ErrAfterStop}
 	}
 	return []error{e.Err, ErrPreflight}
+}
+
+// ErrInterrupted: the operator stopped the run (SIGINT, SIGTERM). internal/cli cancels the
+// run's context with an *Interrupt as its cause; Interruption reads it back.
+var ErrInterrupted = errors.New("interrupted")
+
+// Interrupt is the cause of a context cancelled by a signal.
+type Interrupt struct{ Signal os.Signal }
+
+func (e *Interrupt) Error() string {
+	switch e.Signal {
+	case syscall.SIGINT:
+		return "interrupted by SIGINT (Ctrl-C)"
+	case syscall.SIGTERM:
+		return "interrupted by SIGTERM"
+	}
+	return "interrupted by " + e.Signal.String()
+}
+
+func (e *Interrupt) Is(target error) bool { return target == ErrInterrupted }
+
+// Interruption returns the signal's *Interrupt when ctx ended because the operator stopped
+// the run, nil when ctx is live or ended for another reason (a --timeout, a step's deadline).
+func Interruption(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if c := context.Cause(ctx); errors.Is(c, ErrInterrupted) {
+		return c
+	}
+	return nil
+}
+
+// detachUnlessInterrupted is ctx without its deadline or cancel (a --timeout must not stop
+// a put-back), except that it still ends when the operator interrupts the run.
+func detachUnlessInterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	if c := Interruption(ctx); c != nil {
+		cancel(c)
+		return d, func() { cancel(nil) }
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if c := Interruption(ctx); c != nil {
+			cancel(c)
+		}
+	})
+	return d, func() { stop(); cancel(nil) }
 }

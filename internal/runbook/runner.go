@@ -157,8 +157,60 @@ func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Re
 	}
 	defer release()
 	err = body(ctx)
+	if cause := Interruption(ctx); cause != nil && err != nil {
+		err = r.interrupted(cause, err)
+		if r.stopped && !r.opt.DryRun {
+			// As a kill would: no outcome, so the next run finds this one
+			// unfinished and resumes it (completes it or undoes its staging).
+			r.res.Outcome = "interrupted"
+			r.res.Error = err.Error()
+			r.res.DurationMS = r.deps.Now().Sub(r.start).Milliseconds()
+			r.res.Next = []string{"cfrollback history", r.resumeCommand()}
+			_ = r.record("note", "", map[string]string{"message": err.Error() + "; no outcome recorded: the next run resumes this one, as after a kill"})
+			r.hlog.printf("%s INTERRUPTED (%v); run %q to resume", r.opt.Command, cause, r.resumeCommand())
+			return r.res, err
+		}
+	}
 	r.finish(err)
 	return r.res, err
+}
+
+// interrupted turns the error of a run the operator stopped (SIGINT, SIGTERM) into one that
+// says so and where. Before the stop nothing was changed (exit 3); after it the run stopped
+// where it was, as a kill would, and the next run resumes it (exit 4, never 5: a health
+// wait cut short says nothing about the service's health).
+func (r *runner) interrupted(cause, err error) error {
+	step, inner := "run", err
+	var se *StepError
+	if errors.As(err, &se) {
+		step, inner = se.Step, se.Err
+	}
+	why := fmt.Sprintf(" (%v)", inner)
+	switch {
+	case inner.Error() == context.Canceled.Error():
+		why = ""
+	case errors.Is(inner, ErrUnhealthy) || errors.Is(inner, health.ErrUnhealthy):
+		why = " (the wait was cut short: it says nothing about the service's health)"
+	}
+	if r.stopped {
+		return &StepError{Step: step, AfterStop: true,
+			Err:  fmt.Errorf("%w during %s, after the service was stopped%s", cause, step, why),
+			Hint: "the run stopped where it was, as a kill would; the service may be down. Run '" + r.resumeCommand() + "' again: it reads the journal and resumes this run"}
+	}
+	return &StepError{Step: step,
+		Err:  fmt.Errorf("%w during %s%s", cause, step, why),
+		Hint: "nothing was changed and the service was not stopped; the lock is released"}
+}
+
+// resumeCommand is what resumes this run after it was interrupted.
+func (r *runner) resumeCommand() string {
+	switch r.opt.Command {
+	case VersionCommand:
+		return "cfrollback rollback --to-version VERSION --yes   # the same version: it takes over from this run"
+	case "undo":
+		return "cfrollback undo RUN_ID   # the same run: it completes this undo"
+	}
+	return "cfrollback emergency"
 }
 
 // refuse ends a run that could not begin: nothing was changed.

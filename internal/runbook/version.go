@@ -145,6 +145,9 @@ func (v *versionRun) procedure(ctx context.Context) error {
 	cfg := r.cfg.Version
 	if cfg.ExportCommand != "" {
 		if err := r.step(ctx, "export", v.command("export", cfg.ExportCommand)); err != nil {
+			if Interruption(ctx) != nil {
+				return err // as a kill would: the next run takes over
+			}
 			note := "nothing was installed; " + r.res.Service + " was started again on claude-flow " + v.res.FromVersion
 			if !v.startAgain(ctx) {
 				note = "nothing was installed, but " + r.res.Service + " did NOT start again; start it by hand"

@@ -41,7 +41,9 @@ func npmGlobalVersion(ctx context.Context) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, npm, "ls", "-g", "--depth=0", "--json").Output()
+	cmd := exec.CommandContext(ctx, npm, "ls", "-g", "--depth=0", "--json")
+	killGroupOnCancel(cmd)
+	out, _ := cmd.Output()
 	return ParseNpmLs(out)
 }
 
@@ -138,9 +140,7 @@ func (execShell) Run(ctx context.Context, dir, line string, env []string) ([]byt
 		cmd.Dir = dir
 	}
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	killGroupOnCancel(cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -194,7 +194,7 @@ func (v *versionRun) checkPublished(ctx context.Context) error {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
+	killGroupOnCancel(cmd)
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -224,4 +224,13 @@ func (v *versionRun) checkPublished(ctx context.Context) error {
 		v.r.info("%s@%s is published (%s)", pkg, v.o.To, line)
 	}
 	return nil
+}
+
+// killGroupOnCancel runs cmd in its own process group and, when its context ends, kills the
+// whole group (npm and whatever it spawned), not just the direct child; output a leftover
+// holds open is given up after 5 s.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 }

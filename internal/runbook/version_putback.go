@@ -20,7 +20,13 @@ import (
 // what was put back.
 func (v *versionRun) putBack(ctx context.Context, failed error) error {
 	r := v.r
-	ctx = context.WithoutCancel(ctx) // a cancelled run must still leave the old version running
+	if Interruption(ctx) != nil {
+		return failed // as a kill would: the next rollback --to-version takes over
+	}
+	// A run that timed out must still leave the old version running; one the
+	// operator interrupts stops where it is.
+	ctx, cancel := detachUnlessInterrupted(ctx)
+	defer cancel()
 	pb := &PutBack{Version: v.res.FromVersion}
 	v.res.PutBack = pb
 	var did []string
@@ -117,7 +123,12 @@ func (v *versionRun) startAgain(ctx context.Context) bool {
 	if r.opt.DryRun {
 		return true
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Service.StartTimeout)
+	if Interruption(ctx) != nil {
+		return false // as a kill would: the next run starts it again
+	}
+	dctx, dcancel := detachUnlessInterrupted(ctx)
+	defer dcancel()
+	sctx, cancel := context.WithTimeout(dctx, r.cfg.Service.StartTimeout)
 	defer cancel()
 	if err := r.fx.Start(sctx, r.deps.Service); err != nil {
 		r.warn("nothing was installed but %s did not start again: %v", r.res.Service, err)
