@@ -146,13 +146,15 @@ func treeSize(root string) int64 {
 // choosing one), it returns a *lock.HeldError: nothing may be deleted now.
 func InUse(journalPath, lockPath string) (map[string]string, error) {
 	inUse := map[string]string{}
-	recs, err := journal.ReadAll(journalPath)
+	jc, err := journal.ReadChecked(journalPath)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("cannot tell which backups a run is using: %w; run 'cfrollback journal verify'", err)
 	}
 	known := map[string]bool{}
-	for _, run := range journal.Runs(recs) {
-		if !run.Unfinished() {
+	for _, run := range journal.Runs(jc.Records) {
+		// A run the hash chain no longer vouches for may have had its outcome forged or
+		// an unfinished step deleted: what it names is kept, finished or not.
+		if !run.Unfinished() && jc.Trusted(run) {
 			continue
 		}
 		for _, rec := range run.Records {

@@ -251,3 +251,39 @@ func TestChoose(t *testing.T) {
 		t.Fatal("no backup has that version")
 	}
 }
+
+// A run the journal's hash chain no longer vouches for (an outcome forged, an unfinished
+// step deleted) may be using what it names: InUse keeps it, finished or not.
+func TestInUseKeepsWhatAnUnverifiedRunNames(t *testing.T) {
+	dir := t.TempDir()
+	jp, lp := filepath.Join(dir, "journal.jsonl"), filepath.Join(dir, "lock")
+	j, err := journal.Open(jp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = j.Append("done-1", "intent", "", map[string]string{"command": "emergency", "backup": "/b/one.tar.gz"})
+	_, _ = j.Append("done-1", "outcome", "", map[string]string{"outcome": "ok"})
+	_, _ = j.Append("done-2", "intent", "", map[string]string{"command": "emergency", "backup": "/b/two.tar.gz"})
+	_, _ = j.Append("done-2", "outcome", "", map[string]string{"outcome": "ok"})
+	j.Close()
+	m, err := InUse(jp, lp)
+	if err != nil || len(m) != 0 {
+		t.Fatalf("intact journal, finished runs: %v %v", m, err)
+	}
+	b, err := os.ReadFile(jp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[3] = strings.Replace(lines[3], `"outcome":"ok"`, `"outcome":"OK"`, 1) // done-2's outcome, edited
+	if err := os.WriteFile(jp, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err = InUse(jp, lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["/b/two.tar.gz"] != "done-2" || m["/b/one.tar.gz"] != "" {
+		t.Fatalf("in use %v, want /b/two.tar.gz (its run is unverified) and not /b/one.tar.gz", m)
+	}
+}

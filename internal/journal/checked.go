@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 )
 
 // Checked is a journal read together with its hash chain's verdict, for readers that show
@@ -21,28 +22,48 @@ type Checked struct {
 
 // ReadChecked reads every record of the journal at path and verifies its chain.
 func ReadChecked(path string) (Checked, error) {
-	recs, err := ReadAll(path)
-	if err != nil {
+	recs, problems, err := verify(path, true)
+	if errors.Is(err, fs.ErrNotExist) {
 		return Checked{}, err
 	}
-	c := Checked{Records: recs}
-	problems, verr := Verify(path)
-	if verr != nil && !errors.Is(verr, fs.ErrNotExist) {
-		return c, fmt.Errorf("verify journal %s: %w", path, verr)
+	if err != nil {
+		return Checked{}, fmt.Errorf("verify journal %s: %w", path, err)
 	}
+	for _, p := range problems {
+		if p.Kind == ProblemMalformed && p.Seq == 0 {
+			// what ReadAll refuses: a line that is not a record (readers that must go
+			// on read around it, naming it)
+			return Checked{}, &LineError{Path: path, Line: p.Line, Err: fmt.Errorf("malformed record: %s", strings.TrimPrefix(p.Reason, "not a record: "))}
+		}
+	}
+	c := Checked{Records: recs}
+	untied := false
 	for _, p := range problems {
 		if p.Kind == ProblemHead {
 			continue
 		}
 		c.Problems = append(c.Problems, p)
-		if p.Seq > 0 && (c.UntrustedFrom == 0 || p.Seq < c.UntrustedFrom) {
-			c.UntrustedFrom = p.Seq
+		switch {
+		case p.Seq > 0:
+			if c.UntrustedFrom == 0 || p.Seq < c.UntrustedFrom {
+				c.UntrustedFrom = p.Seq
+			}
+		case p.Kind != ProblemTorn:
+			// A torn line is what a crash during an append leaves: it was never part of
+			// the chain, and the records around it still hold. Any other damage Verify
+			// could not tie to a record (a malformed line, a missing end) is trusted nowhere.
+			untied = true
 		}
 	}
-	if len(c.Problems) > 0 && c.UntrustedFrom == 0 && len(recs) > 0 {
-		c.UntrustedFrom = recs[0].Seq // a damage Verify could not tie to a record: trust none
+	if untied && len(recs) > 0 {
+		c.UntrustedFrom = recs[0].Seq
 	}
 	return c, nil
+}
+
+// RecordTrusted reports whether the chain vouches for the record with this seq.
+func (c Checked) RecordTrusted(seq int64) bool {
+	return c.UntrustedFrom == 0 || seq < c.UntrustedFrom
 }
 
 // Trusted reports whether the chain vouches for every record of run.
@@ -51,7 +72,7 @@ func (c Checked) Trusted(run Run) bool {
 		return true
 	}
 	for _, r := range run.Records {
-		if r.Seq >= c.UntrustedFrom {
+		if !c.RecordTrusted(r.Seq) {
 			return false
 		}
 	}
@@ -62,6 +83,10 @@ func (c Checked) Trusted(run Run) bool {
 func (c Checked) Warning(path string) string {
 	if len(c.Problems) == 0 {
 		return ""
+	}
+	if c.UntrustedFrom == 0 {
+		return fmt.Sprintf("the journal %s has %d torn line(s) (first: %s), left by an interrupted write; every record still holds its hash chain",
+			path, len(c.Problems), c.Problems[0])
 	}
 	return fmt.Sprintf("the journal %s fails its hash chain (%d problem(s), first: %s): records from seq %d on may have been edited or removed and are marked UNVERIFIED; 'cfrollback journal verify' lists every problem",
 		path, len(c.Problems), c.Problems[0], c.UntrustedFrom)

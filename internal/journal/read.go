@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // LineError is a journal line that is not a record.
@@ -27,7 +28,7 @@ func (e *LineError) Unwrap() error { return e.Err }
 // its line number. A journal that does not exist is an error matching
 // fs.ErrNotExist.
 func ReadAll(path string) ([]Record, error) {
-	f, err := os.Open(path)
+	f, _, err := fsutil.OpenRegular(path) // a FIFO or a device in its place is an error, not a hang
 	if err != nil {
 		return nil, err
 	}

@@ -63,14 +63,19 @@ func parseLine(line []byte) (Record, lineKind, error) {
 	if len(line) > maxLine {
 		return r, lineMalformed, fmt.Errorf("line is longer than %d bytes", maxLine)
 	}
-	if isTorn(line) {
-		return r, lineTorn, errors.New("incomplete record (a write was interrupted)")
-	}
 	trimmed := bytes.TrimLeft(line, " \t\r")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
+		if isTorn(line) {
+			return r, lineTorn, errors.New("incomplete record (a write was interrupted)")
+		}
 		return r, lineMalformed, errors.New("not a JSON object")
 	}
 	if err := json.Unmarshal(line, &r); err != nil {
+		// Only a line that does not decode can be torn: the check is a second
+		// parse, so it is not paid for every record.
+		if isTorn(line) {
+			return Record{}, lineTorn, errors.New("incomplete record (a write was interrupted)")
+		}
 		return Record{}, lineMalformed, err
 	}
 	if r.Seq < 1 {

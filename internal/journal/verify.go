@@ -2,12 +2,14 @@ package journal
 
 import (
 	"bytes"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Problem kinds, for callers that act on them; Reason is for people.
@@ -52,7 +54,19 @@ func (p Problem) String() string {
 // failures to read; a journal that does not exist is an error matching
 // fs.ErrNotExist unless its head exists, which is a ProblemTruncated.
 func Verify(path string) ([]Problem, error) {
-	var problems []Problem
+	_, problems, err := verify(path, false)
+	if errors.Is(err, fs.ErrNotExist) && len(problems) > 0 {
+		err = nil // the head exists: a ProblemTruncated
+	}
+	return problems, err
+}
+
+// verify is Verify in one pass that also returns the records read when keep is set.
+func verify(path string, keep bool) ([]Record, []Problem, error) {
+	var (
+		problems []Problem
+		recs     []Record
+	)
 	add := func(line int, seq int64, kind, format string, a ...any) {
 		problems = append(problems, Problem{Line: line, Seq: seq, Kind: kind, Reason: fmt.Sprintf(format, a...)})
 	}
@@ -63,16 +77,16 @@ func Verify(path string) ([]Problem, error) {
 		add(0, 0, ProblemHead, "%s", corrupt.Reason)
 		hd = nil
 	case herr != nil:
-		return nil, herr
+		return nil, nil, herr
 	}
 
-	f, err := os.Open(path)
+	f, _, err := fsutil.OpenRegular(path)
 	if errors.Is(err, fs.ErrNotExist) && hd != nil {
 		add(0, 0, ProblemTruncated, "the journal is missing but its head records seq %d", hd.Seq)
-		return problems, nil
+		return nil, problems, err // Verify reports the problem; ReadChecked, that there is no journal
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 
@@ -91,7 +105,7 @@ func Verify(path string) ([]Problem, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read journal %s: %w", path, err)
+			return nil, nil, fmt.Errorf("read journal %s: %w", path, err)
 		}
 		n := lr.n
 		rec, kind, perr := parseLine(line)
@@ -123,16 +137,18 @@ func Verify(path string) ([]Problem, error) {
 				add(n, rec.Seq, ProblemPrev, "prev %s is not the hash %s of the record on line %d: the chain is broken here", short(rec.Prev), short(lastHash), lastLine)
 			}
 		}
-		want, err := computeHash(rec)
-		switch {
+		if keep {
+			recs = append(recs, rec)
+		}
+		canon, err := canonical(rec)
+		sum := sha256.Sum256(canon)
+		switch want := hex.EncodeToString(sum[:]); {
 		case err != nil:
 			add(n, rec.Seq, ProblemMalformed, "cannot compute the hash: %v", err)
 		case want != rec.Hash:
 			add(n, rec.Seq, ProblemHash, "hash %s does not match the content (%s): the record was edited after it was written", short(rec.Hash), short(want))
-		default:
-			if b, err := json.Marshal(rec); err != nil || !bytes.Equal(b, line) {
-				add(n, rec.Seq, ProblemCanonical, "the hash matches but the line is not as cfrollback writes it: it was reformatted or given extra fields")
-			}
+		case !isWritten(canon, rec.Hash, line):
+			add(n, rec.Seq, ProblemCanonical, "the hash matches but the line is not as cfrollback writes it: it was reformatted or given extra fields")
 		}
 		if hd != nil && rec.Seq == hd.Seq {
 			hashAtHead, headSeqFound = rec.Hash, true
@@ -158,7 +174,22 @@ func Verify(path string) ([]Problem, error) {
 	case hd.Seq < lastSeq:
 		add(0, 0, ProblemHead, "its head records seq %d but the journal continues to seq %d: either a crash right after an append (the next run repairs the head) or records added by something other than cfrollback", hd.Seq, lastSeq)
 	}
-	return problems, nil
+	return recs, problems, nil
+}
+
+// isWritten reports whether line is exactly what Append writes for the record whose
+// canonical JSON (Hash "") is canon: Hash is the last field, so the written line is canon
+// with its empty hash filled in (a valid hash is hex: nothing to escape). This saves the
+// second json.Marshal per record.
+func isWritten(canon []byte, hash string, line []byte) bool {
+	const empty = `"hash":""}`
+	if !bytes.HasSuffix(canon, []byte(empty)) {
+		return false
+	}
+	prefix := canon[:len(canon)-len(empty)]
+	return len(line) == len(prefix)+len(`"hash":"`)+len(hash)+len(`"}`) &&
+		bytes.HasPrefix(line, prefix) &&
+		string(line[len(prefix):]) == `"hash":"`+hash+`"}`
 }
 
 func seqRange(from, to int64) string {

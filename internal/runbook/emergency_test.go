@@ -444,3 +444,63 @@ func TestEmergencyJournalDamagedInTheMiddle(t *testing.T) {
 		t.Fatal("not rolled back")
 	}
 }
+
+// editRecord changes one byte of a record's data in the middle of the journal, the way a
+// hand edit would: the line still parses, its hash no longer matches.
+func editRecord(t *testing.T, path, runID, event string) {
+	t.Helper()
+	lines := strings.SplitAfter(read(t, path), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, `"run_id":"`+runID+`"`) && strings.Contains(l, `"event":"`+event+`"`) {
+			lines[i] = strings.Replace(l, `"time":"2`, `"time":"1`, 1)
+			if lines[i] == l {
+				t.Fatalf("nothing to edit in %s", l)
+			}
+			if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no %s record of run %s in the journal", event, runID)
+}
+
+// A record edited in the middle of the journal: an emergency still runs (and says so);
+// undo, which renames the dirs a run's records name, refuses a run the chain no longer
+// vouches for and changes nothing.
+func TestJournalChainBrokenEmergencyRunsUndoRefuses(t *testing.T) {
+	e := newEnv(t)
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2"})
+	first, err := e.run(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	editRecord(t, e.cfg.Journal, first.RunID, "intent")
+
+	before := contents(t, filepath.Dir(e.cfg.InstallDir))
+	_, err = Undo(context.Background(), first.RunID, Options{Config: e.cfg}, Deps{Service: e.m})
+	if err == nil || !strings.Contains(err.Error(), "not vouched for by the journal's hash chain") {
+		t.Fatalf("undo of an edited run: %v, want a refusal naming the hash chain", err)
+	}
+	if after := contents(t, filepath.Dir(e.cfg.InstallDir)); after != before {
+		t.Fatalf("the refused undo changed the install's dir:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v3"})
+	var warned []string
+	res, err := Emergency(context.Background(), Options{Config: e.cfg}, Deps{Service: e.m, Events: func(ev Event) {
+		if ev.Kind == "warn" {
+			warned = append(warned, ev.Message)
+		}
+	}})
+	if err != nil || res.Outcome != "ok" {
+		t.Fatalf("emergency with an edited journal: %v", err)
+	}
+	if !strings.Contains(strings.Join(warned, "\n"), "fails its hash chain") {
+		t.Fatalf("the broken chain was not named: %v", warned)
+	}
+	if read(t, filepath.Join(e.cfg.InstallDir, "app.txt")) != "v1" {
+		t.Fatal("not rolled back")
+	}
+}

@@ -28,18 +28,24 @@ type interrupted struct {
 
 // findInterrupted returns the newest swap-capable run (emergency, rollback)
 // that has an intent but no outcome.
-// A journal damaged in the middle (a malformed line) must not block a P0
-// rollback: its readable records are used and each skipped line is named
-// in warn.
+// A journal damaged in the middle (a malformed line, or records that fail
+// the hash chain) must not block a P0 rollback: its readable records are
+// used, and each skipped line or the first chain problem is named in warn.
 func findInterrupted(exclude string, warn func(string, ...any), paths ...string) (*interrupted, error) {
 	var recs []journal.Record
 	for _, path := range paths {
 		if path == "" {
 			continue
 		}
-		rs, err := journal.ReadAll(path)
+		jc, err := journal.ReadChecked(path)
+		rs := jc.Records
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+		if w := jc.Warning(path); err == nil && w != "" {
+			// Still used: an emergency must not be blocked by a damaged journal, and
+			// recovery checks the disk (install ids) before it renames anything.
+			warn("%s; recovery uses its records as they are", w)
 		}
 		if err != nil {
 			var skipped []int

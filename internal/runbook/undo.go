@@ -48,14 +48,21 @@ func Undo(ctx context.Context, targetID string, opt Options, deps Deps) (*Result
 }
 
 func undoTarget(journalPath, targetID string) (*interrupted, error) {
-	recs, err := journal.ReadAll(journalPath)
+	jc, err := journal.ReadChecked(journalPath)
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", journalPath, err)
 	}
+	recs := jc.Records
 	prev, prevID, prevFinished := lastUndoOf(recs, targetID)
 	for _, run := range journal.Runs(recs) {
 		if run.ID != targetID {
 			continue
+		}
+		if !jc.Trusted(run) {
+			// Undo renames the dirs its records name: not on records that may have been
+			// edited. (An emergency still runs on a damaged journal; undo is not urgent.)
+			return nil, fmt.Errorf("%w: run %s is not vouched for by the journal's hash chain (%s); nothing was changed. Check it with 'cfrollback journal verify' and put the install back by hand from the failed dir if you must",
+				ErrUnknownRun, targetID, jc.Problems[0])
 		}
 		it := &interrupted{runID: run.ID}
 		for _, rec := range run.Records {
