@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -24,6 +27,10 @@ import (
 //
 // A symlink met on the way (/var/run -> /run) must itself be owned by root or the effective
 // uid; it was found in a dir already checked, and its target is checked the same way.
+//
+// Group write is refused as OpenSSH does, except for the groups of the system's own log
+// daemons (systemGroups): Ubuntu ships /var/log as root:syslog 0775, and refusing it would
+// refuse the default journal (/var/log/cfrollback) and log_dir (/var/log) on every Ubuntu host.
 
 // UntrustedDirError says why a dir root would write in is refused. Callers set Key to the
 // setting the dir comes from, so the message can say what to change.
@@ -176,12 +183,16 @@ func checkDir(dir string, final, shared bool) error {
 			if perm&0o002 != 0 {
 				return refuse(at, st, mode, "is writable by other users", chmodFix)
 			}
-			if perm&0o020 != 0 && st.Gid != 0 && !shared {
+			if perm&0o020 != 0 && !shared && !systemGroup(st.Gid) {
 				return refuse(at, st, mode, "is writable by its group", chmodFix)
 			}
 			return nil
 		}
-		if perm&openBits != 0 && mode&fs.ModeSticky == 0 {
+		open := perm & openBits
+		if open == 0o020 && systemGroup(st.Gid) {
+			open = 0 // Ubuntu's /var/log: root:syslog 0775
+		}
+		if open != 0 && mode&fs.ModeSticky == 0 {
 			return refuse(at, st, mode, "is writable by other users and has no sticky bit (they could rename or replace what is in it)",
 				chmodFix+", or sticky as /tmp (chmod +t)")
 		}
@@ -348,4 +359,30 @@ func lsMode(m fs.FileMode) string {
 		}
 	}
 	return string(b)
+}
+
+// systemGroups may write a dir root writes in or below: root's group, and the group Ubuntu
+// gives /var/log (syslog, whose only member is the syslog daemon). Any other group's write
+// is a user's.
+var systemGroups = map[string]bool{"root": true, "syslog": true}
+
+var (
+	groupMu    sync.Mutex
+	groupNames = map[uint32]string{}
+)
+
+func systemGroup(gid uint32) bool {
+	if gid == 0 {
+		return true
+	}
+	groupMu.Lock()
+	defer groupMu.Unlock()
+	name, ok := groupNames[gid]
+	if !ok {
+		if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil {
+			name = g.Name
+		}
+		groupNames[gid] = name
+	}
+	return systemGroups[name]
 }

@@ -3,6 +3,7 @@ package fsutil
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -110,10 +111,12 @@ func TestCheckTrustedDirRefusesOthersWritableAncestor(t *testing.T) {
 	if ue.Path != d {
 		t.Fatalf("Path %s", ue.Path)
 	}
-	// group-writable alone is as bad
+	// group-writable alone is as bad, when the group is a user's
 	grp := mkdir(t, filepath.Join(base, "grp"), 0o775)
 	d2 := mkdir(t, filepath.Join(grp, "state"), 0o700)
-	wantUntrusted(t, CheckTrustedDir(d2), grp, "no sticky bit")
+	if err := os.Chown(grp, -1, 65534); err == nil {
+		wantUntrusted(t, CheckTrustedDir(d2), grp, "no sticky bit")
+	}
 	// MkdirTrusted refuses before creating anything under it.
 	missing := filepath.Join(open, "new", "dir")
 	wantUntrusted(t, MkdirTrusted(missing, 0o700), open)
@@ -289,4 +292,45 @@ func TestCheckSharedDir(t *testing.T) {
 	if err := MkdirShared(filepath.Join(deploy, "db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Ubuntu's /var/log is root:syslog 0775: the syslog group's write is accepted, as a dir root
+// writes in and as an ancestor (the default journal is /var/log/cfrollback/journal.jsonl);
+// another group's is not. Tested with nogroup standing in for syslog (no group is added to
+// the host).
+func TestCheckTrustedDirAcceptsTheSyslogGroup(t *testing.T) {
+	testenv.RequireRoot(t)
+	base := trustedBase(t)
+	varLog := mkdir(t, filepath.Join(base, "log"), 0o775)
+	if err := os.Chown(varLog, 0, 65534); err != nil {
+		t.Fatal(err)
+	}
+	journalDir := mkdir(t, filepath.Join(varLog, "cfrollback"), 0o700)
+	wantUntrusted(t, CheckTrustedDir(varLog), varLog, "writable by its group", "drwxrwxr-x", "group gid 65534")
+	wantUntrusted(t, CheckTrustedDir(journalDir), varLog, "no sticky bit")
+
+	groupMu.Lock()
+	delete(groupNames, 65534)
+	groupMu.Unlock()
+	name := "nogroup"
+	if g, err := user.LookupGroupId("65534"); err == nil {
+		name = g.Name
+	}
+	systemGroups[name] = true
+	t.Cleanup(func() {
+		delete(systemGroups, name)
+		groupMu.Lock()
+		delete(groupNames, 65534)
+		groupMu.Unlock()
+	})
+	for _, d := range []string{varLog, journalDir} {
+		if err := CheckTrustedDir(d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	// others' write is never accepted
+	if err := syscall.Chmod(varLog, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	wantUntrusted(t, CheckTrustedDir(journalDir), varLog, "no sticky bit")
 }
