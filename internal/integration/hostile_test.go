@@ -427,6 +427,20 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			[]byte("---\nname: coder\ntype: developer\n---\nWrite code.\n"), 0o644))
 		placeHostile(t, dir, c, input)
 	case "special":
+		switch {
+		case hasSetup(c, "at-memory-db"):
+			input = filepath.Join(s.Install, ".swarm", "memory.db")
+			// database backup makes its output dir before it reads the
+			// database; that dir is its own, not a change to judge
+			mustDo(t, os.MkdirAll(filepath.Join(s.Dir, "dbbackups"), 0o700))
+		case hasSetup(c, "at-backup-state"):
+			input = filepath.Join(s.Dir, "state", "backups.json")
+			// a backup emergency --dry-run can use (TestHostileManifestControl)
+			arch := filepath.Join(s.Backups, hostileBackup)
+			copyFile(t, filepath.Join(dir, hostileArchive), arch)
+			old := time.Date(2025, 1, 5, 0, 0, 0, 0, time.UTC)
+			mustDo(t, os.Chtimes(arch, old, old))
+		}
 		placeHostile(t, dir, c, input)
 	}
 	if len(c.Runs) == 0 {
@@ -441,6 +455,7 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			args[i] = strings.ReplaceAll(a, "{file}", input)
 		}
 		r := runBounded(t, s, env, args...)
+		t.Logf("cfrollback %s: exit %d\n%s", strings.Join(run.Args, " "), r.Code, cut(strings.TrimSpace(r.Stdout+r.Stderr)))
 		if r.Code != run.Code {
 			t.Errorf("cfrollback %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(run.Args, " "), r.Code, run.Code, cut(r.Stdout), cut(r.Stderr))
 		} else if !regexp.MustCompile(run.Expect).MatchString(r.Stdout + r.Stderr) {

@@ -517,9 +517,14 @@ func lockCases(put func(Case, []byte)) {
 		{"world-writable", `lock file .*cfrollback\.lock is writable by others \(mode 0666\)`},
 	} {
 		put(Case{Name: "lock-" + c.setup, Kind: "lock", Setup: c.setup, Expect: c.expect, Runs: []Run{
-			{Args: []string{"emergency"}, Code: 1, Expect: c.expect},
 			{Args: []string{"config", "set", "claude.model", "evil"}, Code: 1, Expect: c.expect},
+			{Args: []string{"agents", "reset", "--template", "executive-assistant"}, Code: 1, Expect: c.expect},
 		}}, nil)
+		put(Case{Name: "lock-emergency-" + c.setup, Kind: "lock", Setup: c.setup, Expect: c.expect,
+			Bug: "emergency refuses the lock file naming it and prints \"ROLLBACK NOT STARTED: preflight failed, nothing was changed\" " +
+				"but exits 1, which its EXIT STATUS does not list (3 is \"preflight failed: nothing changed, service never stopped\"); " +
+				"the lock error reaches exitCode (internal/cli/root.go) without runbook.ErrPreflight (runbook runner.go, lock.Acquire)",
+			Runs: []Run{{Args: []string{"emergency"}, Code: 3, Expect: c.expect}}}, nil)
 	}
 }
 
@@ -618,7 +623,7 @@ func agentCases(put func(Case, []byte)) {
 		{"file-dir-conflict", "", bundle(def("a.md", "a"), def("a.md/b.md", "b")), `"a\.md" is a file and also the directory of "a\.md/b\.md"`},
 		{"duplicate", "", bundle(def("coder.md", "coder"), def("coder.md", "coder2")), `file "coder\.md" appears twice`},
 		{"digest-mismatch", "", bundle(edited), `file coder\.md does not match its sha256`},
-		{"setuid-mode", "", bundle(setuid), `mode "4755" is not octal permission bits`},
+		{"setuid-mode", "", bundle(setuid), `file coder\.md: mode "4755"`},
 		{"wrong-format", "", []byte(`{"format": "tarball/9", "files": []}` + "\n"), `is not an agents bundle \(format "tarball/9"`},
 		{"not-json", "", []byte("---\nname: coder\n"), `line 1, column 1|1:1|invalid character`},
 		{"huge", "huge", nil, `268435457 bytes, more than the 268435456 this file may have; nothing was changed`},
@@ -659,6 +664,20 @@ func specialCases(put func(Case, []byte)) {
 				{Args: c.args, Code: c.code, Expect: expect},
 			}}, nil)
 		}
+		// where the install's database is: check and backup refuse it, and
+		// a failed backup leaves nothing behind
+		db := `database memory: .*\.swarm/memory\.db: ` + sp.what
+		put(Case{Name: "special-memory-db-" + sp.setup, Kind: "special", Setup: join(sp.setup, "at-memory-db"), Expect: db, Runs: []Run{
+			{Args: []string{"database", "check", "--db", "memory"}, Code: 1, Expect: db},
+			{Args: []string{"database", "backup", "--db", "memory"}, Code: 1, Expect: db},
+		}}, nil)
+		// where the backup state is: listing it fails naming it; an
+		// emergency goes on, saying that marks cannot be honoured
+		st := `read backup state .*state/backups\.json: .*` + sp.what
+		put(Case{Name: "special-backup-state-" + sp.setup, Kind: "special", Setup: join(sp.setup, "at-backup-state"), Expect: st, Runs: []Run{
+			{Args: []string{"backup", "list"}, Code: 1, Expect: st},
+			{Args: []string{"emergency", "--dry-run"}, Code: 0, Expect: `warning: ` + st + `; backups marked bad cannot be skipped this time`},
+		}}, nil)
 	}
 }
 
