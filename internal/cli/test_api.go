@@ -136,12 +136,29 @@ func apiKeyFrom(path string, getenv func(string) string) (key, source string) {
 	return key, "claude.apiKey"
 }
 
+// testConnection is appconfig.TestConnection, returning as soon as ctx ends: its http stage
+// reads the raw connection under the per-stage deadline only, which a Ctrl-C must not have
+// to wait out. The abandoned check ends with the process.
+func testConnection(ctx context.Context, opt appconfig.ConnOptions) (appconfig.ConnResult, error) {
+	done := make(chan appconfig.ConnResult, 1)
+	go func() { done <- appconfig.TestConnection(ctx, opt) }()
+	select {
+	case res := <-done:
+		return res, nil
+	case <-ctx.Done():
+		return appconfig.ConnResult{URL: appconfig.CleanURL(opt.URL)}, context.Cause(ctx)
+	}
+}
+
 func runAPIConnection(ctx context.Context, opts *apiConnOptions) error {
 	if !opts.JSON {
 		fmt.Fprintf(opts.IO.ErrOut, "testing %s\n", appconfig.CleanURL(opts.URL))
 	}
-	res := appconfig.TestConnection(ctx, appconfig.ConnOptions{URL: opts.URL, Timeout: opts.Timeout,
+	res, err := testConnection(ctx, appconfig.ConnOptions{URL: opts.URL, Timeout: opts.Timeout,
 		APIKey: opts.APIKey, KeySource: opts.KeySource, Resolver: opts.Resolver, RootCAs: opts.RootCAs})
+	if err != nil {
+		return fmt.Errorf("test %s: %w", appconfig.CleanURL(opts.URL), err)
+	}
 	if opts.JSON {
 		if !opts.Verbose {
 			for i := range res.Stages {

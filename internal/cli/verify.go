@@ -328,7 +328,10 @@ func checkAPI(ctx context.Context, url string, cfg config.Config, timeout time.D
 		}
 		url = u
 	}
-	res := appconfig.TestConnection(ctx, appconfig.ConnOptions{URL: url, Timeout: max(timeout, 5*time.Second)})
+	res, err := testConnection(ctx, appconfig.ConnOptions{URL: url, Timeout: max(timeout, 5*time.Second)})
+	if err != nil {
+		return verifyStep{Status: health.Fail, Detail: res.URL + ": " + err.Error()}
+	}
 	var parts []string
 	for _, st := range res.Stages {
 		parts = append(parts, fmt.Sprintf("%s %s", st.Name, st.Status))

@@ -530,6 +530,19 @@ var signalScenarios = []signalScenario{
 			t.Fatalf("an interrupted verify was recorded in the journal as a verdict:\n%s", j)
 		}
 	}},
+	{"verify_hanging_api", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		ok := newHealthServer(t, mode200)
+		api := newHealthServer(t, modeHang)
+		logf := filepath.Join(s.Dir, "app.log")
+		mustDo(t, os.WriteFile(logf, []byte("ok\n"), 0o644))
+		b := s.startBG(withEnv(shellService(t, s), "CFROLLBACK_HEALTH_URL="+ok.URL),
+			"verify", "--no-record", "--log-files", logf, "--api-url", api.URL)
+		b.reach("the API connectivity step's request", api.hit())
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
 	{"undo_stop_command", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
 		s.goodBackupBrokenInstall()
@@ -615,6 +628,73 @@ var signalScenarios = []signalScenario{
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, 1)
 	}},
+	{"test_api_connection_hanging", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		h := newHealthServer(t, modeHang)
+		b := s.startBG(nil, "test", "api-connection", "--url", h.URL, "--no-key", "--timeout", "60s")
+		b.reach("the API request", h.hit())
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"test_load_hanging", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		h := newHealthServer(t, modeHang)
+		b := s.startBG(nil, "test", "load", "--url", h.URL, "--timeout", "60s", "--duration", "5m")
+		b.reach("the load requests", h.hit())
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"test_response_time_hanging", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		h := newHealthServer(t, modeHang)
+		b := s.startBG(nil, "test", "response-time", "--url", h.URL, "--timeout", "60s")
+		b.reach("a timed request", h.hit())
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"test_webhooks_hanging", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		h := newHealthServer(t, modeHang)
+		mustDo(t, os.WriteFile(filepath.Join(s.Dir, "none.yaml"), []byte("notify:\n  timeout: 60s\n  webhooks:\n    - name: hook\n      url: "+h.URL+"\n"), 0o644))
+		b := s.startBG(nil, "test", "webhooks")
+		b.reach("the webhook request", h.hit())
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"test_backup_restore_huge", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		hugeBackup(t, filepath.Join(s.Backups, "backup-20250104-140000.tar.gz"), 1, 16<<30)
+		scratch := filepath.Join(s.Dir, "scratch")
+		mustDo(t, os.MkdirAll(scratch, 0o755))
+		b := s.startBG(nil, "test", "backup-restore", "--dir", scratch)
+		b.reach("the restore into a throwaway dir", func() bool {
+			found := false
+			_ = filepath.WalkDir(scratch, func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.Name() == "big0.bin" {
+					found = true
+				}
+				return nil
+			})
+			return found
+		})
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+		if left, _ := os.ReadDir(scratch); len(left) != 0 {
+			t.Fatalf("the throwaway dir was not removed: %v", left)
+		}
+	}},
+	{"database_check_large", func(t *testing.T, sig syscall.Signal) {
+		testenv.RequireTool(t, "sqlite3")
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		bigDB(t, filepath.Join(s.Install, ".swarm", "memory.db"), 3000)
+		b := s.startBG(nil, "database", "check", "--db", "memory")
+		b.reach("integrity_check", func() bool { return cpuTicks(b.cmd.Process.Pid) > 30 })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
 	{"backup_verify_huge", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
 		hugeBackup(t, filepath.Join(s.Backups, "backup-20250104-140000.tar.gz"), 4, 16<<30)
@@ -659,13 +739,7 @@ var signalScenarios = []signalScenario{
 		testenv.RequireTool(t, "sqlite3")
 		s := newSandbox(t)
 		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
-		db := filepath.Join(s.Install, ".swarm", "memory.db")
-		mustDo(t, os.MkdirAll(filepath.Dir(db), 0o755))
-		sql := "PRAGMA page_size=4096; CREATE TABLE t(b BLOB); " +
-			"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<1500) INSERT INTO t SELECT zeroblob(1<<20) FROM c;"
-		if out, err := exec.Command("sqlite3", db, sql).CombinedOutput(); err != nil {
-			t.Fatalf("sqlite3: %v %s", err, out)
-		}
+		bigDB(t, filepath.Join(s.Install, ".swarm", "memory.db"), 1500)
 		dir := filepath.Join(s.Dir, "dbbackups")
 		b := s.startBG(nil, "database", "backup", "--db", "memory")
 		b.reach("copying the database", func() bool {
@@ -713,6 +787,17 @@ var signalScenarios = []signalScenario{
 			t.Fatalf("rerun: exit %d, want 0 and taking over the interrupted run\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 		}
 	}},
+}
+
+// bigDB makes a SQLite database of mib MiB (zeroblobs: quick to write).
+func bigDB(t *testing.T, db string, mib int) {
+	t.Helper()
+	mustDo(t, os.MkdirAll(filepath.Dir(db), 0o755))
+	sql := fmt.Sprintf("PRAGMA page_size=4096; CREATE TABLE t(b BLOB); "+
+		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<%d) INSERT INTO t SELECT zeroblob(1<<20) FROM c;", mib)
+	if out, err := exec.Command("sqlite3", db, sql).CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
 }
 
 // shim puts an executable name running script first in PATH, and returns
