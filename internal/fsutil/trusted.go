@@ -23,7 +23,7 @@ import (
 //   - an ancestor: writable by group or others only if it has the sticky bit (as /tmp: others
 //     cannot rename or remove what they do not own);
 //   - the dir itself: not writable by others at all, nor by its group unless the group is
-//     root's (gid 0).
+//     root's or syslog (below).
 //
 // A symlink met on the way (/var/run -> /run) must itself be owned by root or the effective
 // uid; it was found in a dir already checked, and its target is checked the same way.
@@ -31,6 +31,10 @@ import (
 // Group write is refused as OpenSSH does, except for the groups of the system's own log
 // daemons (systemGroups): Ubuntu ships /var/log as root:syslog 0775, and refusing it would
 // refuse the default journal (/var/log/cfrollback) and log_dir (/var/log) on every Ubuntu host.
+//
+// backup.dir is deliberately not held to this rule: a deploy user may own it and is trusted
+// with the backups (docs/SECURITY.md). What root writes there (app-config checkpoints,
+// database backups) is held to CheckSharedDir, which keeps only other users out.
 
 // UntrustedDirError says why a dir root would write in is refused. Callers set Key to the
 // setting the dir comes from, so the message can say what to change.
