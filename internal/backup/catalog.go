@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,8 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"time"
-
-	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Candidate is one backup archive that may be restored.
@@ -108,21 +105,18 @@ func ManifestPath(archive string) string {
 }
 
 // manifestDigest reads the archive digest from the sidecar manifest; problem is why a
-// manifest that exists could not be read ("" when there is none).
+// manifest that exists cannot be used ("" when there is none): unreadable, not JSON,
+// impossible (Manifest.Validate) or without the archive's digest — judged as `backup
+// verify` judges it, through ReadManifest.
 func manifestDigest(archive string) (digest, problem string) {
-	p := ManifestPath(archive)
-	b, err := fsutil.ReadFile(p, fsutil.MaxLargeFile)
-	if errors.Is(err, fs.ErrNotExist) {
+	m, err := ReadManifest(archive)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return "", ""
-	}
-	if err != nil {
+	case err != nil:
 		return "", err.Error()
-	}
-	var m struct {
-		ArchiveSHA256 string `json:"archive_sha256"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return "", fmt.Sprintf("manifest %s is not valid JSON: %v", p, err)
+	case m.ArchiveSHA256 == "":
+		return "", fmt.Sprintf("manifest %s has no archive_sha256, so the archive cannot be checked against it", ManifestPath(archive))
 	}
 	return m.ArchiveSHA256, ""
 }

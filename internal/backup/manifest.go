@@ -101,6 +101,10 @@ func ReadManifest(archivePath string) (*Manifest, error) {
 func decodeManifest(p string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("manifest %s is not valid JSON: %w", p, err)
+		}
 		return nil, fmt.Errorf("manifest %s: %w", p, err)
 	}
 	if m.Version > ManifestVersion {

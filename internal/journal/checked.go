@@ -12,8 +12,7 @@ import (
 // such, never silently.
 type Checked struct {
 	Records []Record
-	// Problems are what Verify found, except a head one record behind (a crash right after
-	// an append; the next Open repairs it).
+	// Problems are what Verify found.
 	Problems []Problem
 	// UntrustedFrom is the first seq the chain does not vouch for (an edited, deleted or
 	// reordered record, and everything after it); 0 when every record holds.
@@ -39,19 +38,23 @@ func ReadChecked(path string) (Checked, error) {
 	c := Checked{Records: recs}
 	untied := false
 	for _, p := range problems {
-		if p.Kind == ProblemHead {
-			continue
-		}
 		c.Problems = append(c.Problems, p)
 		switch {
 		case p.Seq > 0:
+			// the first record the chain (or, for a head behind the end, the head) does
+			// not vouch for: a crash right after an append looks like a record appended
+			// by someone else, so that record is unverified until the next run's Open
+			// repairs the head
 			if c.UntrustedFrom == 0 || p.Seq < c.UntrustedFrom {
 				c.UntrustedFrom = p.Seq
 			}
-		case p.Kind != ProblemTorn:
+		case p.Kind == ProblemTorn, p.Kind == ProblemTruncated:
 			// A torn line is what a crash during an append leaves: it was never part of
-			// the chain, and the records around it still hold. Any other damage Verify
-			// could not tie to a record (a malformed line, a missing end) is trusted nowhere.
+			// the chain. Records cut from the end leave the rest vouched for. Either
+			// way the records read still hold; the warning says what is missing.
+		default:
+			// damage Verify could not tie to a record (a malformed line, a head that is
+			// missing, unreadable or names another record: the journal rewritten whole)
 			untied = true
 		}
 	}
@@ -85,7 +88,7 @@ func (c Checked) Warning(path string) string {
 		return ""
 	}
 	if c.UntrustedFrom == 0 {
-		return fmt.Sprintf("the journal %s has %d torn line(s) (first: %s), left by an interrupted write; every record still holds its hash chain",
+		return fmt.Sprintf("the journal %s has %d problem(s) (first: %s); every record it still holds passes its hash chain. 'cfrollback journal verify' lists every problem",
 			path, len(c.Problems), c.Problems[0])
 	}
 	return fmt.Sprintf("the journal %s fails its hash chain (%d problem(s), first: %s): records from seq %d on may have been edited or removed and are marked UNVERIFIED; 'cfrollback journal verify' lists every problem",

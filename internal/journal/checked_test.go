@@ -21,7 +21,22 @@ func TestReadCheckedTrust(t *testing.T) {
 		{"intact", func(*testing.T, string) {}, 0, ""},
 		{"torn tail (a crash during an append)", func(t *testing.T, path string) {
 			appendRaw(t, path, `{"seq":6,"run_id":"run-1","ev`)
-		}, 0, "torn line"},
+		}, 0, "every record it still holds passes"},
+		{"last record cut", func(t *testing.T, path string) {
+			lines := readLines(t, path)
+			writeLines(t, path, lines[:4])
+		}, 0, "records were removed from the end"},
+		{"a forged record appended with a good prev", func(t *testing.T, path string) {
+			recs, _ := ReadAll(path)
+			r := forge(t, Record{Seq: 6, Time: time.Now().UTC(), RunID: "x", Event: "outcome", Prev: recs[4].Hash})
+			appendRaw(t, path, mustLine(t, r)+"\n")
+		}, 6, "UNVERIFIED"},
+		{"the whole journal rewritten (head names another record)", func(t *testing.T, path string) {
+			writeFile(t, headPath(path), []byte(`{"seq":3,"hash":"abc"}`))
+		}, 1, "UNVERIFIED"},
+		{"head garbage", func(t *testing.T, path string) {
+			writeFile(t, headPath(path), []byte("x"))
+		}, 1, "UNVERIFIED"},
 		{"record 3 edited", func(t *testing.T, path string) {
 			editLine(t, path, 3, func(l string) string { return strings.Replace(l, `"n":3`, `"n":33`, 1) })
 		}, 3, "UNVERIFIED"},

@@ -159,7 +159,7 @@ func verify(path string, keep bool) ([]Record, []Problem, error) {
 	switch {
 	case hd == nil && herr == nil && records == 0:
 	case hd == nil && herr == nil && lastSeq == 1:
-		add(0, 0, ProblemHead, "the head %s is missing: a crash right after the first append (the next run repairs it)", headPath(path))
+		add(0, 1, ProblemHead, "the head %s is missing: a crash right after the first append (the next run repairs it)", headPath(path))
 	case hd == nil && herr == nil:
 		add(0, 0, ProblemHead, "the head %s is missing; without it records cut from the end cannot be detected", headPath(path))
 	case hd == nil:
@@ -172,7 +172,7 @@ func verify(path string, keep bool) ([]Record, []Problem, error) {
 	case hashAtHead != hd.Hash:
 		add(0, 0, ProblemHead, "record seq %d is not the one its head records (hash %s, head says %s): the journal was rewritten", hd.Seq, short(hashAtHead), short(hd.Hash))
 	case hd.Seq < lastSeq:
-		add(0, 0, ProblemHead, "its head records seq %d but the journal continues to seq %d: either a crash right after an append (the next run repairs the head) or records added by something other than cfrollback", hd.Seq, lastSeq)
+		add(0, hd.Seq+1, ProblemHead, "its head records seq %d but the journal continues to seq %d: either a crash right after an append (the next run repairs the head) or records added by something other than cfrollback", hd.Seq, lastSeq)
 	}
 	return recs, problems, nil
 }

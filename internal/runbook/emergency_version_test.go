@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -18,7 +20,13 @@ import (
 // failing-version rules read (no digest: the archive is not checked against it).
 func manifest(t *testing.T, archive, appVersion string, created time.Time) {
 	t.Helper()
-	b, err := json.Marshal(backup.Manifest{Version: backup.ManifestVersion, Archive: filepath.Base(archive), AppVersion: appVersion, Created: created})
+	a, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(a)
+	b, err := json.Marshal(backup.Manifest{Version: backup.ManifestVersion, Archive: filepath.Base(archive), AppVersion: appVersion, Created: created,
+		ArchiveSHA256: hex.EncodeToString(sum[:]), ArchiveSize: int64(len(a))})
 	if err != nil {
 		t.Fatal(err)
 	}
