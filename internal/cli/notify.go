@@ -182,6 +182,11 @@ func notifyAfterRun(ctx context.Context, io *ui.IO, cfg config.Config, res *runb
 	n := newNotifier(cfg.Notify, io.ErrOut)
 	// An interrupted run still deserves its message, within a bound.
 	budget := time.Duration(cfg.Notify.Retries+1)*(cfg.Notify.Timeout+n.Backoff<<cfg.Notify.Retries) + time.Second
+	if runbook.Interruption(ctx) != nil {
+		// The operator stopped the run and expects it to end within a second: one
+		// quick attempt per hook.
+		n.Retries, budget = 0, 500*time.Millisecond
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
 	defer cancel()
 	for _, d := range n.send(ctx, cfg.Notify.Webhooks, eventFromRun(res)) {

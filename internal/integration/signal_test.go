@@ -434,12 +434,19 @@ var signalScenarios = []signalScenario{
 		s := newSandbox(t)
 		s.goodBackupBrokenInstall()
 		h := newHealthServer(t, mode503)
+		// a webhook that never answers: the interrupted run still tries to tell it, briefly
+		hook := newHealthServer(t, modeHang)
+		mustDo(t, os.WriteFile(filepath.Join(s.Dir, "none.yaml"), []byte("notify:\n  timeout: 30s\n  webhooks:\n    - name: hook\n      url: "+hook.URL+"\n"), 0o644))
 		env := withEnv(shellService(t, s), "CFROLLBACK_HEALTH_URL="+h.URL, "CFROLLBACK_HEALTH_WAIT_TIMEOUT=60s")
 		b := s.startBG(env, "emergency")
 		b.reach("the wait for health after the start", func() bool { return strings.Contains(b.stderr(), "==> health") && h.hits.Load() > 0 })
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, 4)
 		assertLockFree(t, s.lockPath())
+		if hook.hits.Load() == 0 {
+			t.Errorf("the webhook was not told about the interrupted run")
+		}
+		mustDo(t, os.WriteFile(filepath.Join(s.Dir, "none.yaml"), []byte("{}\n"), 0o644))
 		h.mode.Store(mode200)
 		s.interruptedRunRecovered(env, "completed")
 	}},
@@ -695,6 +702,36 @@ var signalScenarios = []signalScenario{
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, 1)
 	}},
+	{"baseline_hanging_url", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		h := newHealthServer(t, modeHang)
+		b := s.startBG(withEnv(shellService(t, s), "CFROLLBACK_HEALTH_URL="+h.URL, "CFROLLBACK_HEALTH_TIMEOUT=60s"), "baseline", "record")
+		b.reach("a baseline request", h.hit())
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, -1)
+		if _, err := os.Stat(filepath.Join(s.Dir, "state", "baseline.json")); err == nil {
+			t.Fatalf("an interrupted baseline was saved")
+		}
+	}},
+	{"drill", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		dir := filepath.Join(s.Dir, "drill")
+		b := s.startBG(nil, "drill", "--dir", dir)
+		b.reach("the drill's app running", func() bool { return len(procsMentioning(dir, "drill-app")) > 0 })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, -1)
+		deadline := time.Now().Add(2 * time.Second)
+		for len(procsMentioning(dir, "")) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if left := procsMentioning(dir, ""); len(left) > 0 {
+			for _, p := range left {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+			t.Fatalf("the drill's processes outlived it: %v", left)
+		}
+	}},
 	{"backup_verify_huge", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
 		hugeBackup(t, filepath.Join(s.Backups, "backup-20250104-140000.tar.gz"), 4, 16<<30)
@@ -798,6 +835,28 @@ func bigDB(t *testing.T, db string, mib int) {
 	if out, err := exec.Command("sqlite3", db, sql).CombinedOutput(); err != nil {
 		t.Fatalf("sqlite3: %v %s", err, out)
 	}
+}
+
+// procsMentioning lists the live processes whose command line mentions s and word.
+func procsMentioning(s, word string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(s)) && bytes.Contains(b, []byte(word)) {
+			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+				if i := bytes.LastIndexByte(st, ')'); i > 0 && len(st) > i+2 && (st[i+2] == 'Z' || st[i+2] == 'X') {
+					continue
+				}
+			}
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // shim puts an executable name running script first in PATH, and returns
