@@ -220,11 +220,18 @@ func SplitKey(key string) ([]string, error) {
 		if p == "" {
 			return nil, fmt.Errorf("key %q: empty part; use dotted keys such as claude.baseUrl", key)
 		}
-		if p == "__proto__" || (p == "prototype" && i > 0 && parts[i-1] == "constructor") {
+		if pollutes(parts[:i+1]) {
 			return nil, fmt.Errorf("key %q: %s is not a setting (it would change every object of the Node.js app); refused", key, p)
 		}
 	}
 	return parts, nil
+}
+
+// pollutes reports whether the last part of path reaches the prototype of the app's
+// objects when Node.js assigns it (__proto__, constructor.prototype): prototype pollution.
+func pollutes(path []string) bool {
+	n := len(path)
+	return n > 0 && (path[n-1] == "__proto__" || (path[n-1] == "prototype" && n > 1 && path[n-2] == "constructor"))
 }
 
 // find returns the node at path, or the deepest object on the way and how

@@ -288,3 +288,21 @@ func TestParseBoundsNesting(t *testing.T) {
 		}
 	}
 }
+
+// A config file that carries a prototype-polluting key is refused by Validate (so by
+// validate, restore --file and import), not only by config set: the app is Node.js.
+func TestValidateRefusesPrototypePollutionInAFile(t *testing.T) {
+	for _, text := range []string{
+		`{"__proto__": {"isAdmin": true}}`,
+		`{"claude": {"__proto__": {"model": "x"}}}`,
+		`{"constructor": {"prototype": {"isAdmin": true}}}`,
+	} {
+		rep := Validate("config.json", []byte(text))
+		if rep.OK || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0].Msg, "prototype pollution") {
+			t.Errorf("%s: %+v, want an error naming prototype pollution", text, rep)
+		}
+	}
+	if rep := Validate("config.json", []byte(`{"constructor": {"name": "x"}, "prototype": 1}`)); !rep.OK {
+		t.Errorf("keys named constructor or prototype alone are not pollution: %+v", rep)
+	}
+}

@@ -173,6 +173,12 @@ func Validate(name string, text []byte) Report {
 		return rep
 	}
 	doc.walk(func(key string, keyStart int, n *node) bool {
+		if pollutes(strings.Split(key, ".")) {
+			pos := lineCol(doc.text, keyStart, "")
+			rep.Errors = append(rep.Errors, Problem{Key: key, Line: pos.Line, Column: pos.Column,
+				Msg: "not a setting: it would change every object of the Node.js app (prototype pollution); remove it"})
+			return false
+		}
 		r, _ := ruleFor(key)
 		if r == nil {
 			if sections[key] && n.kind != '{' {

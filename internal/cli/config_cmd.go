@@ -379,6 +379,13 @@ key that restoring FILE would add, remove or change.` +
 			if err != nil {
 				return fmt.Errorf("read app config: %w", err)
 			}
+			// Diff reads an unparsable side as empty: compare only two configs that parse.
+			if _, err := appconfig.Parse(content); err != nil {
+				return fmt.Errorf("%s is not a valid app config (%w); nothing compared. 'cfrollback config validate --file %s' shows where", file, err, file)
+			}
+			if _, err := appconfig.Parse(cur); err != nil {
+				return fmt.Errorf("the current app config is not valid (%w); nothing compared. 'cfrollback config validate' shows where", err)
+			}
 			changes := appconfig.Diff(cur, content)
 			if opts.JSON {
 				return ui.JSON(opts.IO.Out, map[string]any{"file": file, "changes": changes})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,8 +70,12 @@ person knows (issue, impact, root cause, reporter) is left as headed blanks.
 
 func runReport(opts *reportOptions) error {
 	run, unverified, err := rollbackRunChecked(opts.Config.Journal, opts.RunID)
-	if err != nil {
+	var nr noRunError
+	if errors.As(err, &nr) {
 		return usageError{err}
+	}
+	if err != nil {
+		return err // the journal cannot be read: exit 1
 	}
 	switch opts.Severity {
 	case "", "P0", "P1", "P2", "P3":

@@ -417,10 +417,14 @@ func rollbackRun(journalPath, id string) (journal.Run, error) {
 
 // rollbackRunChecked is rollbackRun with the journal's hash chain checked: unverified is the
 // warning to show when the chain does not vouch for the run's records, else "".
+// noRunError: the journal holds no such run (a usage error for the callers), as opposed
+// to a journal that cannot be read.
+type noRunError struct{ error }
+
 func rollbackRunChecked(journalPath, id string) (run journal.Run, unverified string, err error) {
 	jc, err := journal.ReadChecked(journalPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return journal.Run{}, "", fmt.Errorf("no journal at %s: no rollback has run here", journalPath)
+		return journal.Run{}, "", noRunError{fmt.Errorf("no journal at %s: no rollback has run here", journalPath)}
 	}
 	if err != nil {
 		return journal.Run{}, "", fmt.Errorf("read journal %s: %w", journalPath, err)
@@ -436,9 +440,9 @@ func rollbackRunChecked(journalPath, id string) (run journal.Run, unverified str
 		}
 	}
 	if id != "" {
-		return journal.Run{}, "", fmt.Errorf("run %s is not in the journal %s; 'cfrollback history' lists the runs", id, journalPath)
+		return journal.Run{}, "", noRunError{fmt.Errorf("run %s is not in the journal %s; 'cfrollback history' lists the runs", id, journalPath)}
 	}
-	return journal.Run{}, "", fmt.Errorf("no emergency, rollback or undo run in the journal %s", journalPath)
+	return journal.Run{}, "", noRunError{fmt.Errorf("no emergency, rollback or undo run in the journal %s", journalPath)}
 }
 
 // appendLocked appends one record under the lock, so it never interleaves

@@ -20,7 +20,7 @@ func smallFS(t *testing.T, dir string, size string) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	mustDo(t, os.MkdirAll(dir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", dir).CombinedOutput(); err != nil {
 		testenv.Require(t, false, "mount -t tmpfs ("+strings.TrimSpace(string(out))+")", "run the tests as root on a kernel that allows tmpfs mounts")
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })

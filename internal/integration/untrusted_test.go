@@ -225,10 +225,10 @@ func TestUntrustedLock(t *testing.T) {
 	// A lock file nobody owns: refused, named.
 	mustDo(t, os.WriteFile(lockPath, nil, 0o600))
 	mustDo(t, os.Chown(lockPath, nobody, nobody))
-	// Exit 1 today: a refusal to take the lock is not counted as a preflight failure (3),
-	// though nothing was changed; either is accepted here, never 0 or 6 ("locked").
+	// A refusal to take the lock is a preflight failure (3): nothing was changed; never 0
+	// or 6 ("locked").
 	r := s.run(env, "emergency")
-	if (r.Code != 1 && r.Code != 3) || !strings.Contains(r.Stdout+r.Stderr, lockPath) {
+	if r.Code != 3 || !strings.Contains(r.Stdout+r.Stderr, lockPath) {
 		t.Fatalf("a lock file owned by nobody was not refused by name: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	assertServiceNotStopped(t, s)
@@ -239,7 +239,7 @@ func TestUntrustedLock(t *testing.T) {
 	openUp(t, runDir, 0o1777)
 	mustAsNobody(t, "umask 022; : > '"+lockPath+"'")
 	r = s.run(env, "emergency")
-	if (r.Code != 1 && r.Code != 3) || !strings.Contains(r.Stdout+r.Stderr, "refusing to write in "+runDir) {
+	if r.Code != 3 || !strings.Contains(r.Stdout+r.Stderr, "refusing to write in "+runDir) {
 		t.Fatalf("a lock dir others can write was not refused by name: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	assertServiceNotStopped(t, s)

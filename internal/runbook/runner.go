@@ -115,6 +115,12 @@ func (r *runner) begin() (release func(), err error) {
 	lk, err := lock.Acquire(r.cfg.Lock, lock.Holder{
 		PID: os.Getpid(), Host: host, Command: "cfrollback " + r.opt.Command, RunID: r.runID, Since: r.deps.Now(),
 	})
+	if err != nil && !errors.Is(err, lock.ErrLocked) {
+		// a lock file or dir refused (a symlink, another owner, writable by others) or
+		// not creatable: nothing was changed, as for any preflight failure (exit 3)
+		return nil, &StepError{Step: "lock", Err: err,
+			Hint: "remove what is at the lock path or set lock: to a path in a dir only root can write (default /run/cfrollback/cfrollback.lock)"}
+	}
 	if err != nil {
 		return nil, err
 	}
