@@ -430,6 +430,29 @@ var signalScenarios = []signalScenario{
 		assertGroupDead(t, pidf)
 		s.interruptedRunRecovered(env, "abandoned")
 	}},
+	{"emergency_carry_over_large", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		s.goodBackupBrokenInstall()
+		// live data to carry over: 2 GiB (sparse here, but copied in full: seconds)
+		f, err := os.Create(filepath.Join(s.Install, ".swarm", "big.bin"))
+		mustDo(t, err)
+		mustDo(t, f.Truncate(2<<30))
+		mustDo(t, f.Close())
+		env := shellService(t, s)
+		b := s.startBG(env, "emergency")
+		b.reach("copying the live data into staging", func() bool {
+			for _, st := range glob(t, s.Install+".staging-*") {
+				if fi, err := os.Stat(filepath.Join(st, ".swarm", "big.bin")); err == nil && fi.Size() > 0 {
+					return true
+				}
+			}
+			return false
+		})
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 4)
+		assertLockFree(t, s.lockPath())
+		s.interruptedRunRecovered(env, "abandoned")
+	}},
 	{"emergency_health_wait_503", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
 		s.goodBackupBrokenInstall()

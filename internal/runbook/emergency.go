@@ -87,9 +87,11 @@ func (r *runner) afterPreflight(ctx context.Context) error {
 		r.rollbackBeforeSwap(ctx)
 		return err
 	}
-	// From here to the swap, a cancel would only leave more to resume: the
-	// file steps are short and run to completion.
-	fileCtx := context.WithoutCancel(ctx)
+	// From here to the swap, a --timeout would only leave more to resume: the
+	// file steps run to completion. An operator's interrupt stops them as a kill
+	// would (a copy cut short is in staging, which the next run removes).
+	fileCtx, cancelFiles := detachUnlessInterrupted(ctx)
+	defer cancelFiles()
 	if err := r.step(fileCtx, "carry_over", r.carryOver); err != nil {
 		r.rollbackBeforeSwap(ctx)
 		return err
@@ -137,7 +139,7 @@ func (r *runner) stopService(ctx context.Context) (string, any, error) {
 	return "stopped " + r.res.Service, nil, nil
 }
 
-func (r *runner) carryOver(context.Context) (string, any, error) {
+func (r *runner) carryOver(ctx context.Context) (string, any, error) {
 	if !install.Exists(r.res.InstallDir) {
 		return "install dir is missing; nothing to carry over", nil, nil
 	}
@@ -149,12 +151,14 @@ func (r *runner) carryOver(context.Context) (string, any, error) {
 			return "", nil, fmt.Errorf("--with-data: set the backup's databases aside: %w", err)
 		}
 	}
-	st, err := r.fx.CarryOver(r.res.InstallDir, r.res.StagingDir, r.cfg.Restore.Preserve)
+	st, err := interruptibly(r, ctx, func() (install.CarryStats, error) {
+		return r.fx.CarryOver(r.res.InstallDir, r.res.StagingDir, r.cfg.Restore.Preserve)
+	})
 	if err != nil {
 		return "", nil, err
 	}
 	if r.cfg.Restore.Mode == "overlay" {
-		ov, err := r.fx.Overlay(r.res.InstallDir, r.res.StagingDir)
+		ov, err := interruptibly(r, ctx, func() (install.CarryStats, error) { return r.fx.Overlay(r.res.InstallDir, r.res.StagingDir) })
 		if err != nil {
 			return "", nil, err
 		}

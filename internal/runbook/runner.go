@@ -67,6 +67,9 @@ type runner struct {
 	// stopped is set once the stop step has begun: from then on a failure
 	// is exit 4, not exit 3.
 	stopped bool
+	// background is closed when a file operation left running by an interrupt
+	// (interruptibly) has ended; nil when none was left.
+	background chan struct{}
 }
 
 func newRunner(opt Options, deps Deps) *runner {
@@ -151,8 +154,48 @@ func (r *runner) begin() (release func(), err error) {
 	return func() {
 		r.hlog.close()
 		_ = j.Close()
+		if r.background != nil {
+			select {
+			case <-r.background:
+			default:
+				// A file operation is still writing into staging: keep the lock
+				// until the process exits (the kernel frees it then), so that no
+				// run starts recovering this one while it writes.
+				return
+			}
+		}
 		_ = lk.Release()
 	}, nil
+}
+
+// interruptibly runs fn, a file operation that takes no context, and returns as soon as the
+// operator interrupts the run: fn goes on until the process exits a moment later, as under a
+// kill, and what it wrote is in staging, which the next run removes. The lock is kept until
+// then (see begin).
+func interruptibly[T any](r *runner, ctx context.Context, fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err := fn()
+		ch <- result{v, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.v, res.err
+	case <-ctx.Done():
+		if c := Interruption(ctx); c != nil {
+			r.background = done
+			var zero T
+			return zero, c
+		}
+		res := <-ch
+		return res.v, res.err
+	}
 }
 
 // run takes the lock, runs body and records its outcome.
@@ -193,7 +236,7 @@ func (r *runner) interrupted(cause, err error) error {
 	}
 	why := fmt.Sprintf(" (%v)", inner)
 	switch {
-	case inner.Error() == context.Canceled.Error():
+	case inner.Error() == context.Canceled.Error(), errors.Is(inner, ErrInterrupted) && inner.Error() == cause.Error():
 		why = ""
 	case errors.Is(inner, ErrUnhealthy) || errors.Is(inner, health.ErrUnhealthy):
 		why = " (the wait was cut short: it says nothing about the service's health)"
