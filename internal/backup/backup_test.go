@@ -387,3 +387,19 @@ func TestCreateDiscardsWhenInstallSwappedDuringWalk(t *testing.T) {
 	}
 	assertNothingKept(t, backups, err)
 }
+
+// Root writes the archive in backup.dir: a dir other users can write (no sticky bit) is
+// refused naming the setting, and nothing is written in it.
+func TestCreateRefusesABackupDirOthersCanWrite(t *testing.T) {
+	install, backups := sampleInstall(t), t.TempDir()
+	if err := os.Chmod(backups, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Create(context.Background(), CreateOptions{InstallDir: install, BackupDir: backups, Now: fixedNow})
+	if err == nil || !strings.Contains(err.Error(), "backup.dir") || !strings.Contains(err.Error(), "writable by other users") {
+		t.Fatalf("err = %v, want a refusal naming backup.dir", err)
+	}
+	if ents, _ := os.ReadDir(backups); len(ents) != 0 {
+		t.Fatalf("written anyway: %v", ents)
+	}
+}

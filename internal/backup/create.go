@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"io/fs"
 	"os"
 	"path"
@@ -13,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/archive"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // DBSnapshotter copies a live SQLite database at srcPath into a new file at
@@ -105,8 +106,10 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 		}
 		return nil
 	}
-	if err := os.MkdirAll(opt.BackupDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create backup dir: %w", err)
+	// backup.dir may be a deploy user's (trusted with the backups' content, see
+	// docs/SECURITY.md), but never writable by other users: root writes the archive there.
+	if err := fsutil.MkdirShared(opt.BackupDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create backup dir: %w", fsutil.WithKey(err, "backup.dir"))
 	}
 	start := opt.Now()
 	name := "backup-" + start.Format("20060102-150405") + ".tar.gz"

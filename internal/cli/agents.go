@@ -16,6 +16,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -101,6 +102,11 @@ func (o *agentsOptions) export(reason, output, prefix string) (string, appconfig
 	}
 	b := appconfig.NewBundle(dir, files, appconfig.AppVersion(o.Config.InstallDir), reason, o.Now())
 	if output == "" {
+		// <backup.dir>/agents: a deploy user may own it, other users must not write it
+		// (the checkpoints' rule, fsutil.CheckSharedDir)
+		if err := fsutil.MkdirShared(agentsBackupDir(o.Config), 0o700); err != nil {
+			return "", b, fmt.Errorf("write agents bundle: %w", fsutil.WithKey(err, "backup.dir"))
+		}
 		output = filepath.Join(agentsBackupDir(o.Config), appconfig.CheckpointName(prefix, b.Time))
 	}
 	name, err := appconfig.WriteBundle(output, b)

@@ -252,3 +252,31 @@ func TestUntrustedLock(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// undo renames in install_dir's parent too (the failed install back, the restored one
+// kept): a parent others can write is refused before the stop, as for emergency.
+func TestUntrustedInstallParentUndo(t *testing.T) {
+	s, env, _ := untrustedSandbox(t)
+	r := s.run(env, "emergency", "--json")
+	if r.Code != 0 || r.JSON["run_id"] == nil {
+		t.Fatalf("emergency: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	runID, _ := r.JSON["run_id"].(string)
+	failed, _ := r.JSON["failed_dir"].(string)
+	mustDo(t, os.Remove(filepath.Join(s.Dir, "service.log")))
+	before := treeDigest(t, filepath.Dir(s.Install))
+
+	openUp(t, filepath.Dir(s.Install), 0o777)
+	r = s.run(env, "undo", runID)
+	wantRefusal(t, r, 3, "refusing to write in "+filepath.Dir(s.Install), "writable by other users")
+	if _, err := os.Stat(filepath.Join(s.Dir, "service.log")); err == nil {
+		t.Fatalf("the refused undo stopped or started the service:\n%s", readFile(t, filepath.Join(s.Dir, "service.log")))
+	}
+	mustDo(t, os.Chmod(filepath.Dir(s.Install), 0o755))
+	if after := treeDigest(t, filepath.Dir(s.Install)); after != before {
+		t.Fatalf("the refused undo changed install_dir's parent:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if _, err := os.Stat(failed); err != nil {
+		t.Fatalf("the failed install %q is gone: %v", failed, err)
+	}
+}

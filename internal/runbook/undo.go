@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/journal"
@@ -130,6 +132,11 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 	r.res.KeptDir = fmt.Sprintf("%s-undone-%s", r.res.InstallDir, r.start.Format("20060102-150405"))
 	if it.intent.InstallDir != r.res.InstallDir {
 		return &StepError{Step: "preflight", Err: fmt.Errorf("run %s restored %s, but install_dir is %s now", it.runID, it.intent.InstallDir, r.res.InstallDir)}
+	}
+	// The failed install is renamed back and the restored one kept, in install_dir's
+	// parent, as root: the same rule as the emergency's staging and failed dirs.
+	if err := fsutil.CheckTrustedDir(filepath.Dir(r.res.InstallDir)); err != nil {
+		return &StepError{Step: "preflight", Err: fmt.Errorf("parent of install_dir (where undo renames): %w", err)}
 	}
 	var failedID install.FileID
 	if it.resume != nil {

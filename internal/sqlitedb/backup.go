@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -366,7 +367,17 @@ func sha256File(path string) (string, int64, error) {
 func writeChecksum(path, sum string) error {
 	side := path + ".sha256"
 	tmp := tempPath(side, "sum")
-	if err := os.WriteFile(tmp, []byte(sum+"  "+filepath.Base(path)+"\n"), 0o600); err != nil {
+	// a new name, never through a link planted at it (the dir may be a deploy user's)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(sum + "  " + filepath.Base(path) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if err := syncFile(tmp); err != nil {
