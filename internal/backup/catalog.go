@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Candidate is one backup archive that may be restored.
@@ -57,7 +59,7 @@ func Discover(dir, pattern string) ([]Candidate, []Rejected, error) {
 			continue
 		}
 		if !info.Mode().IsRegular() {
-			rejected = append(rejected, Rejected{p, "not a regular file (" + describeType(info.Mode()) + "); a backup must be a plain file"})
+			rejected = append(rejected, Rejected{p, "not a regular file (" + fsutil.Kind(info.Mode()) + "); a backup must be a plain file"})
 			continue
 		}
 		if why := untrusted(info); why != "" {
@@ -73,22 +75,6 @@ func Discover(dir, pattern string) ([]Candidate, []Rejected, error) {
 		return out[i].Name > out[j].Name
 	})
 	return out, rejected, nil
-}
-
-func describeType(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "a symlink"
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return m.Type().String()
 }
 
 // ManifestPath is the sidecar manifest of an archive:
@@ -138,7 +124,7 @@ func Lookup(dir, arg string) (Candidate, error) {
 		return Candidate{}, fmt.Errorf("backup %s: %w", arg, err)
 	}
 	if !info.Mode().IsRegular() {
-		return Candidate{}, fmt.Errorf("backup %s is %s, not a regular file", arg, describeType(info.Mode()))
+		return Candidate{}, fmt.Errorf("backup %s is %s, not a regular file", arg, fsutil.Kind(info.Mode()))
 	}
 	if why := untrusted(info); why != "" {
 		return Candidate{}, fmt.Errorf("backup %s: %s", arg, why)

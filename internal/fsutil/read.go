@@ -73,8 +73,13 @@ func RequireRegular(path string) error {
 	return f.Close()
 }
 
-func kind(m os.FileMode) string {
+func kind(m os.FileMode) string { return Kind(m) }
+
+// Kind names a file type for messages: "a FIFO", "a symlink", "a directory", ...
+func Kind(m os.FileMode) string {
 	switch {
+	case m&os.ModeSymlink != 0:
+		return "a symlink"
 	case m&os.ModeNamedPipe != 0:
 		return "a FIFO"
 	case m&os.ModeCharDevice != 0:
@@ -85,6 +90,8 @@ func kind(m os.FileMode) string {
 		return "a socket"
 	case m.IsDir():
 		return "a directory"
+	case m.IsRegular():
+		return "a regular file"
 	}
-	return "not a regular file"
+	return "not a regular file (" + m.Type().String() + ")"
 }
