@@ -364,7 +364,7 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 	lockPath := filepath.Join(s.Dir, "run", "cfrollback.lock")
 	// journaled: a refused emergency journals its run (intent, preflight
 	// failed); every other command here must be refused before the journal.
-	journaled := false
+	var journaled bool
 	switch c.Kind {
 	case "manifest":
 		arch := filepath.Join(s.Backups, hostileBackup)
@@ -375,10 +375,16 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 		placeHostile(t, dir, c, input)
 	case "journal":
 		input = journal
-		if hasSetup(c, "head-fifo") {
+		switch {
+		case hasSetup(c, "symlink-to-empty"):
+			mustDo(t, os.WriteFile(filepath.Join(s.Dir, "victim"), nil, 0o600))
+			mustDo(t, os.Symlink(filepath.Join(s.Dir, "victim"), journal))
+		case hasSetup(c, "dangling-symlink"):
+			mustDo(t, os.Symlink(filepath.Join(s.Dir, "created-through-the-link"), journal))
+		case hasSetup(c, "head-fifo"):
 			copyFile(t, filepath.Join(dir, c.File), journal)
 			mustDo(t, syscall.Mkfifo(journal+".head", 0o600))
-		} else {
+		default:
 			placeHostile(t, dir, c, journal)
 			if c.File != "" {
 				if _, err := os.Stat(filepath.Join(dir, c.File+".head")); err == nil {
@@ -417,6 +423,17 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			t.Fatalf("unknown lock setup %q", c.Setup)
 		}
 	case "appconfig":
+		if hasSetup(c, "symlink-out") {
+			// the input is a good config to restore; the install's config
+			// is a link to a file outside the install
+			victim := filepath.Join(s.Dir, "victim.json")
+			mustDo(t, os.WriteFile(victim, []byte(`{"claude": {"model": "victim"}}`+"\n"), 0o644))
+			cfg := filepath.Join(s.Install, "config.json")
+			mustDo(t, os.Remove(cfg))
+			mustDo(t, os.Symlink(victim, cfg))
+			copyFile(t, filepath.Join(dir, c.File), input)
+			break
+		}
 		if hasSetup(c, "in-install") {
 			input = filepath.Join(s.Install, "config.json")
 		}
@@ -425,6 +442,13 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 		mustDo(t, os.MkdirAll(filepath.Join(s.Install, ".claude", "agents"), 0o755))
 		mustDo(t, os.WriteFile(filepath.Join(s.Install, ".claude", "agents", "coder.md"),
 			[]byte("---\nname: coder\ntype: developer\n---\nWrite code.\n"), 0o644))
+		if hasSetup(c, "agents-dir-symlink") {
+			outside := filepath.Join(s.Dir, "outside")
+			mustDo(t, os.Rename(filepath.Join(s.Install, ".claude", "agents"), outside))
+			mustDo(t, os.Symlink(outside, filepath.Join(s.Install, ".claude", "agents")))
+			copyFile(t, filepath.Join(dir, c.File), input)
+			break
+		}
 		placeHostile(t, dir, c, input)
 	case "special":
 		switch {
@@ -448,7 +472,9 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 	}
 	before, beforeLock := treeDigest(t, s.Dir), lstatDigest(t, lockPath)
 	for _, run := range c.Runs {
-		journaled = run.Args[0] == "emergency"
+		// (setup "journals": refused after the lock, by a step that
+		// journals its failure, e.g. the checkpoint)
+		journaled = run.Args[0] == "emergency" || hasSetup(c, "journals")
 		beforeJournal := journalDigest(t, s)
 		args := make([]string, len(run.Args))
 		for i, a := range run.Args {
