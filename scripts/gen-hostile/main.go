@@ -545,6 +545,7 @@ func appConfigCases(put func(Case, []byte)) {
 		{"truncated", "", []byte("{\"claude\": {\"model\": \"dr"), `line 1, column \d+|1:\d+|unexpected end`},
 		{"binary", "", bytes.Repeat([]byte{0xff, 0xfe, 0x00}, 100), `line 1, column 1|1:1`},
 		{"nested-200", "", nested(200), `nested deeper than 100 levels`},
+		{"duplicate-key", "", []byte(`{"claude": {"model": "first", "model": "second"}}` + "\n"), `line 1, column \d+: duplicate key "model"|1:\d+: duplicate key "model"`},
 		{"proto-key", "", []byte(`{"__proto__": {"isAdmin": true}, "claude": {"model": "drill"}}` + "\n"), `__proto__`},
 		{"constructor-prototype", "", []byte(`{"constructor": {"prototype": {"isAdmin": true}}, "claude": {"model": "drill"}}` + "\n"), `constructor\.prototype|prototype`},
 		{"huge", "huge", nil, `268435457 bytes, more than the 16777216 this file may have`},
@@ -573,6 +574,15 @@ func appConfigCases(put func(Case, []byte)) {
 		put(Case{Name: "appconfig-diff-" + c.name, Kind: "appconfig", Setup: c.setup, Expect: c.problem, Bug: diffBug, Runs: []Run{
 			{Args: []string{"config", "diff", "{file}"}, Code: 1, Expect: c.problem},
 		}}, c.data)
+		if c.name == "not-json" {
+			// the command diff's refusal suggests must exist
+			hint := `'cfrollback config validate /[^' ]*special/input' shows where`
+			put(Case{Name: "appconfig-diff-hint", Kind: "appconfig", Setup: c.setup, Expect: hint,
+				Bug: "config diff FILE refuses an invalid FILE with the hint 'cfrollback config validate --file FILE' shows where, but " +
+					"config validate has no --file flag (it takes FILE as an argument): the hint fails with \"unknown flag: --file\" " +
+					"(internal/cli/config_cmd.go, newConfigDiffCmd)",
+				Runs: []Run{{Args: []string{"config", "diff", "{file}"}, Code: 1, Expect: hint}}}, c.data)
+		}
 	}
 }
 
@@ -629,11 +639,32 @@ func agentCases(put func(Case, []byte)) {
 		{Args: []string{"agents", "import", "--file", "{file}"}, Code: 1, Expect: linked},
 		{Args: []string{"agents", "reset", "--template", "executive-assistant"}, Code: 1, Expect: linked},
 	}}, bundle(def("coder.md", "coder"), def("core/reviewer.md", "reviewer")))
+	// what the app's own agents dir holds where a definition is expected: a
+	// FIFO, a link to /dev/zero, a link out of the install. Reading the set
+	// (status, export, the checkpoint before an import) refuses it.
+	for _, in := range []struct{ setup, what string }{
+		{"agents-dir-fifo", "fifo"},
+		{"agents-dir-dev-zero-link", "dev-zero"},
+		{"agents-dir-link-out", "link-out"},
+	} {
+		bad := `agents/evil\.md is not a regular file`
+		put(Case{Name: "agents-in-dir-" + in.what, Kind: "agents", Setup: in.setup + ",journals", Expect: bad, Runs: []Run{
+			{Args: []string{"agents", "status"}, Code: 1, Expect: bad},
+			{Args: []string{"agents", "export", "--output", "{file}.export.json"}, Code: 1, Expect: bad},
+			{Args: []string{"agents", "import", "--file", "{file}"}, Code: 1, Expect: bad},
+		}}, bundle(def("coder.md", "coder")))
+	}
+	badB64 := def("coder.md", "coder")
+	badB64.Content = ""
 	for _, c := range []struct {
 		name, setup string
 		data        []byte
 		problem     string
 	}{
+		{"bad-base64", "", func() []byte {
+			b := bytes.Replace(bundle(badB64), []byte(`"content": ""`), []byte(`"content_base64": "!!not base64!!"`), 1)
+			return b
+		}(), `file coder\.md: illegal base64`},
 		{"dotdot", "", bundle(def("coder.md", "coder"), def("../../../../etc/cron.d/evil", "evil")), `file path "\.\./\.\./\.\./\.\./etc/cron\.d/evil" is not a clean path inside the agents dir`},
 		{"dotdot-inside", "", bundle(def("core/../../evil.md", "evil")), `file path "core/\.\./\.\./evil\.md" is not a clean path`},
 		{"absolute", "", bundle(def("/etc/cron.d/evil", "evil")), `file path "/etc/cron\.d/evil" is not a clean path`},
@@ -682,6 +713,12 @@ func specialCases(put func(Case, []byte)) {
 			}
 			put(Case{Name: "special-" + c.name + "-" + sp.setup, Kind: "special", Setup: sp.setup, Expect: expect, Runs: []Run{
 				{Args: c.args, Code: c.code, Expect: expect},
+			}}, nil)
+		}
+		if sp.setup == "fifo" {
+			big := `settings file: .*special/input: 268435457 bytes, more than the \d+ this file may have`
+			put(Case{Name: "special-settings-huge", Kind: "special", Setup: "huge", Expect: big, Runs: []Run{
+				{Args: []string{"--config", "{file}", "settings"}, Code: 2, Expect: big},
 			}}, nil)
 		}
 		// where the install's database is: check and backup refuse it, and
