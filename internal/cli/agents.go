@@ -361,7 +361,7 @@ func runAgentsStatus(ctx context.Context, opts *agentsOptions, healthCheck bool)
 		h := &hiveStatus{Path: filepath.Join(opts.Config.InstallDir, ".hive-mind", "hive.db")}
 		if _, err := os.Stat(h.Path); err == nil {
 			h.Present = true
-			if h.ByStatus, err = appconfig.HiveCounts(ctx, h.Path); err != nil {
+			if h.ByStatus, err = hiveCounts(ctx, h.Path); err != nil {
 				h.Error, res.OK = err.Error(), false
 			}
 		}
@@ -430,5 +430,26 @@ func printAgentsStatus(io *ui.IO, res agentsStatusResult, valid int) {
 		fmt.Fprintf(io.Out, "%s %d agent definitions valid\n", p.Green("OK:"), valid)
 	default:
 		fmt.Fprintf(io.Out, "%s problems found in %s\n", p.Red("FAIL:"), res.Dir)
+	}
+}
+
+// hiveCounts is appconfig.HiveCounts, returning as soon as ctx ends: SQLite's busy handler
+// sleeps through a cancel, and a hive.db the app holds locked would keep an interrupted
+// command waiting for the whole busy timeout. The abandoned read ends with the process.
+func hiveCounts(ctx context.Context, path string) (map[string]int, error) {
+	type result struct {
+		counts map[string]int
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := appconfig.HiveCounts(ctx, path)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.counts, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -725,6 +726,48 @@ var signalScenarios = []signalScenario{
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, 1)
 	}},
+	{"database_check_locked", func(t *testing.T, sig syscall.Signal) {
+		testenv.RequireTool(t, "sqlite3")
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		db := filepath.Join(s.Install, ".swarm", "memory.db")
+		bigDB(t, db, 1)
+		holdExclusive(t, db)
+		b := s.startBG([]string{"CFROLLBACK_DATABASE_BUSY_TIMEOUT=60s"}, "database", "check", "--db", "memory")
+		start := time.Now()
+		b.reach("the wait for the database lock", func() bool { return time.Since(start) > 1500*time.Millisecond })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"database_backup_locked", func(t *testing.T, sig syscall.Signal) {
+		testenv.RequireTool(t, "sqlite3")
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		db := filepath.Join(s.Install, ".swarm", "memory.db")
+		bigDB(t, db, 1)
+		holdExclusive(t, db)
+		b := s.startBG([]string{"CFROLLBACK_DATABASE_BUSY_TIMEOUT=60s"}, "database", "backup", "--db", "memory")
+		start := time.Now()
+		b.reach("the wait for the database lock", func() bool { return time.Since(start) > 1500*time.Millisecond })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"agents_status_locked_hive", func(t *testing.T, sig syscall.Signal) {
+		testenv.RequireTool(t, "sqlite3")
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		db := filepath.Join(s.Install, ".hive-mind", "hive.db")
+		mustDo(t, os.MkdirAll(filepath.Dir(db), 0o755))
+		if out, err := exec.Command("sqlite3", db, "CREATE TABLE agents(id TEXT, status TEXT); INSERT INTO agents VALUES('a','active');").CombinedOutput(); err != nil {
+			t.Fatalf("sqlite3: %v %s", err, out)
+		}
+		holdExclusive(t, db)
+		b := s.startBG([]string{"CFROLLBACK_DATABASE_BUSY_TIMEOUT=60s"}, "agents", "status", "--health-check")
+		start := time.Now()
+		b.reach("the wait for the hive database's lock", func() bool { return time.Since(start) > 1500*time.Millisecond })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, -1)
+	}},
 	{"baseline_hanging_url", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
 		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
@@ -880,6 +923,25 @@ func procsMentioning(s, word string) []int {
 		}
 	}
 	return pids
+}
+
+// holdExclusive keeps an exclusive SQLite lock on db (an open EXCLUSIVE
+// transaction of the sqlite3 shell) until the test ends.
+func holdExclusive(t *testing.T, db string) {
+	t.Helper()
+	cmd := exec.Command("sqlite3", db)
+	in, err := cmd.StdinPipe()
+	mustDo(t, err)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	mustDo(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = in.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	_, err = io.WriteString(in, "BEGIN EXCLUSIVE; INSERT INTO sqlite_master SELECT * FROM sqlite_master WHERE 0; SELECT 1;\n")
+	mustDo(t, err)
+	time.Sleep(200 * time.Millisecond) // the shell has taken the lock
 }
 
 // shim puts an executable name running script first in PATH, and returns

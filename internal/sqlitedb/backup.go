@@ -100,7 +100,19 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 // directory, passes integrity_check (every row read), is fsynced and renamed to dst, and a
 // sha256sum-format sidecar dst+".sha256" is written next to it. On error nothing is left
 // at dst. The copy is a self-contained rollback-journal file (no -wal needed to read it).
-func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res BackupResult, err error) {
+//
+// A cancel ends it at once even while it waits for another process's lock (see untilDone);
+// the temp file is removed then too.
+func Backup(ctx context.Context, src, dst string, opt BackupOptions) (BackupResult, error) {
+	tmp := tempPath(dst, "backup")
+	res, err := untilDone(ctx, func() (BackupResult, error) { return backup(ctx, src, dst, tmp, opt) })
+	if err != nil && ctx.Err() != nil {
+		removeDB(tmp) // the abandoned copy may not have got to it
+	}
+	return res, err
+}
+
+func backup(ctx context.Context, src, dst, tmp string, opt BackupOptions) (res BackupResult, err error) {
 	t0 := time.Now()
 	res = BackupResult{Source: src, Path: dst, ChecksumFile: dst + ".sha256"}
 	if opt.StepPages <= 0 {
@@ -119,7 +131,6 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (res Backup
 		return res, fmt.Errorf("back up %s: %s already exists; choose another --output", src, dst)
 	}
 	removeStaleTemps(filepath.Dir(dst))
-	tmp := tempPath(dst, "backup")
 	defer func() {
 		if err != nil {
 			removeDB(tmp)

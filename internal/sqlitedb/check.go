@@ -81,7 +81,13 @@ func (r CheckResult) Summary() string {
 // removes a -wal/-shm only if it created them and no one else uses them) and reports
 // its integrity. A missing file is an error; a file that is empty,
 // not SQLite or corrupt is a result with OK false and the reason in Problems.
+//
+// A cancel ends it at once even while it waits for another process's lock (see untilDone).
 func Check(ctx context.Context, path string, opt CheckOptions) (CheckResult, error) {
+	return untilDone(ctx, func() (CheckResult, error) { return check(ctx, path, opt) })
+}
+
+func check(ctx context.Context, path string, opt CheckOptions) (CheckResult, error) {
 	t0 := time.Now()
 	res := CheckResult{Path: path, Check: "integrity_check"}
 	if opt.Quick {

@@ -234,3 +234,32 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// untilDone runs fn and returns when it does or, first, when ctx ends. SQLite's busy handler
+// sleeps through sqlite3_interrupt: a database another process holds locked (an open write
+// transaction, a stuck app) would hold a cancelled command for the whole busy timeout, and
+// an operator's Ctrl-C with it. On a cancel fn is abandoned: it goes on, read-only or in its
+// own temp file, until the process exits a moment later, as under a kill.
+func untilDone[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-ch: // it ended too: keep its own result and error
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
+}
