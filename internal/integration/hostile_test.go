@@ -467,6 +467,13 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			// database backup makes its output dir before it reads the
 			// database; that dir is its own, not a change to judge
 			mustDo(t, os.MkdirAll(filepath.Join(s.Dir, "dbbackups"), 0o700))
+		case hasSetup(c, "at-memory-db-wal"), hasSetup(c, "at-memory-db-shm"):
+			db := filepath.Join(s.Install, ".swarm", "memory.db")
+			copyFile(t, filepath.Join(dir, c.File), db)
+			input = db + "-wal"
+			if hasSetup(c, "at-memory-db-shm") {
+				input = db + "-shm"
+			}
 		case hasSetup(c, "at-backup-state"):
 			input = filepath.Join(s.Dir, "state", "backups.json")
 			// a backup emergency --dry-run can use (TestHostileManifestControl)

@@ -243,7 +243,7 @@ func issue13(out string) []Case {
 	var cases []Case
 	put := func(c Case, data []byte) {
 		if data != nil {
-			c.File = c.Name + map[string]string{"manifest": ".manifest.json", "journal": ".jsonl", "appconfig": ".json", "agents": ".json", "sqlite": ".db"}[c.Kind]
+			c.File = c.Name + map[string]string{"manifest": ".manifest.json", "journal": ".jsonl", "appconfig": ".json", "agents": ".json", "sqlite": ".db", "special": ".db"}[c.Kind]
 			must(os.WriteFile(filepath.Join(out, c.File), data, 0o644))
 		}
 		cases = append(cases, c)
@@ -780,6 +780,28 @@ func databaseCases(put func(Case, []byte)) {
 	freelist := append([]byte(nil), good...)
 	freelist[32], freelist[33], freelist[34], freelist[35] = 0x7f, 0xff, 0xff, 0xff // first freelist trunk page far past the end
 	freelist[36], freelist[39] = 0, 9
+	// a healthy WAL-mode database whose -wal or -shm is a special file:
+	// that is what must be named, not the database called corrupt (the
+	// advice for a corrupt one, repair or restore, would replace it)
+	walMode := append([]byte(nil), good...)
+	walMode[18], walMode[19] = 2, 2
+	for _, sc := range []struct{ side, setup, what string }{
+		{"wal", "fifo", "FIFO"},
+		{"wal", "symlink-dev-zero", "character device|symbolic link|symlink"},
+		{"wal", "directory", "directory"},
+		{"shm", "fifo", "FIFO"},
+		{"shm", "symlink-dev-zero", "character device|symbolic link|symlink"},
+	} {
+		named := `memory\.db-` + sc.side + `.*(` + sc.what + `)`
+		put(Case{Name: "sqlite-" + sc.side + "-" + sc.setup, Kind: "special", Setup: sc.setup + ",at-memory-db-" + sc.side, Expect: named,
+			Bug: "database check on a healthy WAL-mode memory.db whose -" + sc.side + " is a " + sc.setup + " does not name the sidecar: it reports the " +
+				"database CORRUPT with SQLite's raw error (\"unable to open database file: too many levels of symbolic links\", \"is a directory\", " +
+				"\"disk I/O error: invalid argument\") and advises --repair-if-needed or restore --latest, which would replace a good database " +
+				"(a FIFO -wal is reported \"ok\" instead), and it leaves a new file in the install (a -shm next to a FIFO -wal, an empty -wal next to " +
+				"a special -shm); internal/sqlitedb/check.go (Check/tidy) should check the -wal/-shm with " +
+				"fsutil's regular-file rule first and refuse naming it",
+			Runs: []Run{{Args: []string{"database", "check", "--db", "memory"}, Code: 1, Expect: named}}}, walMode)
+	}
 	for _, c := range []struct {
 		name string
 		data []byte
