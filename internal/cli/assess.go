@@ -198,7 +198,7 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 		res.Acted = true
 		res.Emergency, emErr = actEmergency(ctx, opts)
 		if res.Emergency != nil && res.Emergency.RunID != "" {
-			if err := appendLocked(cfg, "cfrollback assess", res.Emergency.RunID, "assess", res.Assessment); err != nil {
+			if err := appendLocked(ctx, cfg, "cfrollback assess", res.Emergency.RunID, "assess", res.Assessment); err != nil {
 				fmt.Fprintf(opts.IO.ErrOut, "%s assessment not recorded in the journal: %v\n", opts.IO.ErrPalette().Yellow("warning:"), err)
 			}
 		}

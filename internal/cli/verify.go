@@ -235,7 +235,7 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 		res.NotRecorded = runErr.Error()
 	default:
 		res.RunID = run.ID
-		if err := appendLocked(cfg, "cfrollback verify", run.ID, "verify", res); err != nil {
+		if err := appendLocked(ctx, cfg, "cfrollback verify", run.ID, "verify", res); err != nil {
 			res.RunID, res.NotRecorded = "", err.Error()
 		} else {
 			res.Recorded = true
@@ -448,7 +448,7 @@ func rollbackRunChecked(journalPath, id string) (run journal.Run, unverified str
 // appendLocked appends one record under the lock, so it never interleaves
 // with a running rollback's records. A rollback in progress is waited for
 // only briefly: the caller reports the record as not written.
-func appendLocked(cfg config.Config, command, runID, event string, data any) error {
+func appendLocked(ctx context.Context, cfg config.Config, command, runID, event string, data any) error {
 	var lk *lock.Lock
 	var err error
 	for i := range 10 {
@@ -459,7 +459,11 @@ func appendLocked(cfg config.Config, command, runID, event string, data any) err
 		if !errors.Is(err, lock.ErrLocked) {
 			return err
 		}
-		time.Sleep(time.Duration(i+1) * 50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for the lock)", context.Cause(ctx))
+		case <-time.After(time.Duration(i+1) * 50 * time.Millisecond):
+		}
 	}
 	if err != nil {
 		return err

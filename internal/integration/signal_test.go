@@ -752,6 +752,37 @@ var signalScenarios = []signalScenario{
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, 1)
 	}},
+	{"memory_test_locked", func(t *testing.T, sig syscall.Signal) {
+		testenv.RequireTool(t, "sqlite3")
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		db := filepath.Join(s.Install, ".swarm", "memory.db")
+		bigDB(t, db, 1)
+		holdExclusive(t, db)
+		b := s.startBG([]string{"CFROLLBACK_DATABASE_BUSY_TIMEOUT=60s"}, "memory", "test")
+		start := time.Now()
+		b.reach("the wait for the database lock", func() bool { return time.Since(start) > 1500*time.Millisecond })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+	}},
+	{"database_restore_stop_command", func(t *testing.T, sig syscall.Signal) {
+		testenv.RequireTool(t, "sqlite3")
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		db := filepath.Join(s.Install, ".swarm", "memory.db")
+		bigDB(t, db, 1)
+		env := shellService(t, s)
+		if r := s.run(env, "database", "backup", "--db", "memory"); r.Code != 0 {
+			t.Fatalf("database backup: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+		}
+		pidf := filepath.Join(s.Dir, "run", "stop.pid")
+		b := s.startBG(withEnv(env, "CFROLLBACK_SERVICE_STOP_COMMAND="+blocker(pidf)), "database", "restore", "--db", "memory", "--latest", "--stop-service")
+		b.reach("the service stop command", fileHasContent(pidf))
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, -1)
+		assertLockFree(t, s.lockPath())
+		assertGroupDead(t, pidf)
+	}},
 	{"agents_status_locked_hive", func(t *testing.T, sig syscall.Signal) {
 		testenv.RequireTool(t, "sqlite3")
 		s := newSandbox(t)
