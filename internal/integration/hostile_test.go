@@ -474,6 +474,8 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			if hasSetup(c, "at-memory-db-shm") {
 				input = db + "-shm"
 			}
+		case hasSetup(c, "live-memory-db"):
+			copyFile(t, filepath.Join(dir, "sqlite-good.db"), filepath.Join(s.Install, ".swarm", "memory.db"))
 		case hasSetup(c, "at-backup-state"):
 			input = filepath.Join(s.Dir, "state", "backups.json")
 			// a backup emergency --dry-run can use (TestHostileManifestControl)

@@ -254,7 +254,7 @@ func issue13(out string) []Case {
 	appConfigCases(put)
 	appConfigLinkCases(put)
 	agentCases(put)
-	databaseCases(put)
+	databaseCases(out, put)
 	specialCases(put)
 	return cases
 }
@@ -742,22 +742,25 @@ func specialCases(put func(Case, []byte)) {
 // that go.mod pins, so the bytes are the same everywhere): 1 KiB pages, a
 // rollback journal, a table spread over several pages.
 func sqliteDB() []byte {
+	return makeDB("CREATE TABLE memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)", "CREATE INDEX memory_value ON memory(value)",
+		"INSERT INTO memory VALUES (?, ?)")
+}
+
+// makeDB runs the statements (the last one, with two parameters, 60
+// times) in a new database with 1 KiB pages and returns its bytes.
+func makeDB(stmts ...string) []byte {
 	dir, err := os.MkdirTemp("", "gen-hostile-")
 	must(err)
 	defer os.RemoveAll(dir)
 	p := filepath.Join(dir, "memory.db")
 	db, err := sql.Open("sqlite3", "file:"+p+"?_journal_mode=DELETE")
 	must(err)
-	for _, q := range []string{
-		"PRAGMA page_size=1024",
-		"CREATE TABLE memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-		"CREATE INDEX memory_value ON memory(value)",
-	} {
+	for _, q := range append([]string{"PRAGMA page_size=1024"}, stmts[:len(stmts)-1]...) {
 		_, err := db.Exec(q)
 		must(err)
 	}
 	for i := 0; i < 60; i++ {
-		_, err := db.Exec("INSERT INTO memory VALUES (?, ?)", fmt.Sprintf("key-%03d", i), strings.Repeat(fmt.Sprintf("value %03d ", i), 12))
+		_, err := db.Exec(stmts[len(stmts)-1], fmt.Sprintf("key-%03d", i), strings.Repeat(fmt.Sprintf("value %03d ", i), 12))
 		must(err)
 	}
 	must(db.Close())
@@ -766,8 +769,25 @@ func sqliteDB() []byte {
 	return b
 }
 
-func databaseCases(put func(Case, []byte)) {
+func databaseCases(out string, put func(Case, []byte)) {
 	good := sqliteDB()
+	// the live database of the restore cases
+	must(os.WriteFile(filepath.Join(out, "sqlite-good.db"), good, 0o644))
+	// a healthy database of another app, or of this one without its index:
+	// database restore compares schemas and refuses before any change
+	for _, r := range []struct {
+		name, diff string
+		data       []byte
+	}{
+		{"unrelated-schema", `table memory: missing in the file`, makeDB("CREATE TABLE sessions (id TEXT PRIMARY KEY, data TEXT)", "INSERT INTO sessions VALUES (?, ?)")},
+		{"missing-index", `index memory_value on memory: missing in the file`, makeDB("CREATE TABLE memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)", "INSERT INTO memory VALUES (?, ?)")},
+	} {
+		want := `its schema does not match the live database .*memory\.db(?s).*` + r.diff
+		put(Case{Name: "sqlite-restore-" + r.name, Kind: "special", Setup: "live-memory-db", Expect: want, Runs: []Run{
+			{Args: []string{"database", "restore", "--db", "memory", "--file", "{file}"}, Code: 3, Expect: want},
+			{Args: []string{"database", "restore", "--db", "memory", "--file", "{file}", "--stop-service"}, Code: 3, Expect: want},
+		}}, r.data)
+	}
 	const page = 1024
 	if len(good) < 6*page {
 		panic(fmt.Sprintf("the sample database is only %d bytes", len(good)))
