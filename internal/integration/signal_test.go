@@ -474,6 +474,39 @@ var signalScenarios = []signalScenario{
 		h.mode.Store(mode200)
 		s.interruptedRunRecovered(env, "completed")
 	}},
+	{"emergency_second_signal_kills", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		s.goodBackupBrokenInstall()
+		h := newHealthServer(t, mode503)
+		// the first signal's run ends by telling a webhook that never answers (0.5 s)
+		hook := newHealthServer(t, modeHang)
+		mustDo(t, os.WriteFile(filepath.Join(s.Dir, "none.yaml"), []byte("notify:\n  timeout: 30s\n  webhooks:\n    - name: hook\n      url: "+hook.URL+"\n"), 0o644))
+		env := withEnv(shellService(t, s), "CFROLLBACK_HEALTH_URL="+h.URL, "CFROLLBACK_HEALTH_WAIT_TIMEOUT=60s")
+		b := s.startBG(env, "emergency")
+		b.reach("the wait for health after the start", func() bool { return strings.Contains(b.stderr(), "==> health") && h.hits.Load() > 0 })
+		pid := b.cmd.Process.Pid
+		mustDo(t, syscall.Kill(pid, sig))
+		b.reach("the webhook told of the interrupted run", hook.hit())
+		sent := time.Now()
+		mustDo(t, syscall.Kill(pid, sig))
+		select {
+		case <-b.done:
+		case <-time.After(signalGiveUp):
+			t.Fatalf("still running %s after a second %v", signalGiveUp, sig)
+		}
+		var ee *exec.ExitError
+		if !errors.As(b.waitErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != sig {
+			t.Fatalf("after a second %v: %v, want killed by it", sig, b.waitErr)
+		}
+		t.Logf("second %v: killed after %d ms", sig, b.exited.Sub(sent).Milliseconds())
+		if d := b.exited.Sub(sent); d > signalExitBound {
+			t.Errorf("killed %s after the second signal, want < %s", d, signalExitBound)
+		}
+		assertLockFree(t, s.lockPath())
+		h.mode.Store(mode200)
+		mustDo(t, os.WriteFile(filepath.Join(s.Dir, "none.yaml"), []byte("{}\n"), 0o644))
+		s.interruptedRunRecovered(env, "completed")
+	}},
 	{"emergency_health_wait_hanging_url", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
 		s.goodBackupBrokenInstall()

@@ -244,20 +244,21 @@ func (r *runner) interrupted(cause, err error) error {
 	if r.stopped {
 		return &StepError{Step: step, AfterStop: true,
 			Err:  fmt.Errorf("%w during %s, after the service was stopped%s", cause, step, why),
-			Hint: "the run stopped where it was, as a kill would; the service may be down. Run '" + r.resumeCommand() + "' again: it reads the journal and resumes this run"}
+			Hint: "the run stopped where it was, as a kill would; the service may be down. Run '" + r.resumeCommand() + "' again (the same one): it reads the journal and resumes this run"}
 	}
 	return &StepError{Step: step,
 		Err:  fmt.Errorf("%w during %s%s", cause, step, why),
 		Hint: "nothing was changed and the service was not stopped; the lock is released"}
 }
 
-// resumeCommand is what resumes this run after it was interrupted.
+// resumeCommand is what resumes this run after it was interrupted: the same command again
+// (emergency also resumes an interrupted emergency or backup rollback).
 func (r *runner) resumeCommand() string {
 	switch r.opt.Command {
 	case VersionCommand:
-		return "cfrollback rollback --to-version VERSION --yes   # the same version: it takes over from this run"
+		return "cfrollback rollback --to-version VERSION --yes"
 	case "undo":
-		return "cfrollback undo RUN_ID   # the same run: it completes this undo"
+		return "cfrollback undo RUN_ID"
 	}
 	return "cfrollback emergency"
 }

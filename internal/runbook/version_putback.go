@@ -207,6 +207,8 @@ func (v *versionRun) next(err error) {
 	switch {
 	case res.Outcome == "planned":
 		res.Next = []string{"cfrollback rollback --to-version " + shellQuote(v.o.To) + "   # run it"}
+	case res.Outcome == "interrupted":
+		res.Next = []string{"cfrollback history", "cfrollback rollback --to-version " + shellQuote(v.o.To) + " --yes   # takes over from this run"}
 	case err == nil:
 		res.Next = []string{"cfrollback health-check --critical-only"}
 		if res.FromVersion != "" && res.FromVersion != v.o.To {
