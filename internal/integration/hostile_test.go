@@ -97,89 +97,93 @@ func TestHostileCorpus(t *testing.T) {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}
 	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			s := newSandbox(t)
-			if err := drillapp.WriteInstall(s.Install, "2.0.0-phase2", false); err != nil {
-				t.Fatal(err)
+		t.Run(c.Name, func(t *testing.T) { runHostileCase(t, dir, c) })
+	}
+}
+
+// runHostileCase runs one case in a fresh sandbox: the install (the drill
+// app, version 2.0.0-phase2), a service of shell commands, and the input.
+func runHostileCase(t *testing.T, dir string, c hostileCase) {
+	s := newSandbox(t)
+	if err := drillapp.WriteInstall(s.Install, "2.0.0-phase2", false); err != nil {
+		t.Fatal(err)
+	}
+	env := shellService(t, s)
+	want := regexp.MustCompile(c.Expect)
+	src := filepath.Join(dir, c.File)
+	var r runResult
+	var wantCode int
+	var guarded []string
+	switch c.Kind {
+	case "archive":
+		copyFile(t, src, filepath.Join(s.Backups, "backup-20250105-000000.tar.gz"))
+		before := treeDigest(t, s.Dir)
+		r = runBounded(t, s, env, "emergency", "--json")
+		wantCode = 3
+		guarded = []string{before, treeDigest(t, s.Dir)}
+	case "backupdir":
+		p := filepath.Join(s.Backups, "backup-20250105-000000.tar.gz")
+		switch c.Setup {
+		case "symlink":
+			mustDo(t, os.Symlink("/etc/hostname", p))
+		case "fifo":
+			mustDo(t, syscall.Mkfifo(p, 0o600))
+		case "directory":
+			mustDo(t, os.Mkdir(p, 0o700))
+		case "world-writable":
+			src := filepath.Join(t.TempDir(), "b.tar.gz")
+			mustDo(t, drillapp.WriteInstall(filepath.Join(t.TempDir(), "v1"), "1.0.0", true))
+			copyFile(t, filepath.Join(dir, "gz-truncated.tar.gz"), src) // content is irrelevant: it must not be read
+			copyFile(t, src, p)
+			mustDo(t, os.Chmod(p, 0o666))
+		}
+		before := treeDigest(t, s.Dir)
+		r = runBounded(t, s, env, "emergency", "--json")
+		wantCode = 3
+		guarded = []string{before, treeDigest(t, s.Dir)}
+	case "sqlite":
+		testenv.RequireTool(t, "sqlite3")
+		db := filepath.Join(s.Install, ".swarm", "memory.db")
+		copyFile(t, src, db)
+		before := treeDigest(t, s.Dir)
+		r = runBounded(t, s, env, "database", "check", "--db", "memory")
+		wantCode = 1
+		if r.Code == wantCode && want.MatchString(r.Stdout+r.Stderr) {
+			// and it is refused as a restore source, changing nothing
+			r2 := runBounded(t, s, env, "database", "restore", "--db", "hive", "--file", src)
+			if r2.Code != 3 {
+				t.Errorf("database restore from %s: exit %d, want 3\n%s%s", c.File, r2.Code, r2.Stdout, r2.Stderr)
 			}
-			env := shellService(t, s)
-			want := regexp.MustCompile(c.Expect)
-			src := filepath.Join(dir, c.File)
-			var r runResult
-			var wantCode int
-			var guarded []string
-			switch c.Kind {
-			case "archive":
-				copyFile(t, src, filepath.Join(s.Backups, "backup-20250105-000000.tar.gz"))
-				before := treeDigest(t, s.Dir)
-				r = runBounded(t, s, env, "emergency", "--json")
-				wantCode = 3
-				guarded = []string{before, treeDigest(t, s.Dir)}
-			case "backupdir":
-				p := filepath.Join(s.Backups, "backup-20250105-000000.tar.gz")
-				switch c.Setup {
-				case "symlink":
-					mustDo(t, os.Symlink("/etc/hostname", p))
-				case "fifo":
-					mustDo(t, syscall.Mkfifo(p, 0o600))
-				case "directory":
-					mustDo(t, os.Mkdir(p, 0o700))
-				case "world-writable":
-					src := filepath.Join(t.TempDir(), "b.tar.gz")
-					mustDo(t, drillapp.WriteInstall(filepath.Join(t.TempDir(), "v1"), "1.0.0", true))
-					copyFile(t, filepath.Join(dir, "gz-truncated.tar.gz"), src) // content is irrelevant: it must not be read
-					copyFile(t, src, p)
-					mustDo(t, os.Chmod(p, 0o666))
-				}
-				before := treeDigest(t, s.Dir)
-				r = runBounded(t, s, env, "emergency", "--json")
-				wantCode = 3
-				guarded = []string{before, treeDigest(t, s.Dir)}
-			case "sqlite":
-				testenv.RequireTool(t, "sqlite3")
-				db := filepath.Join(s.Install, ".swarm", "memory.db")
-				copyFile(t, src, db)
-				before := treeDigest(t, s.Dir)
-				r = runBounded(t, s, env, "database", "check", "--db", "memory")
-				wantCode = 1
-				if r.Code == wantCode && want.MatchString(r.Stdout+r.Stderr) {
-					// and it is refused as a restore source, changing nothing
-					r2 := runBounded(t, s, env, "database", "restore", "--db", "hive", "--file", src)
-					if r2.Code != 3 {
-						t.Errorf("database restore from %s: exit %d, want 3\n%s%s", c.File, r2.Code, r2.Stdout, r2.Stderr)
-					}
-				}
-				guarded = []string{before, treeDigest(t, s.Dir)}
-			case "settings":
-				// Read-only on purpose, and with the sandbox's overrides of
-				// the keys under test removed, so the file's value is the one
-				// judged: a case that wrongly validated must not act anywhere.
-				before := treeDigest(t, s.Dir)
-				saved := s.Env
-				s.Env = without(s.Env, "CFROLLBACK_INSTALL_DIR=")
-				r = runBounded(t, s, append(without(env, "CFROLLBACK_SERVICE_MANAGER="), "CFROLLBACK_CONFIG="+src), "settings")
-				s.Env = saved
-				wantCode = 2
-				guarded = []string{before, treeDigest(t, s.Dir)}
-			case "manifest", "journal", "lock", "appconfig", "agents", "special":
-				runJudged(t, s, env, dir, c)
-				return
-			default:
-				t.Fatalf("unknown kind %q", c.Kind)
-			}
-			if r.Code != wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, wantCode, r.Stdout, r.Stderr)
-			}
-			if !want.MatchString(r.Stdout + r.Stderr) {
-				t.Fatalf("output does not match %q\nstdout:\n%s\nstderr:\n%s", c.Expect, r.Stdout, r.Stderr)
-			}
-			if guarded[0] != guarded[1] {
-				t.Fatalf("something changed:\nbefore:\n%s\nafter:\n%s", guarded[0], guarded[1])
-			}
-			if _, err := os.Stat(filepath.Join(s.Dir, "service.log")); err == nil {
-				t.Fatalf("the service was stopped or started:\n%s", readFile(t, filepath.Join(s.Dir, "service.log")))
-			}
-		})
+		}
+		guarded = []string{before, treeDigest(t, s.Dir)}
+	case "settings":
+		// Read-only on purpose, and with the sandbox's overrides of
+		// the keys under test removed, so the file's value is the one
+		// judged: a case that wrongly validated must not act anywhere.
+		before := treeDigest(t, s.Dir)
+		saved := s.Env
+		s.Env = without(s.Env, "CFROLLBACK_INSTALL_DIR=")
+		r = runBounded(t, s, append(without(env, "CFROLLBACK_SERVICE_MANAGER="), "CFROLLBACK_CONFIG="+src), "settings")
+		s.Env = saved
+		wantCode = 2
+		guarded = []string{before, treeDigest(t, s.Dir)}
+	case "manifest", "journal", "lock", "appconfig", "agents", "special":
+		runJudged(t, s, env, dir, c)
+		return
+	default:
+		t.Fatalf("unknown kind %q", c.Kind)
+	}
+	if r.Code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, wantCode, r.Stdout, r.Stderr)
+	}
+	if !want.MatchString(r.Stdout + r.Stderr) {
+		t.Fatalf("output does not match %q\nstdout:\n%s\nstderr:\n%s", c.Expect, r.Stdout, r.Stderr)
+	}
+	if guarded[0] != guarded[1] {
+		t.Fatalf("something changed:\nbefore:\n%s\nafter:\n%s", guarded[0], guarded[1])
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "service.log")); err == nil {
+		t.Fatalf("the service was stopped or started:\n%s", readFile(t, filepath.Join(s.Dir, "service.log")))
 	}
 }
 
@@ -565,9 +569,7 @@ func TestHostileCorpusHeldOut(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Log("known bug: " + c.Bug)
-			s := newSandbox(t)
-			mustDo(t, drillapp.WriteInstall(s.Install, "2.0.0-phase2", false))
-			runJudged(t, s, shellService(t, s), dir, c)
+			runHostileCase(t, dir, c)
 		})
 	}
 }
