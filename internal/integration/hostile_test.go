@@ -427,6 +427,19 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			t.Fatalf("unknown lock setup %q", c.Setup)
 		}
 	case "appconfig":
+		if hasSetup(c, "checkpoint-dirs-link") {
+			mustDo(t, os.MkdirAll(filepath.Join(s.Install, ".claude", "agents"), 0o755))
+			mustDo(t, os.WriteFile(filepath.Join(s.Install, ".claude", "agents", "coder.md"),
+				[]byte("---\nname: coder\ntype: developer\n---\nWrite code.\n"), 0o644))
+			for _, d := range []string{"config", "agents"} {
+				out := filepath.Join(s.Dir, "outside-"+d)
+				mustDo(t, os.Mkdir(out, 0o755))
+				mustDo(t, os.Symlink(out, filepath.Join(s.Backups, d)))
+				mustDo(t, os.Lchown(filepath.Join(s.Backups, d), 65534, 65534))
+			}
+			mustDo(t, os.Chown(s.Backups, 65534, 65534))
+			break
+		}
 		if hasSetup(c, "symlink-out") {
 			// the input is a good config to restore; the install's config
 			// is a link to a file outside the install

@@ -631,6 +631,18 @@ func appConfigCases(put func(Case, []byte)) {
 // command that writes the app config must refuse it, naming it, and leave
 // the file it points to as it was.
 func appConfigLinkCases(put func(Case, []byte)) {
+	// backup.dir is owned by a deploy user (allowed), who made its config/
+	// and agents/ links to a dir of their choice: root's checkpoints must not
+	// be written through them.
+	linked := `backups/(config|agents).*(symbolic link|symlink)`
+	put(Case{Name: "checkpoint-dirs-symlinked-by-backup-owner", Kind: "appconfig", Setup: "checkpoint-dirs-link", Expect: linked,
+		Bug: "a deploy user who owns backup.dir (allowed by SECURITY.md) makes <backup.dir>/config (and /agents) a symlink to any dir: " +
+			"config set writes root's 0600 checkpoint (the app config, secrets included) THROUGH it, exit 0; fsutil.MkdirShared / the " +
+			"checkpoint write (internal/appconfig/checkpoint.go, internal/cli/agents.go export) should refuse a symlinked checkpoint dir, naming it",
+		Runs: []Run{
+			{Args: []string{"config", "set", "claude.model", "evil"}, Code: 1, Expect: linked},
+			{Args: []string{"agents", "reset", "--template", "executive-assistant"}, Code: 1, Expect: linked},
+		}}, nil)
 	problem := `config\.json.*(symbolic link|symlink)`
 	put(Case{Name: "appconfig-symlink-out", Kind: "appconfig", Setup: "symlink-out", Expect: problem,
 		Bug: "config set, config restore --file and config reset write THROUGH an app config that is a symlink: the file it points to " +
