@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -657,6 +658,54 @@ var signalScenarios = []signalScenario{
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, -1)
 		assertGroupDead(t, pidf)
+	}},
+	{"health_check_systemctl", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		pidf := filepath.Join(s.Dir, "run", "systemctl.pid")
+		// no system bus: the systemd manager falls back to systemctl
+		env := append(shim(t, "systemctl", blocker(pidf)), "CFROLLBACK_SERVICE_MANAGER=systemd", "CFROLLBACK_HEALTH_URL=",
+			"DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(s.Dir, "run", "no-bus"))
+		b := s.startBG(env, "health-check")
+		b.reach("systemctl", fileHasContent(pidf))
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, 1)
+		assertGroupDead(t, pidf)
+	}},
+	{"health_check_silent_system_bus", func(t *testing.T, sig syscall.Signal) {
+		s := newSandbox(t)
+		mustDo(t, drillapp.WriteInstall(s.Install, "1.0.0", true))
+		sock := filepath.Join(s.Dir, "run", "bus")
+		ln, err := net.Listen("unix", sock)
+		mustDo(t, err)
+		var accepted atomic.Int64
+		var conns []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				mu.Lock()
+				conns = append(conns, c) // held open, never answered
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			ln.Close()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+		})
+		env := []string{"CFROLLBACK_SERVICE_MANAGER=systemd", "CFROLLBACK_HEALTH_URL=", "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + sock}
+		b := s.startBG(env, "health-check")
+		b.reach("the D-Bus handshake", func() bool { return accepted.Load() > 0 })
+		code, _ := b.interrupt(sig)
+		b.assertInterrupted(code, -1)
 	}},
 	{"rollback_to_version_npm_view", func(t *testing.T, sig syscall.Signal) {
 		s := newSandbox(t)
