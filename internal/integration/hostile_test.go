@@ -305,6 +305,10 @@ func placeHostile(t *testing.T, dir string, c hostileCase, p string) {
 		mustDo(t, os.Symlink("/dev/zero", p))
 	case hasSetup(c, "directory"):
 		mustDo(t, os.Mkdir(p, 0o700))
+	case hasSetup(c, "world-writable-backup"):
+		// a good backup anyone could have replaced
+		copyFile(t, filepath.Join(dir, hostileArchive), p)
+		mustDo(t, os.Chmod(p, 0o666))
 	case hasSetup(c, "huge"):
 		// sparse, one byte over the largest cap (256 MiB)
 		f, err := os.Create(p)
