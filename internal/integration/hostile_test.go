@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -224,12 +225,18 @@ func treeDigest(t *testing.T, root string) string {
 		}
 		line := rel + " " + info.Mode().String()
 		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
+			// streamed: the corpus holds files of 256 MiB
+			f, err := os.Open(p)
 			if err != nil {
 				return err
 			}
-			sum := sha256.Sum256(b)
-			line += " " + hex.EncodeToString(sum[:8])
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			line += " " + hex.EncodeToString(h.Sum(nil)[:8])
 		}
 		lines = append(lines, line)
 		return nil
