@@ -32,7 +32,12 @@ type Case struct {
 	Name string `json:"name"`
 	// Kind: archive (a backup-*.tar.gz for emergency), settings (a
 	// --config file), sqlite (a database for database check), backupdir
-	// (a layout built by the test from Setup).
+	// (a layout built by the test from Setup); and, judged by their Runs:
+	// manifest (a backup's sidecar manifest), journal (the journal and its
+	// head), lock (what sits at the lock path), appconfig (the app config,
+	// in the install or as a FILE, and config checkpoints), agents (an
+	// agents bundle or the agents dir), special (a FIFO, a link to
+	// /dev/zero, a directory, ... where a file is expected).
 	Kind string `json:"kind"`
 	File string `json:"file,omitempty"`
 	// Expect is a regular expression the error output must match.
