@@ -19,6 +19,7 @@ import (
 	// The SQLite driver, for reading the app's hive.db.
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/install"
 )
 
@@ -79,6 +80,10 @@ func stagingPrefix(dir string) string { return "." + filepath.Base(dir) + ".cfro
 func ReplaceDir(dir string, files []BundleFile, now time.Time) error {
 	dir = filepath.Clean(dir)
 	parent := filepath.Dir(dir)
+	// as for the app config: no link another user owns is followed on the way
+	if err := fsutil.CheckLinks(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", parent, err)
 	}

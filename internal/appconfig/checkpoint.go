@@ -213,7 +213,11 @@ func ReadSource(path string) (content []byte, cp *Checkpoint, err error) {
 	}
 	var c Checkpoint
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, nil, fmt.Errorf("%s: checkpoint: %w", path, err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			err = fmt.Errorf("its field %q holds a JSON %s, not a %s", te.Field, te.Value, jsonKind(te.Type.Kind().String()))
+		}
+		return nil, nil, fmt.Errorf("%s is a damaged checkpoint (%w): it was edited or not written by cfrollback; 'cfrollback config checkpoints' lists the others", path, err)
 	}
 	if SHA256Hex([]byte(c.Content)) != c.SHA256 {
 		return nil, nil, fmt.Errorf("%s: the checkpoint's content does not match its sha256 %s: it was edited or damaged", path, c.SHA256)
@@ -255,4 +259,19 @@ func ListCheckpoints(dir string) ([]CheckpointInfo, error) {
 		return out[i].Path > out[j].Path
 	})
 	return out, nil
+}
+
+// jsonKind names a Go kind the way a JSON reader would say it.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	}
+	return "number"
 }

@@ -3,6 +3,7 @@ package appconfig
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -54,5 +55,19 @@ func TestAppVersionFIFO(t *testing.T) {
 	}
 	if got := AppVersion(dir); got != "" {
 		t.Fatalf("AppVersion of a FIFO = %q", got)
+	}
+}
+
+// A checkpoint whose fields have the wrong types is named as damaged, in words, not with
+// a Go decoder's message.
+func TestReadSourceNamesADamagedCheckpoint(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config-checkpoint-x.json")
+	if err := os.WriteFile(p, []byte(`{"format":"`+CheckpointFormat+`","sha256":42,"content":"{}"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := ReadSource(p)
+	if err == nil || !strings.Contains(err.Error(), "damaged checkpoint") || !strings.Contains(err.Error(), `field "sha256" holds a JSON number, not a string`) ||
+		strings.Contains(err.Error(), "Go struct") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -301,6 +301,13 @@ func TestValidateRefusesPrototypePollutionInAFile(t *testing.T) {
 		if rep.OK || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0].Msg, "prototype pollution") {
 			t.Errorf("%s: %+v, want an error naming prototype pollution", text, rep)
 		}
+		doc, err := Parse([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := doc.CheckPrototype(); err == nil || !strings.Contains(err.Error(), "prototype pollution") {
+			t.Errorf("%s: CheckPrototype = %v", text, err)
+		}
 	}
 	if rep := Validate("config.json", []byte(`{"constructor": {"name": "x"}, "prototype": 1}`)); !rep.OK {
 		t.Errorf("keys named constructor or prototype alone are not pollution: %+v", rep)

@@ -207,6 +207,25 @@ func Validate(name string, text []byte) Report {
 	return rep
 }
 
+// CheckPrototype returns an error naming the first key of the document that would pollute
+// the prototype of the Node.js app's objects (__proto__, constructor.prototype), with its
+// line: what Validate refuses, for readers that only compare (config diff).
+func (d *Document) CheckPrototype() error {
+	var err error
+	d.walk(func(key string, keyStart int, n *node) bool {
+		if err != nil {
+			return false
+		}
+		if pollutes(strings.Split(key, ".")) {
+			pos := lineCol(d.text, keyStart, "")
+			err = fmt.Errorf("key %s (line %d): not a setting, it would change every object of the Node.js app (prototype pollution)", key, pos.Line)
+			return false
+		}
+		return n.kind == '{'
+	})
+	return err
+}
+
 // sections are the objects that hold known keys.
 var sections = func() map[string]bool {
 	m := map[string]bool{}

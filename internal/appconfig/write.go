@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/install"
 )
 
@@ -33,9 +34,14 @@ type FileMeta struct {
 	RealPath string      `json:"-"`
 }
 
-// StatFile returns the mode and owner of path (following symlinks: the
-// file is written where the link points).
+// StatFile returns the mode and owner of path (following root-owned symlinks: the file
+// is written where the link points; a link another user owns is refused).
 func StatFile(path string) (FileMeta, error) {
+	// The install dir may be a deploy user's: root follows only root's own links on the
+	// way, never one they could repoint (config.json -> /etc/shadow).
+	if err := fsutil.CheckLinks(path); err != nil {
+		return FileMeta{}, err
+	}
 	real, err := filepath.EvalSymlinks(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return FileMeta{Mode: 0o600, UID: -1, GID: -1, RealPath: path}, nil

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 // TestWriteFileKilledBeforeRename runs WriteFile in a child process that
@@ -71,4 +74,60 @@ func TestWriteFileFollowsSymlink(t *testing.T) {
 		t.Error("the symlink was replaced by a file")
 	}
 	assertFile(t, real, []byte(`{"a":1}`))
+}
+
+// The install dir may be a deploy user's. A config.json (or a dir on the way to the agents
+// dir) that is a symlink they own is refused, and the file it points to is untouched; a
+// link root owns is followed, as before (an admin's choice).
+func TestWritesRefuseLinksAnotherUserOwns(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "root-only")
+	if err := os.WriteFile(secret, []byte("root only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.json")
+	if err := os.Symlink(secret, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(cfg, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFile(cfg, []byte("{}\n"))
+	if err == nil || !strings.Contains(err.Error(), "symbolic link owned by another user") || !strings.Contains(err.Error(), cfg) {
+		t.Fatalf("write through a link nobody owns: %v", err)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "root only\n" {
+		t.Fatalf("the link's target was written: %q", b)
+	}
+	// root's own link: followed
+	if err := os.Lchown(cfg, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(cfg, []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "{}\n" {
+		t.Fatalf("root's link was not followed: %q", b)
+	}
+
+	// the agents dir reached through a dir link nobody owns
+	elsewhere := filepath.Join(dir, "elsewhere")
+	if err := os.Mkdir(elsewhere, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	claude := filepath.Join(dir, ".claude")
+	if err := os.Symlink(elsewhere, claude); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(claude, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	err = ReplaceDir(filepath.Join(claude, "agents"), nil, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "symbolic link owned by another user") {
+		t.Fatalf("agents dir through a link nobody owns: %v", err)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Fatalf("written through the link: %v", ents)
+	}
 }

@@ -380,8 +380,12 @@ key that restoring FILE would add, remove or change.` +
 				return fmt.Errorf("read app config: %w", err)
 			}
 			// Diff reads an unparsable side as empty: compare only two configs that parse.
-			if _, err := appconfig.Parse(content); err != nil {
-				return fmt.Errorf("%s is not a valid app config (%w); nothing compared. 'cfrollback config validate --file %s' shows where", file, err, file)
+			doc, err := appconfig.Parse(content)
+			if err == nil {
+				err = doc.CheckPrototype() // restore refuses such a FILE: so does its preview
+			}
+			if err != nil {
+				return fmt.Errorf("%s is not a valid app config (%w); nothing compared. 'cfrollback config validate %s' shows every problem", file, err, file)
 			}
 			if _, err := appconfig.Parse(cur); err != nil {
 				return fmt.Errorf("the current app config is not valid (%w); nothing compared. 'cfrollback config validate' shows where", err)

@@ -91,8 +91,7 @@ func CheckTrustedDir(dir string) error {
 // writes in: backup.dir (app-config checkpoints, database backups). The deploy user is
 // trusted there (docs/SECURITY.md), other users are not: owners are not checked and the
 // group may write, but no dir on the way may be writable by others unless it is an ancestor
-// with the sticky bit, and a symlink on the way must be owned by root, the effective uid, or
-// the owner of the dir it is in. The archives themselves are not checked this way: what is
+// with the sticky bit, and a symlink on the way must be owned by root or the effective uid. The archives themselves are not checked this way: what is
 // read from them is held by the extraction rules, and root writes them as new files.
 func CheckSharedDir(dir string) error {
 	return checkDir(dir, true, true)
@@ -207,7 +206,6 @@ func checkDir(dir string, final, shared bool) error {
 	// dirs checked as ancestors.
 	todo := splitPath(abs)
 	cur := "/"
-	curUID := uint32(0) // owner of cur
 	if len(todo) > 0 {
 		fi, err := os.Lstat(cur)
 		if err != nil {
@@ -216,12 +214,6 @@ func checkDir(dir string, final, shared bool) error {
 		if err := checkDirectory(cur, fi, false); err != nil {
 			return err
 		}
-	}
-	uidOf := func(fi fs.FileInfo) uint32 {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return st.Uid
-		}
-		return 0
 	}
 	links := 0
 	for len(todo) > 0 {
@@ -232,9 +224,6 @@ func checkDir(dir string, final, shared bool) error {
 			continue
 		case "..":
 			cur = filepath.Dir(cur)
-			if fi, err := os.Lstat(cur); err == nil {
-				curUID = uidOf(fi)
-			}
 			continue
 		}
 		next := filepath.Join(cur, name)
@@ -243,7 +232,10 @@ func checkDir(dir string, final, shared bool) error {
 			return err
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid && !(shared && st.Uid == curUID) {
+			// Only root's own links are followed, under both rules: a link the deploy user
+			// owns in backup.dir could be repointed at any dir (/root, /etc/cron.d) and root
+			// would write its checkpoint there.
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid {
 				return refuse(next, st, fi.Mode(), "is a symbolic link owned by another user", "replace it with a root-owned link or a dir")
 			}
 			links++
@@ -256,7 +248,7 @@ func checkDir(dir string, final, shared bool) error {
 			}
 			todo = append(splitPath(target), todo...)
 			if filepath.IsAbs(target) {
-				cur, curUID = "/", 0
+				cur = "/"
 			}
 			continue
 		}
@@ -269,7 +261,7 @@ func checkDir(dir string, final, shared bool) error {
 				return err
 			}
 		}
-		cur, curUID = next, uidOf(fi)
+		cur = next
 	}
 	fi, err := os.Lstat(cur)
 	if err != nil {
@@ -389,4 +381,59 @@ func systemGroup(gid uint32) bool {
 		groupNames[gid] = name
 	}
 	return systemGroups[name]
+}
+
+// CheckLinks returns a *UntrustedDirError if a symbolic link on the way to path (path
+// included, which need not exist) is owned by a user other than root or the effective uid.
+// It is the rule for root's writes inside the install dir (app config, agents), which a
+// deploy user owns: its dirs are theirs to write, but root never follows a link they can
+// repoint (config.json -> /etc/shadow).
+func CheckLinks(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	euid := uint32(os.Geteuid())
+	todo := splitPath(abs)
+	cur := "/"
+	links := 0
+	for len(todo) > 0 {
+		name := todo[0]
+		todo = todo[1:]
+		switch name {
+		case ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		fi, err := os.Lstat(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // nothing further to follow
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid {
+			return &UntrustedDirError{Path: abs, Dir: next, UID: st.Uid, GID: st.Gid, Mode: fi.Mode(),
+				Reason: "is a symbolic link owned by another user", Fix: "replace the link with the file or dir it points to, or make root own it (chown -h root)"}
+		}
+		if links++; links > maxLinks {
+			return &fs.PathError{Op: "check", Path: abs, Err: syscall.ELOOP}
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return err
+		}
+		todo = append(splitPath(target), todo...)
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+	}
+	return nil
 }
