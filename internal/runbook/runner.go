@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/journal"
@@ -371,15 +372,7 @@ func whoami() string {
 	return fmt.Sprint(os.Getuid())
 }
 
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(c rune) bool {
-		return !(c == '/' || c == '-' || c == '_' || c == '.' || c == ':' || c == '=' || c == '@' ||
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func shellQuote(s string) string { return fsutil.QuotePath(s) }
 
 // ServiceConfig maps cfrollback's settings to the service package's config.
 func ServiceConfig(cfg config.Config) service.Config {

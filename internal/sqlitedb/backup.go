@@ -115,6 +115,9 @@ func Backup(ctx context.Context, src, dst string, opt BackupOptions) (BackupResu
 func backup(ctx context.Context, src, dst, tmp string, opt BackupOptions) (res BackupResult, err error) {
 	t0 := time.Now()
 	res = BackupResult{Source: src, Path: dst, ChecksumFile: dst + ".sha256"}
+	if err := checkSidecars(src); err != nil {
+		return res, err
+	}
 	if opt.StepPages <= 0 {
 		opt.StepPages = DefaultStepPages
 	}

@@ -96,6 +96,9 @@ func check(ctx context.Context, path string, opt CheckOptions) (CheckResult, err
 	if _, err := os.Stat(path); err != nil {
 		return res, fmt.Errorf("check %s: %w", path, err)
 	}
+	if err := checkSidecars(path); err != nil {
+		return res, err
+	}
 	h, err := readHeader(path)
 	res.SizeBytes, res.PageSize = h.Size, h.PageSize
 	if errors.Is(err, ErrNotDatabase) {

@@ -263,3 +263,24 @@ func untilDone[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 		return zero, ctx.Err()
 	}
 }
+
+// ErrBadSidecar: a database's -wal, -shm or -journal is not a regular file (a FIFO, a
+// device, a directory, a symlink). SQLite fails on it with an error that looks like
+// corruption; the database itself may be intact.
+var ErrBadSidecar = errors.New("a SQLite sidecar file is not a regular file")
+
+// checkSidecars returns an error naming the first of path's -wal, -shm and -journal that
+// exists and is not a regular file, with what to do: nothing should be repaired or
+// restored over a database SQLite could not even open.
+func checkSidecars(path string) error {
+	for _, s := range []string{"-wal", "-shm", "-journal"} {
+		p := path + s
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode().IsRegular() {
+			continue
+		}
+		return fmt.Errorf("%w: %s is %s, so SQLite cannot open %s; nothing was checked or changed, and the database itself may be intact: with the service stopped, move it aside (mv %s %s.aside) and check again, do not repair or restore",
+			ErrBadSidecar, p, fsutil.Kind(fi.Mode()), path, fsutil.QuotePath(p), fsutil.QuotePath(p))
+	}
+	return nil
+}

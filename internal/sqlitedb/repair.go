@@ -125,6 +125,9 @@ type schemaObject struct {
 // as it was; a salvage with rows in it is kept as <stem>-salvaged-<ts>.db for a person
 // to choose. A salvage with no rows from a database that had some is never kept.
 func Repair(ctx context.Context, path string, opt RepairOptions) (res RepairResult, err error) {
+	if err := checkSidecars(path); err != nil {
+		return res, err
+	}
 	t0 := time.Now()
 	if opt.Now == nil {
 		opt.Now = time.Now
