@@ -469,16 +469,22 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 	case "agents":
 		mustDo(t, os.MkdirAll(filepath.Join(s.Install, ".claude", "agents"), 0o755))
 		mustDo(t, os.WriteFile(filepath.Join(s.Install, ".claude", "agents", "coder.md"),
-			[]byte("---\nname: coder\ntype: developer\n---\nWrite code.\n"), 0o644))
+			[]byte("---\nname: coder\ntype: developer\ndescription: writes code\npriority: high\n---\nWrite code.\n"), 0o644))
 		evil := filepath.Join(s.Install, ".claude", "agents", "evil.md")
 		switch {
 		case hasSetup(c, "agents-dir-fifo"):
 			mustDo(t, syscall.Mkfifo(evil, 0o600))
 		case hasSetup(c, "agents-dir-dev-zero-link"):
 			mustDo(t, os.Symlink("/dev/zero", evil))
+		case hasSetup(c, "agents-dir-escape-name"):
+			mustDo(t, os.WriteFile(evil, []byte("---\nname: \"\\e[2Jevil\"\ntype: developer\ndescription: x\npriority: high\n---\nx\n"), 0o644))
+			input = evil
 		case hasSetup(c, "agents-dir-link-out"):
 			mustDo(t, os.WriteFile(filepath.Join(s.Dir, "victim"), []byte("a root-only file\n"), 0o600))
 			mustDo(t, os.Symlink(filepath.Join(s.Dir, "victim"), evil))
+		}
+		if hasSetup(c, "agents-dir-escape-name") {
+			break // the input is the definition itself
 		}
 		if hasSetup(c, "agents-dir-symlink") {
 			outside := filepath.Join(s.Dir, "outside")

@@ -260,6 +260,7 @@ func issue13(out string) []Case {
 	appConfigCases(put)
 	appConfigLinkCases(put)
 	checkpointCases(put)
+	escapeCases(put)
 	agentCases(put)
 	databaseCases(out, put)
 	specialCases(put)
@@ -701,6 +702,23 @@ func checkpointCases(put func(Case, []byte)) {
 		}
 		put(Case{Name: "appconfig-checkpoint-" + c.name, Kind: "appconfig", Expect: c.problem, Runs: runs, Bug: c.bug}, c.data)
 	}
+}
+
+// escapeCases: text from the app's files (a config key, an agent's name)
+// that holds terminal escape sequences must not reach root's terminal raw:
+// "\x1b[2J" clears the screen, and what follows can fake any output.
+func escapeCases(put func(Case, []byte)) {
+	shown := `(\\x1b|\\u001b|\\033|\\e|\^\[)\[2J`
+	put(Case{Name: "appconfig-escape-in-key", Kind: "appconfig", Setup: "in-install", Expect: shown,
+		Bug: "config validate prints an unknown key of the app config raw: a key holding \"\\u001b[2J\\u001b]0;...\\u0007\" clears root's " +
+			"screen and retitles the terminal (any output can be faked after it); keys and values from the app's files should be " +
+			"printed quoted/escaped (%q), as archive entry names are (internal/appconfig/validate.go warnings, internal/cli/config_cmd.go)",
+		Runs: []Run{{Args: []string{"config", "validate"}, Code: 0, Expect: shown}}},
+		[]byte(`{"claude": {"model": "drill"}, "\u001b[2J\u001b]0;pwned\u0007x": 1}`+"\n"))
+	put(Case{Name: "agents-escape-in-name", Kind: "agents", Setup: "agents-dir-escape-name", Expect: shown,
+		Bug: "agents status prints an agent's name from its front matter raw: a name holding ESC[2J clears root's screen " +
+			"(internal/cli/agents.go status table; names should be printed escaped)",
+		Runs: []Run{{Args: []string{"agents", "status"}, Code: 0, Expect: shown}}}, nil)
 }
 
 func join(a, b string) string {
