@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"io/fs"
 	"math"
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
@@ -40,6 +43,7 @@ type settingsLoader struct {
 	flags *pflag.FlagSet
 	v     *viper.Viper
 	used  string // the file actually read
+	raw   []byte // its content
 }
 
 func newSettingsLoader() *settingsLoader { return &settingsLoader{} }
@@ -127,7 +131,7 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 		if err := v.ReadConfig(bytes.NewReader(b)); err != nil {
 			return config.Config{}, usageErrorf("settings file %s: %v", file, err)
 		}
-		s.used = file
+		s.used, s.raw = file, b
 		known := map[string]bool{}
 		for _, k := range keys() {
 			known[k] = true
@@ -154,10 +158,10 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 	)
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
 		key := keyFromDecodeError(err)
-		return cfg, &config.InvalidError{Key: key, Value: v.Get(key), Reason: decodeReason(err)}
+		return cfg, s.asTyped(&config.InvalidError{Key: key, Value: v.Get(key), Reason: decodeReason(err)}, s.raw)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, s.asTyped(err, s.raw)
 	}
 	return cfg, nil
 }
@@ -166,6 +170,17 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 // reads 99999999999999999999 as a float, which a plain conversion wraps to
 // -9223372036854775808, and 2.5 would silently become 2.
 func wholeNumberHook(_, to reflect.Type, data any) (any, error) {
+	if str, ok := data.(string); ok && str != "" && isInt(to.Kind()) && to.PkgPath() == "" { // int, not ByteSize or Duration
+		// an environment variable, a flag, or a quoted YAML value: "ten" is not a number
+		n, err := strconv.ParseInt(strings.TrimSpace(str), 10, to.Bits())
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("out of range (at most %d)", int64(math.MaxInt64>>(64-to.Bits())))
+		}
+		if err != nil {
+			return nil, errors.New("not a whole number")
+		}
+		return n, nil
+	}
 	f, ok := data.(float64)
 	if !ok {
 		return data, nil
@@ -176,13 +191,66 @@ func wholeNumberHook(_, to reflect.Type, data any) (any, error) {
 		return data, nil
 	}
 	if f != math.Trunc(f) {
-		return nil, fmt.Errorf("%v is not a whole number", f)
+		return nil, errors.New("not a whole number")
 	}
 	bits := to.Bits()
 	if f >= math.Ldexp(1, bits-1) || f < -math.Ldexp(1, bits-1) {
-		return nil, fmt.Errorf("%.0f is out of range (at most %d)", f, int64(math.MaxInt64>>(64-bits)))
+		return nil, fmt.Errorf("out of range (at most %d)", int64(math.MaxInt64>>(64-bits)))
 	}
 	return int64(f), nil
+}
+
+func isInt(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8:
+		return true
+	}
+	return false
+}
+
+// asTyped shows a refused setting's value as the settings file has it: YAML reads
+// 99999999999999999999 as the float 1e+20, which is not what was typed. Only for a key
+// whose value came from the file.
+func (s *settingsLoader) asTyped(err error, file []byte) error {
+	var ie *config.InvalidError
+	if !errors.As(err, &ie) || !strings.HasPrefix(s.Source(ie.Key), "file ") {
+		return err
+	}
+	if raw, ok := yamlScalar(file, ie.Key); ok {
+		if strings.IndexFunc(raw, unicode.IsControl) >= 0 {
+			raw = strconv.Quote(raw) // a NUL or an escape sequence is shown, not sent to the terminal
+		}
+		ie.Value = raw
+	}
+	return err
+}
+
+// yamlScalar returns the text of the scalar at the dotted key in a YAML document.
+func yamlScalar(doc []byte, key string) (string, bool) {
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil || len(root.Content) == 0 {
+		return "", false
+	}
+	n := root.Content[0]
+	for _, part := range strings.Split(key, ".") {
+		if n.Kind != yaml.MappingNode {
+			return "", false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if strings.EqualFold(n.Content[i].Value, part) {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return "", false
+		}
+		n = next
+	}
+	if n.Kind != yaml.ScalarNode {
+		return "", false
+	}
+	return n.Value, true
 }
 
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {

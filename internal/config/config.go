@@ -213,6 +213,9 @@ func (c *Config) Validate() error {
 		if !filepath.IsAbs(p) {
 			return bad(key, p, "must be an absolute path")
 		}
+		if strings.ContainsRune(p, 0) {
+			return bad(key, strings.ReplaceAll(p, "\x00", `\0`), "must not contain a NUL byte (no file can be named so)")
+		}
 		return nil
 	}
 	for _, kv := range []struct{ k, v string }{
@@ -277,12 +280,20 @@ func (c *Config) Validate() error {
 			return bad("notify.webhooks", w.Name, "kind must be generic, slack or statuspage")
 		}
 	}
-	if c.Notify.Timeout <= 0 || c.Notify.Retries < 0 {
-		return bad("notify.timeout", c.Notify.Timeout, "timeout must be positive and retries at least 0")
+	if c.Notify.Timeout <= 0 {
+		return bad("notify.timeout", c.Notify.Timeout, "must be a positive duration such as 5s")
+	}
+	if c.Notify.Retries < 0 {
+		return bad("notify.retries", c.Notify.Retries, "must be at least 0")
 	}
 	for _, kv := range []struct{ k, v string }{{"app_config", c.AppConfig}, {"agents_dir", c.AgentsDir}} {
 		if kv.v != "" && !filepath.IsAbs(kv.v) {
 			return bad(kv.k, kv.v, "must be an absolute path, or empty for the default under install_dir")
+		}
+		if kv.v != "" {
+			if err := absPath(kv.k, kv.v); err != nil {
+				return err
+			}
 		}
 	}
 	if c.Database.BusyTimeout <= 0 {
