@@ -69,7 +69,7 @@ person knows (issue, impact, root cause, reporter) is left as headed blanks.
 }
 
 func runReport(opts *reportOptions) error {
-	run, unverified, err := rollbackRunChecked(opts.Config.Journal, opts.RunID)
+	run, check, err := rollbackRunChecked(opts.Config.Journal, opts.RunID)
 	var nr noRunError
 	if errors.As(err, &nr) {
 		return usageError{err}
@@ -83,9 +83,13 @@ func runReport(opts *reportOptions) error {
 		return usageErrorf("--severity %q: give P0, P1, P2 or P3", opts.Severity)
 	}
 	md := incidentReport(run, opts.Config.Journal, opts.Severity, time.Now())
-	if unverified != "" {
-		warnPrinter(opts.IO)(unverified)
-		md = "> **UNVERIFIED**: " + unverified + ".\n\n" + md
+	if check.Warning != "" {
+		warnPrinter(opts.IO)(check.Warning)
+		label := "WARNING"
+		if check.Unverified {
+			label = "UNVERIFIED"
+		}
+		md = "> **" + label + "**: " + check.Warning + ".\n\n" + md
 	}
 	res := reportResult{RunID: run.ID, Markdown: md}
 	if opts.Output != "" {

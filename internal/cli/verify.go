@@ -415,34 +415,43 @@ func rollbackRun(journalPath, id string) (journal.Run, error) {
 	return run, err
 }
 
-// rollbackRunChecked is rollbackRun with the journal's hash chain checked: unverified is the
-// warning to show when the chain does not vouch for the run's records, else "".
 // noRunError: the journal holds no such run (a usage error for the callers), as opposed
 // to a journal that cannot be read.
 type noRunError struct{ error }
 
-func rollbackRunChecked(journalPath, id string) (run journal.Run, unverified string, err error) {
+// runCheck is what the journal's hash chain says about one run.
+type runCheck struct {
+	Warning    string // the journal's problems, "" when it is intact
+	Unverified bool   // the chain does not vouch for the run's records
+}
+
+// rollbackRunChecked is rollbackRun with the journal's hash chain checked. The warning is
+// set when the chain does not vouch for the run's records, and for the journal's last run
+// when the journal has any problem (records cut from its end are that run's: its outcome
+// may be gone).
+func rollbackRunChecked(journalPath, id string) (run journal.Run, check runCheck, err error) {
 	jc, err := journal.ReadChecked(journalPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return journal.Run{}, "", noRunError{fmt.Errorf("no journal at %s: no rollback has run here", journalPath)}
+		return journal.Run{}, check, noRunError{fmt.Errorf("no journal at %s: no rollback has run here", journalPath)}
 	}
 	if err != nil {
-		return journal.Run{}, "", fmt.Errorf("read journal %s: %w", journalPath, err)
+		return journal.Run{}, check, fmt.Errorf("read journal %s: %w", journalPath, err)
 	}
 	runs := journal.Runs(jc.Records)
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
 		if (id != "" && r.ID == id) || (id == "" && (r.Command == "emergency" || r.Command == "rollback" || r.Command == "undo")) {
-			if !jc.Trusted(r) {
-				unverified = jc.Warning(journalPath)
+			check.Unverified = !jc.Trusted(r)
+			if check.Unverified || i == len(runs)-1 {
+				check.Warning = jc.Warning(journalPath)
 			}
-			return r, unverified, nil
+			return r, check, nil
 		}
 	}
 	if id != "" {
-		return journal.Run{}, "", noRunError{fmt.Errorf("run %s is not in the journal %s; 'cfrollback history' lists the runs", id, journalPath)}
+		return journal.Run{}, check, noRunError{fmt.Errorf("run %s is not in the journal %s; 'cfrollback history' lists the runs", id, journalPath)}
 	}
-	return journal.Run{}, "", noRunError{fmt.Errorf("no emergency, rollback or undo run in the journal %s", journalPath)}
+	return journal.Run{}, check, noRunError{fmt.Errorf("no emergency, rollback or undo run in the journal %s", journalPath)}
 }
 
 // appendLocked appends one record under the lock, so it never interleaves
