@@ -535,7 +535,7 @@ func settingsCases(put func(Case, []byte)) {
 		{"negative-duration", "service:\n  stop_timeout: -5s\n", `service\.stop_timeout=-5s: must be a positive duration`, ""},
 		{"zero-timeout", "health:\n  timeout: 0s\n", `health\.timeout=0s: must be a positive duration`, ""},
 		{"negative-keep", "backup:\n  keep: -1\n", `backup\.keep=-1: must be at least 1`, ""},
-		{"fraction-keep", "backup:\n  keep: 1.5\n", `backup\.keep=1\.5: 1\.5 is not a whole number`, ""},
+		{"fraction-keep", "backup:\n  keep: 1.5\n", `backup\.keep=1\.5: (1\.5 is )?not a whole number`, ""},
 		{"negative-size", "backup:\n  max_size: -1GiB\n", `backup\.max_size=-1GiB: -1GiB is not a size`, ""},
 		{"huge-duration", "service:\n  stop_timeout: 99999999999h\n", `service\.stop_timeout=99999999999h`, ""},
 		{"huge-number", "backup:\n  max_size: 99999999999999999999999\n", `backup\.max_size=99999999999999999999999`, ""},
@@ -544,8 +544,7 @@ func settingsCases(put func(Case, []byte)) {
 			"notify.retries: -3 is refused naming the wrong key: \"setting notify.timeout=5s: timeout must be positive and retries at least 0\" " +
 				"(internal/config validation of notify reports both under notify.timeout)"},
 		{"word-for-number", "backup:\n  keep: ten\n", `backup\.keep=ten: .*not a whole number`,
-			"a word where a number is expected is refused with a raw Go error: \"setting backup.keep=ten: cannot parse value as 'int': " +
-				"strconv.ParseInt: invalid syntax\" (1.5 says \"1.5 is not a whole number\"; internal/config decoding)"},
+			""},
 		{"nul-in-path", "install_dir: \"/opt/claude\\0flow\"\n", `install_dir`,
 			"install_dir holding a NUL byte (\"/opt/claude\\0flow\") is accepted: settings exits 0 and prints the raw byte; every command " +
 				"using it would fail later with a syscall's \"invalid argument\" (internal/config Validate should refuse a NUL in any path, naming the key)"},
