@@ -28,7 +28,7 @@ type IO struct {
 func System() *IO {
 	_, noColor := os.LookupEnv("NO_COLOR")
 	return &IO{
-		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		In: os.Stdin, Out: SafeWriter{os.Stdout}, ErrOut: SafeWriter{os.Stderr},
 		OutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
 		ErrTTY:  term.IsTerminal(int(os.Stderr.Fd())),
 		NoColor: noColor || os.Getenv("TERM") == "dumb",
