@@ -508,6 +508,8 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 			if hasSetup(c, "at-memory-db-shm") {
 				input = db + "-shm"
 			}
+		case hasSetup(c, "at-baseline"):
+			input = filepath.Join(s.Dir, "state", "baseline.json")
 		case hasSetup(c, "live-memory-db"):
 			copyFile(t, filepath.Join(dir, "sqlite-good.db"), filepath.Join(s.Install, ".swarm", "memory.db"))
 		case hasSetup(c, "at-backup-state"):

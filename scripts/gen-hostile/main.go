@@ -841,6 +841,11 @@ func specialCases(put func(Case, []byte)) {
 				{Args: []string{"--config", "{file}", "settings"}, Code: 2, Expect: big},
 			}}, nil)
 		}
+		// where the baseline is (state_dir): shown as unreadable, naming it
+		bl := `state/baseline\.json: ` + sp.what
+		put(Case{Name: "special-baseline-" + sp.setup, Kind: "special", Setup: join(sp.setup, "at-baseline"), Expect: bl, Runs: []Run{
+			{Args: []string{"baseline", "show"}, Code: 1, Expect: bl},
+		}}, nil)
 		// where the install's database is: check and backup refuse it, and
 		// a failed backup leaves nothing behind
 		db := `database memory: .*\.swarm/memory\.db: ` + sp.what
