@@ -144,6 +144,10 @@ func TestConnection(ctx context.Context, opt ConnOptions) ConnResult {
 		return fail(1, tcp)
 	}
 	defer conn.Close()
+	// The stages below read the raw connection under their own deadlines; an interrupt (the
+	// run's context) ends them at once by expiring the connection's deadline.
+	stopOnCancel := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stopOnCancel()
 	tcp.Status, tcp.Detail = "ok", "connected to "+conn.RemoteAddr().String()
 	res.Stages = append(res.Stages, tcp)
 

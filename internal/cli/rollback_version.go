@@ -53,7 +53,9 @@ func withToVersion(f *Factory, cmd *cobra.Command, opts *rollbackOptions) *cobra
 	}
 	cmd.Long += `
   with --to-version: 4 = the previous version and config were put back and the
-  service started (the message says so, or what could not be put back);
+  service started (the message says so, or what could not be put back), or the
+  run was interrupted (Ctrl-C, SIGTERM) after the stop: nothing is put back, and
+  the same command run again takes over;
   5 = installed but not healthy, 'cfrollback rollback --to-version PREVIOUS' goes back`
 	cmd.Example += `
   cfrollback rollback --to-version 2.0.0-alpha.82 --dry-run
