@@ -467,9 +467,7 @@ func journalCases(out string, put func(Case, []byte)) {
 	// warns instead of marking runs; the report must say it too
 	cut := `ends at seq 6 but its head records seq 8: records were removed from the end`
 	jcase("tail-cut", "", joinLines(ls[:6]), head, "", history(0, `(?s)INTERRUPTED.*`+cut), verify(cut))
-	jcase("report-tail-cut", "report shows the last run of a journal whose last records were removed (its outcome gone) as "+
-		"\"Outcome: none recorded (interrupted)\", exit 0, with no word of the removal that history warns about and journal verify reports "+
-		"(internal/cli/report.go: the journal's problems are shown only when runs are UNVERIFIED)", joinLines(ls[:6]), head, "", report(0, cut))
+	jcase("report-tail-cut", "", joinLines(ls[:6]), head, "", report(0, cut))
 
 	// The chain intact, the head wrong: journal verify sees it; history and report must too.
 	forged := joinLines(lines(chain(append(append(append([]jrec(nil), base[:4]...),
@@ -540,14 +538,10 @@ func settingsCases(put func(Case, []byte)) {
 		{"huge-duration", "service:\n  stop_timeout: 99999999999h\n", `service\.stop_timeout=99999999999h`, ""},
 		{"huge-number", "backup:\n  max_size: 99999999999999999999999\n", `backup\.max_size=99999999999999999999999`, ""},
 		{"huge-count", "backup:\n  keep: 99999999999999999999\n", `backup\.keep=99999999999999999999`, ""},
-		{"negative-retries", "notify:\n  retries: -3\n", `notify\.retries`,
-			"notify.retries: -3 is refused naming the wrong key: \"setting notify.timeout=5s: timeout must be positive and retries at least 0\" " +
-				"(internal/config validation of notify reports both under notify.timeout)"},
+		{"negative-retries", "notify:\n  retries: -3\n", `notify\.retries`, ""},
 		{"word-for-number", "backup:\n  keep: ten\n", `backup\.keep=ten: .*not a whole number`,
 			""},
-		{"nul-in-path", "install_dir: \"/opt/claude\\0flow\"\n", `install_dir`,
-			"install_dir holding a NUL byte (\"/opt/claude\\0flow\") is accepted: settings exits 0 and prints the raw byte; every command " +
-				"using it would fail later with a syscall's \"invalid argument\" (internal/config Validate should refuse a NUL in any path, naming the key)"},
+		{"nul-in-path", "install_dir: \"/opt/claude\\0flow\"\n", `install_dir`, ""},
 	} {
 		put(Case{Name: "settings-" + c.name, Kind: "settings", Expect: c.expect, Bug: c.bug}, []byte(c.data))
 	}
@@ -609,22 +603,13 @@ func appConfigCases(put func(Case, []byte)) {
 			{Args: []string{"config", "restore", "--file", "{file}", "--dry-run"}, Code: 1, Expect: c.problem},
 			{Args: []string{"config", "restore", "--file", "{file}"}, Code: 1, Expect: c.problem},
 		}}, c.data)
-		diffBug := ""
-		if proto {
-			diffBug = "config diff FILE exits 0 and shows \"+ __proto__.isAdmin = true\" (or constructor.prototype) for a FILE that config validate " +
-				"and config restore now refuse (prototype pollution): diff should refuse FILE the same way, as it does for a FILE that is not JSON " +
-				"(internal/cli/config_cmd.go, newConfigDiffCmd: the prototype check of internal/appconfig/validate.go is not applied to FILE)"
-		}
-		put(Case{Name: "appconfig-diff-" + c.name, Kind: "appconfig", Setup: c.setup, Expect: c.problem, Bug: diffBug, Runs: []Run{
+		put(Case{Name: "appconfig-diff-" + c.name, Kind: "appconfig", Setup: c.setup, Expect: c.problem, Runs: []Run{
 			{Args: []string{"config", "diff", "{file}"}, Code: 1, Expect: c.problem},
 		}}, c.data)
 		if c.name == "not-json" {
 			// the command diff's refusal suggests must exist
-			hint := `'cfrollback config validate /[^' ]*special/input' shows where`
+			hint := `'cfrollback config validate /[^' ]*special/input' shows`
 			put(Case{Name: "appconfig-diff-hint", Kind: "appconfig", Setup: c.setup, Expect: hint,
-				Bug: "config diff FILE refuses an invalid FILE with the hint 'cfrollback config validate --file FILE' shows where, but " +
-					"config validate has no --file flag (it takes FILE as an argument): the hint fails with \"unknown flag: --file\" " +
-					"(internal/cli/config_cmd.go, newConfigDiffCmd)",
 				Runs: []Run{{Args: []string{"config", "diff", "{file}"}, Code: 1, Expect: hint}}}, c.data)
 		}
 	}
@@ -639,10 +624,7 @@ func appConfigLinkCases(put func(Case, []byte)) {
 	// and agents/ links to a dir of their choice: root's checkpoints must not
 	// be written through them.
 	linked := `backups/(config|agents).*(symbolic link|symlink)`
-	put(Case{Name: "checkpoint-dirs-symlinked-by-backup-owner", Kind: "appconfig", Setup: "checkpoint-dirs-link", Expect: linked,
-		Bug: "a deploy user who owns backup.dir (allowed by SECURITY.md) makes <backup.dir>/config (and /agents) a symlink to any dir: " +
-			"config set writes root's 0600 checkpoint (the app config, secrets included) THROUGH it, exit 0; fsutil.MkdirShared / the " +
-			"checkpoint write (internal/appconfig/checkpoint.go, internal/cli/agents.go export) should refuse a symlinked checkpoint dir, naming it",
+	put(Case{Name: "checkpoint-dirs-symlinked-by-backup-owner", Kind: "appconfig", Setup: "checkpoint-dirs-link,journals", Expect: linked,
 		Runs: []Run{
 			{Args: []string{"config", "set", "claude.model", "evil"}, Code: 1, Expect: linked},
 			{Args: []string{"agents", "reset", "--template", "executive-assistant"}, Code: 1, Expect: linked},
@@ -681,9 +663,7 @@ func checkpointCases(put func(Case, []byte)) {
 		{"content-not-json", cp(`{"claude": {"model": "x",}`+"\n", ""), `line 1, column \d+`, ""},
 		{"content-proto", cp(`{"__proto__": {"isAdmin": true}}`+"\n", ""), `__proto__`, ""},
 		{"wrong-types", []byte(`{"format": "cfrollback-config-checkpoint/1", "sha256": 7, "content": ["x"]}` + "\n"),
-			`checkpoint .*sha256 is not|checkpoint is damaged|not a valid checkpoint`,
-			"a checkpoint whose fields have the wrong types is refused with a raw Go error and no advice: \"checkpoint: json: cannot unmarshal " +
-				"number into Go struct field Checkpoint.sha256 of type string; nothing was changed\" (internal/appconfig/checkpoint.go, ReadSource)"},
+			`damaged checkpoint \(its field "sha256"`, ""},
 	} {
 		runs := []Run{
 			{Args: []string{"config", "restore", "--file", "{file}", "--dry-run"}, Code: 1, Expect: c.problem},
@@ -691,9 +671,7 @@ func checkpointCases(put func(Case, []byte)) {
 		}
 		diff := Run{Args: []string{"config", "diff", "{file}"}, Code: 1, Expect: c.problem}
 		if c.name == "content-proto" {
-			put(Case{Name: "appconfig-diff-checkpoint-proto", Kind: "appconfig", Expect: c.problem, Runs: []Run{diff},
-				Bug: "config diff of a checkpoint whose content holds __proto__ exits 0 and shows the key, while config restore refuses it " +
-					"(the same bug as appconfig-diff-proto-key: newConfigDiffCmd does not apply the prototype check)"}, c.data)
+			put(Case{Name: "appconfig-diff-checkpoint-proto", Kind: "appconfig", Expect: c.problem, Runs: []Run{diff}}, c.data)
 		} else {
 			runs = append(runs, diff)
 		}
@@ -707,14 +685,9 @@ func checkpointCases(put func(Case, []byte)) {
 func escapeCases(put func(Case, []byte)) {
 	shown := `(\\x1b|\\u001b|\\033|\\e|\^\[)\[2J`
 	put(Case{Name: "appconfig-escape-in-key", Kind: "appconfig", Setup: "in-install", Expect: shown,
-		Bug: "config validate prints an unknown key of the app config raw: a key holding \"\\u001b[2J\\u001b]0;...\\u0007\" clears root's " +
-			"screen and retitles the terminal (any output can be faked after it); keys and values from the app's files should be " +
-			"printed quoted/escaped (%q), as archive entry names are (internal/appconfig/validate.go warnings, internal/cli/config_cmd.go)",
 		Runs: []Run{{Args: []string{"config", "validate"}, Code: 0, Expect: shown}}},
 		[]byte(`{"claude": {"model": "drill"}, "\u001b[2J\u001b]0;pwned\u0007x": 1}`+"\n"))
 	put(Case{Name: "agents-escape-in-name", Kind: "agents", Setup: "agents-dir-escape-name", Expect: shown,
-		Bug: "agents status prints an agent's name from its front matter raw: a name holding ESC[2J clears root's screen " +
-			"(internal/cli/agents.go status table; names should be printed escaped)",
 		Runs: []Run{{Args: []string{"agents", "status"}, Code: 0, Expect: shown}}}, nil)
 }
 
@@ -939,12 +912,6 @@ func databaseCases(out string, put func(Case, []byte)) {
 	} {
 		named := `memory\.db-` + sc.side + `.*(` + sc.what + `)`
 		put(Case{Name: "sqlite-" + sc.side + "-" + sc.setup, Kind: "special", Setup: sc.setup + ",at-memory-db-" + sc.side, Expect: named,
-			Bug: "database check on a healthy WAL-mode memory.db whose -" + sc.side + " is a " + sc.setup + " does not name the sidecar: it reports the " +
-				"database CORRUPT with SQLite's raw error (\"unable to open database file: too many levels of symbolic links\", \"is a directory\", " +
-				"\"disk I/O error: invalid argument\") and advises --repair-if-needed or restore --latest, which would replace a good database " +
-				"(a FIFO -wal is reported \"ok\" instead), and it leaves a new file in the install (a -shm next to a FIFO -wal, an empty -wal next to " +
-				"a special -shm); internal/sqlitedb/check.go (Check/tidy) should check the -wal/-shm with " +
-				"fsutil's regular-file rule first and refuse naming it",
 			Runs: []Run{{Args: []string{"database", "check", "--db", "memory"}, Code: 1, Expect: named}}}, walMode)
 	}
 	for _, c := range []struct {
