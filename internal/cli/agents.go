@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -382,8 +382,7 @@ func runAgentsStatus(ctx context.Context, opts *agentsOptions, healthCheck bool)
 
 func printAgentsStatus(io *ui.IO, res agentsStatusResult, valid int) {
 	p := io.OutPalette()
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tPRIORITY\tCAPABILITIES\tFILE\tSTATUS")
+	tb := ui.NewTable("NAME", "TYPE", "PRIORITY", "CAPABILITIES", "FILE", "STATUS")
 	for _, s := range res.Agents {
 		name, typ, prio, caps := "-", "-", "-", 0
 		if a := s.Agent; a != nil {
@@ -401,9 +400,9 @@ func printAgentsStatus(io *ui.IO, res agentsStatusResult, valid int) {
 		case len(s.Warnings) > 0:
 			status = "ok (" + strings.Join(s.Warnings, "; ") + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, typ, prio, caps, s.File, status)
+		tb.Row(name, typ, prio, strconv.Itoa(caps), s.File, status)
 	}
-	_ = tw.Flush()
+	_ = tb.Render(io.Out)
 	if h := res.Hive; h != nil {
 		switch {
 		case !h.Present:

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,8 +65,7 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 	}
 	now := opts.Now()
 	p := opts.IO.OutPalette()
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tAGE\tSIZE\tAPP\tVERIFIED\tMARK\tLABEL")
+	tb := ui.NewTable("ID", "TIME", "AGE", "SIZE", "APP", "VERIFIED", "MARK", "LABEL")
 	for _, r := range rows {
 		verified := r.Verified
 		switch r.Verified {
@@ -83,10 +81,10 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 		case backup.MarkBad:
 			mark = p.Red("BAD")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format("2006-01-02 15:04"),
+		tb.Row(r.ID, r.Time.Local().Format("2006-01-02 15:04"),
 			ui.Ago(r.Time, now), humanBytes(r.Size), dash(r.AppVersion), verified, mark, r.Label)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tb.Render(opts.IO.Out); err != nil {
 		return err
 	}
 	for _, r := range rows {

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -173,21 +170,14 @@ func printHealth(io *ui.IO, asJSON bool, res healthCheckResult) error {
 		return ui.JSON(io.Out, res)
 	}
 	p := io.OutPalette()
-	// tabwriter lays out everything after the verdict; the verdict is
-	// coloured afterwards so escape codes do not skew the column widths.
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	// One row per check whatever its detail holds: a two-line detail must not push the
+	// verdicts below it onto other checks' rows.
+	tb := ui.NewTable()
 	for _, c := range res.Checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, ui.Duration(c.Duration), c.Detail)
+		tb.Row(paintVerdict(p, c.Verdict), c.Name, ui.Duration(c.Duration), c.Detail)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tb.Render(io.Out); err != nil {
 		return err
-	}
-	for i, line := range strings.SplitAfter(table.String(), "\n") {
-		if i >= len(res.Checks) {
-			break
-		}
-		fmt.Fprintf(io.Out, "%s  %s", paintVerdict(p, res.Checks[i].Verdict), line)
 	}
 	summary := fmt.Sprintf("%s is healthy", res.Service)
 	if !res.Healthy {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,8 +77,7 @@ func printHistory(io *ui.IO, asJSON bool, rows []historyRow) error {
 		return nil
 	}
 	now := time.Now()
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tWHEN\tCOMMAND\tUSER\tOUTCOME\tDOWNTIME\tBACKUP")
+	tb := ui.NewTable("RUN", "WHEN", "COMMAND", "USER", "OUTCOME", "DOWNTIME", "BACKUP")
 	for _, r := range rows {
 		down := "-"
 		if r.DowntimeMS > 0 {
@@ -89,10 +87,10 @@ func printHistory(io *ui.IO, asJSON bool, rows []historyRow) error {
 		if !r.Verified {
 			outcome += " (UNVERIFIED)"
 		}
-		fmt.Fprintf(tw, "%s\t%s (%s)\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.Started.Local().Format("2006-01-02 15:04:05"),
-			ui.Ago(r.Started, now), r.Command, r.User, outcome, down, r.Backup)
+		tb.Row(r.RunID, r.Started.Local().Format("2006-01-02 15:04:05")+" ("+ui.Ago(r.Started, now)+")",
+			r.Command, r.User, outcome, down, r.Backup)
 	}
-	return tw.Flush()
+	return tb.Render(io.Out)
 }
 
 func newJournalCmd(f *Factory) *cobra.Command {

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -372,12 +371,11 @@ func runSettings(io *ui.IO, asJSON bool, s *settingsLoader, cfg config.Config) e
 	if asJSON {
 		return ui.JSON(io.Out, map[string]any{"file": s.used, "settings": rows})
 	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE")
+	tb := ui.NewTable("KEY", "VALUE", "SOURCE")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%v\t%s\n", r.Key, r.Value, r.Source)
+		tb.Row(r.Key, fmt.Sprint(r.Value), r.Source)
 	}
-	return tw.Flush()
+	return tb.Render(io.Out)
 }
 
 // structToMap renders cfg with its mapstructure keys, durations as text.
