@@ -169,7 +169,7 @@ func currentUser() string {
 // backupStore is backup.state for the backup commands, which may create
 // its directory.
 func backupStore(cfg config.Config) backup.Store {
-	return backup.Store{Path: cfg.Backup.State, CreateDir: true}
+	return backup.Store{Path: cfg.Backup.State, CreateDir: true, Install: cfg.InstallDir, BackupDir: cfg.Backup.Dir}
 }
 
 // discoverBackups lists backup.dir, warning about entries that are not backups.

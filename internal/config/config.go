@@ -46,7 +46,8 @@ type BackupConfig struct {
 	// delete those older than MaxAge (the seed's deployment guide: 7 days).
 	Keep   int           `mapstructure:"keep" json:"keep"`
 	MaxAge time.Duration `mapstructure:"max_age" json:"max_age"`
-	// State is the catalog of verification results and good/bad marks.
+	// State is the catalog of verification results and good/bad marks;
+	// empty means <state_dir>/backups.json (see DefaultBackupState).
 	State string `mapstructure:"state" json:"state"`
 }
 
@@ -136,7 +137,7 @@ func Defaults() Config {
 			Exclude: []string{"logs", "*.log", ".cache", "node_modules/.cache", "tmp"},
 			Keep:    10,
 			MaxAge:  7 * 24 * time.Hour,
-			State:   "/var/lib/cfrollback/backups.json",
+			// State is empty: DefaultBackupState(state_dir), filled in by Validate.
 		},
 		// What the real claude-flow keeps in SQLite (docs/CLAUDE_FLOW.md): the hooks'
 		// memory and the hive mind's agents, swarms, tasks and messages. The runbook's
@@ -203,8 +204,18 @@ var ErrInvalid = errors.New("invalid setting")
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
+// DefaultBackupState is backup.state when it is not set: in state_dir, so that
+// a settings file that moves state_dir moves the marks along with the rest.
+func DefaultBackupState(stateDir string) string {
+	return filepath.Join(stateDir, "backups.json")
+}
+
 // Validate checks every setting and returns the first problem, key named.
+// It fills in backup.state when it is empty (DefaultBackupState).
 func (c *Config) Validate() error {
+	if c.Backup.State == "" && filepath.IsAbs(c.StateDir) {
+		c.Backup.State = DefaultBackupState(c.StateDir)
+	}
 	bad := func(key string, v any, reason string) error { return &InvalidError{Key: key, Value: v, Reason: reason} }
 	absPath := func(key, p string) error {
 		if p == "" {
@@ -219,8 +230,8 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	for _, kv := range []struct{ k, v string }{
-		{"install_dir", c.InstallDir}, {"backup.dir", c.Backup.Dir}, {"backup.state", c.Backup.State},
-		{"database.backup_dir", c.Database.BackupDir}, {"state_dir", c.StateDir}, {"journal", c.Journal},
+		{"install_dir", c.InstallDir}, {"backup.dir", c.Backup.Dir}, {"state_dir", c.StateDir}, {"backup.state", c.Backup.State},
+		{"database.backup_dir", c.Database.BackupDir}, {"journal", c.Journal},
 		{"lock", c.Lock}, {"log_dir", c.LogDir},
 	} {
 		if err := absPath(kv.k, kv.v); err != nil {
@@ -233,8 +244,8 @@ func (c *Config) Validate() error {
 	// What a rollback must never take away with the failed install: a swap moves install_dir
 	// (and everything under it) to the failed dir, and a restore replaces it with the backup.
 	for _, kv := range []struct{ k, v, def string }{
-		{"backup.dir", c.Backup.Dir, "/var/backups/claude-flow"}, {"backup.state", c.Backup.State, "/var/lib/cfrollback/backups.json"},
-		{"database.backup_dir", c.Database.BackupDir, "/var/backups/claude-flow/db"}, {"state_dir", c.StateDir, "/var/lib/cfrollback"},
+		{"backup.dir", c.Backup.Dir, "/var/backups/claude-flow"}, {"state_dir", c.StateDir, "/var/lib/cfrollback"},
+		{"backup.state", c.Backup.State, "/var/lib/cfrollback/backups.json"}, {"database.backup_dir", c.Database.BackupDir, "/var/backups/claude-flow/db"},
 		{"journal", c.Journal, "/var/log/cfrollback/journal.jsonl"}, {"lock", c.Lock, "/run/cfrollback/cfrollback.lock"}, {"log_dir", c.LogDir, "/var/log"},
 	} {
 		if Within(c.InstallDir, kv.v) {

@@ -12,7 +12,7 @@ import (
 // best effort, since a catalog that cannot be read or written must never
 // block a P0 rollback (a failure is a warning that the mark was not kept).
 func (r *runner) stateStore() backup.Store {
-	return backup.Store{Path: r.cfg.Backup.State, LockTimeout: 3 * time.Second, CreateDir: true}
+	return backup.Store{Path: r.cfg.Backup.State, LockTimeout: 3 * time.Second, CreateDir: true, Install: r.cfg.InstallDir, BackupDir: r.cfg.Backup.Dir}
 }
 
 // backupState reads the marks; on a problem it warns and returns an empty
