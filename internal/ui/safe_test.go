@@ -7,13 +7,13 @@ import (
 
 func TestSafeWriterEscapesTerminalControls(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain text\n":                         "plain text\n",
-		"tab\tand\rprogress\n":                 "tab\tand\rprogress\n",
-		"\x1b[31mred\x1b[0m":                   "\x1b[31mred\x1b[0m", // our colours pass
-		"name\x1b[2J\x1b]0;pwned\x07":          `name\x1b[2J\x1b]0;pwned\x07`,
-		"bell\x07 nul\x00 del\x7f":             `bell\x07 nul\x00 del\x7f`,
-		"c1 csi \u009b2J and é ü":              `c1 csi \u009b2J and é ü`,
-		"cut \x1b[31":                          `cut \x1b[31`,
+		"plain text\n":                "plain text\n",
+		"tab\tand\rprogress\n":        "tab\tand\rprogress\n",
+		"\x1b[31mred\x1b[0m":          "\x1b[31mred\x1b[0m", // our colours pass
+		"name\x1b[2J\x1b]0;pwned\x07": `name\x1b[2J\x1b]0;pwned\x07`,
+		"bell\x07 nul\x00 del\x7f":    `bell\x07 nul\x00 del\x7f`,
+		"c1 csi \u009b2J and é ü":     `c1 csi \u009b2J and é ü`,
+		"cut \x1b[31":                 `cut \x1b[31`,
 	} {
 		var b bytes.Buffer
 		n, err := SafeWriter{&b}.Write([]byte(in))
