@@ -17,6 +17,7 @@ if [ "$(id -u)" = 0 ]; then
   command -v unshare >/dev/null || need_apt+=(util-linux)
   command -v pgrep >/dev/null || need_apt+=(procps)
   command -v ansible-playbook >/dev/null || need_apt+=(ansible-core)
+  command -v ansible-lint >/dev/null || need_apt+=(ansible-lint)
   command -v dpkg >/dev/null || need_apt+=(dpkg)
   command -v man >/dev/null || need_apt+=(man-db)
   command -v mount >/dev/null || need_apt+=(mount)
