@@ -2,15 +2,19 @@
 // from the cobra tree) and its bash, zsh and fish completions, for packaging:
 //
 //	cfrollback-docs OUTDIR   ->  OUTDIR/man1/*.1, OUTDIR/completions/{cfrollback.bash,_cfrollback,cfrollback.fish}
+//
+// The pages are dated SOURCE_DATE_EPOCH (reproducible-builds.org) or, without it, the time of
+// the commit checked out, so the same commit always gives the same pages.
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/spf13/cobra/doc"
 
 	"github.com/cfrollback/cfrollback/internal/cli"
 )
@@ -34,20 +38,14 @@ func run(out string) error {
 			return err
 		}
 	}
+	date, err := pageDate()
+	if err != nil {
+		return err
+	}
+	if err := cli.WriteManPages(man, date); err != nil {
+		return err
+	}
 	root := cli.RootCommand()
-	root.DisableAutoGenTag = true
-	// A fixed date keeps the pages reproducible from one build to the next.
-	date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		var sec int64
-		if _, err := fmt.Sscan(s, &sec); err == nil {
-			date = time.Unix(sec, 0).UTC()
-		}
-	}
-	hdr := &doc.GenManHeader{Title: "CFROLLBACK", Section: "1", Source: "cfrollback", Manual: "cfrollback manual", Date: &date}
-	if err := doc.GenManTree(root, hdr, man); err != nil {
-		return fmt.Errorf("man pages: %w", err)
-	}
 	files := map[string]func(string) error{
 		"cfrollback.bash": func(p string) error { return root.GenBashCompletionFileV2(p, true) },
 		"_cfrollback":     root.GenZshCompletionFile,
@@ -59,4 +57,24 @@ func run(out string) error {
 		}
 	}
 	return nil
+}
+
+// pageDate is SOURCE_DATE_EPOCH, else the commit time (git), else the build's commit time.
+func pageDate() (time.Time, error) {
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: not a number of seconds", s)
+		}
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	if out, err := exec.Command("git", "log", "-1", "--format=%ct").Output(); err == nil {
+		if sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil {
+			return time.Unix(sec, 0).UTC(), nil
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, cli.Date); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("no date for the pages: set SOURCE_DATE_EPOCH (seconds since 1970), or run it in the git checkout")
 }
