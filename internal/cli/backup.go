@@ -43,6 +43,7 @@ marked bad, and marks the backup it restored good or bad by the outcome.`,
 		newBackupPruneCmd(f),
 		newBackupScheduleCmd(f),
 	)
+	registerBackupCompletions(f, cmd)
 	return cmd
 }
 

@@ -119,6 +119,7 @@ a database whose file does not exist is skipped with a warning.` +
 		},
 	}
 	cmd.Flags().StringVar(&opts.DB, "db", "all", "database name from the setting databases, or all")
+	_ = cmd.RegisterFlagCompletionFunc("db", completeDatabases(f, true))
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the backup to this file (only with one database)")
 	return cmd
 }

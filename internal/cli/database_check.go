@@ -95,6 +95,7 @@ A file that is empty (0 bytes) or not SQLite is reported corrupt, not skipped. W
 		},
 	}
 	cmd.Flags().StringVar(&opts.DB, "db", "all", "database name from the setting databases, or all")
+	_ = cmd.RegisterFlagCompletionFunc("db", completeDatabases(f, true))
 	cmd.Flags().StringVar(&opts.Tables, "tables", "", "all: count the rows of every table")
 	cmd.Flags().BoolVar(&opts.Quick, "quick", false, "PRAGMA quick_check instead of integrity_check")
 	cmd.Flags().BoolVar(&opts.RepairIfNeeded, "repair-if-needed", false, "repair a corrupt database (REINDEX, or salvage table by table); the original is kept")

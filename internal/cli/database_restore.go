@@ -99,6 +99,7 @@ Until step 4 the database is untouched.` +
 		},
 	}
 	cmd.Flags().StringVar(&opts.DB, "db", "memory", "database name from the setting databases")
+	_ = cmd.RegisterFlagCompletionFunc("db", completeDatabases(f, false))
 	cmd.Flags().StringVar(&opts.File, "file", "", "restore this backup file")
 	cmd.Flags().BoolVar(&opts.Latest, "latest", false, "restore the newest backup that passes integrity_check")
 	cmd.Flags().BoolVar(&opts.StopService, "stop-service", false, "stop the service, restore, start it and wait until healthy")

@@ -77,6 +77,7 @@ It never prompts. Every step is journaled (cfrollback history).` +
 		},
 	}
 	cmd.Flags().StringVar(&opts.Backup, "backup", "", "restore this backup file (path, or a name in backup.dir) instead of the newest good one")
+	_ = cmd.RegisterFlagCompletionFunc("backup", completeBackupFiles(f))
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "verify the backup and print the plan; change nothing (exit 3 if preflight would fail)")
 	cmd.Flags().BoolVar(&opts.WithData, "with-data", false, "also roll the databases under restore.preserve back to the backup's own copies (the live ones stay in the failed install)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up on the whole run after this long (0 = no limit beyond the step timeouts)")

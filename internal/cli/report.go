@@ -65,6 +65,7 @@ person knows (issue, impact, root cause, reporter) is left as headed blanks.
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the report to this file")
 	cmd.Flags().StringVar(&opts.Severity, "severity", "", "P0, P1, P2 or P3, when no 'assess --act' recorded one for the run")
+	cmd.ValidArgsFunction = completeRunIDs(f)
 	return cmd
 }
 

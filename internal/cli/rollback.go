@@ -76,6 +76,7 @@ plan without asking or changing anything.` +
 		},
 	}
 	cmd.Flags().StringVar(&opts.To, "to", "", "the backup: an ID, a file name, or latest")
+	_ = cmd.RegisterFlagCompletionFunc("to", completeBackupIDs(f, true))
 	cmd.Flags().StringVar(&opts.Before, "before", "", "with --to latest: only backups taken before this time (RFC 3339, '2025-01-04 14:00' or 20250104-140000)")
 	cmd.Flags().StringVar(&opts.AppVersion, "app-version", "", "only a backup of this app version (from its manifest)")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask; needed without a terminal")

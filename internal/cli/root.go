@@ -242,7 +242,7 @@ keeps the failed install, and journals every step.`,
 		newTestCmd(f), newLogsCmd(f),
 		newVerifyCmd(f), newBaselineCmd(f), newAssessCmd(f), newMonitorCmd(f), newReportCmd(f), newNotifyCmd(f), newQuickrefCmd(f),
 		newConfigCmd(f), newAgentsCmd(f),
-		newStatusCmd(f),
+		newStatusCmd(f), newCompletionCmd(f),
 	)
 	return root
 }

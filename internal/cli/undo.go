@@ -43,5 +43,6 @@ the install put back is the one that was judged broken.` +
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan; change nothing")
+	cmd.ValidArgsFunction = completeRunIDs(f, "emergency", "rollback")
 	return cmd
 }

@@ -114,6 +114,7 @@ The checks run without the lock; the lock is taken only to append.` +
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.RunID, "run", "", "record against this run (default: the last emergency, rollback or undo)")
+	_ = cmd.RegisterFlagCompletionFunc("run", completeRunIDs(f))
 	fl.BoolVar(&opts.NoRecord, "no-record", false, "do not write the result to the journal")
 	fl.IntVar(&opts.Samples, "samples", 10, "requests for the response-time step")
 	fl.DurationVar(&opts.Interval, "interval", 100*time.Millisecond, "pause between those requests")
