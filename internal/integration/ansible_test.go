@@ -248,6 +248,28 @@ func TestAnsibleRollbackLateFailure(t *testing.T) {
 	mustMatch(t, out, `(?m)^bad3 +: .*failed=1 `, "bad3 is not counted as failed")
 }
 
+// TestAnsibleRollbackMaxFailPercentage: -e max_fail_percentage=100 lets the
+// rollout go on past a failed canary (the playbook's own rule, which replaces
+// Ansible's for cfrollback failures, honours it): the other hosts are rolled
+// back, and the playbook still fails on the canary after the table.
+func TestAnsibleRollbackMaxFailPercentage(t *testing.T) {
+	hosts := []fleetHost{newFleetHost(t, "canary", true), newFleetHost(t, "web2", false), newFleetHost(t, "web3", false)}
+	out, err := runPlaybook(t, "rollback.yml", hosts, "-e", "max_fail_percentage=100")
+	if err == nil {
+		t.Fatalf("playbook succeeded with a failed canary:\n%s", out)
+	}
+	for _, h := range hosts[1:] {
+		if h.version(t) != "1.0.0" {
+			t.Fatalf("%s not rolled back with max_fail_percentage=100:\n%s", h.name, out)
+		}
+		mustMatch(t, out, tableRow(h.name, "ok", "0", fleetBackup), "table row")
+	}
+	mustMatch(t, out, tableRow("canary", "preflight_failed", "3"), "table lacks the canary")
+	if !strings.Contains(out, "cfrollback emergency exited 3") {
+		t.Fatalf("the failure does not carry cfrollback's message:\n%s", out)
+	}
+}
+
 // TestAnsibleRollbackBadAction: an unknown action stops the play with a
 // message listing the valid actions, not a raw template error, and no host
 // is touched.
