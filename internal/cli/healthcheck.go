@@ -58,7 +58,7 @@ func newHealthCheckCmd(f *Factory) *cobra.Command {
 Each row says PASS, WARN, FAIL or SKIP, how long it took and why. SKIP is "not
 checked" and never fails the run. See docs/HEALTH.md for every threshold.` +
 			exitStatusHelp("0  healthy: no FAIL (with --strict: no WARN either)",
-				"1  not healthy (each failed row says why)",
+				"1  not healthy (each failed row says why), or the service was not found (the message says which settings point at it)",
 				"2  bad usage or invalid settings"),
 		Example: `  cfrollback health-check
   cfrollback health-check --quick
@@ -92,9 +92,13 @@ checked" and never fails the run. See docs/HEALTH.md for every threshold.` +
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.Health.Timeout+cfg.Service.StopTimeout)
 			defer cancel()
-			m, err := newServiceManager(ctx, cfg)
+			m, err := service.New(ctx, runbook.ServiceConfig(cfg))
 			if err != nil {
-				return err
+				// Read-only: nothing was or would be changed, the service is just not there
+				// (or not where the settings point). Not healthy: exit 1, as for a FAIL.
+				return withHint(fmt.Errorf("health-check: %w", err),
+					"set service.manager (auto, systemd, pm2, command) and service.unit or service.pm2_name, "+
+						"in the settings file or as CFROLLBACK_SERVICE_MANAGER / _UNIT / _PM2_NAME; 'cfrollback settings' shows them")
 			}
 			return runHealthCheck(ctx, &healthCheckOptions{IO: f.IO, JSON: f.JSON, Config: cfg, Level: level, Strict: strict, Service: m,
 				Databases: healthDatabases{cfg: cfg}})

@@ -8,13 +8,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
-	"github.com/cfrollback/cfrollback/internal/config"
-	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -43,34 +39,6 @@ type Factory struct {
 	Settings *settingsLoader
 	// JSON is the global --json flag.
 	JSON bool
-}
-
-// errUsage marks a usage problem (exit 2) whose message is already clear.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
-
-// errSilent carries an exit code for a command that already printed its result.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
-// negativeDurationFlag refuses a negative duration given to any flag (--timeout -5s would
-// otherwise mean "no limit" to a context and "already expired" to another).
-func negativeDurationFlag(cmd *cobra.Command) error {
-	var err error
-	cmd.Flags().Visit(func(fl *pflag.Flag) {
-		if fl.Value.Type() != "duration" || err != nil {
-			return
-		}
-		if d, perr := time.ParseDuration(fl.Value.String()); perr == nil && d < 0 {
-			err = flagError{fmt.Errorf("--%s %s: must not be negative (0 means its default)", fl.Name, fl.Value)}
-		}
-	})
-	return err
 }
 
 // Main runs cfrollback with os.Args and returns the exit code.
@@ -104,16 +72,19 @@ func Run(ctx context.Context, io *ui.IO, args []string) int {
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
+	strictUsage(root)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK // monitor and logs --follow end this way when interrupted
 	}
+	// An error met before --json was parsed (an unknown command, a bad flag) is JSON too.
+	f.JSON = f.JSON || wantsJSON(args)
 	cause := runbook.Interruption(ctx)
 	var ee exitError
 	if errors.As(err, &ee) {
 		if cause != nil {
 			// The command printed what it had; say why it is incomplete.
-			printError(f, fmt.Errorf("%w before it finished: the result above is incomplete", cause), ee.code)
+			printError(f, fmt.Errorf("%w before it finished: the result above is incomplete", cause), ee.code, "")
 		}
 		return ee.code
 	}
@@ -121,83 +92,18 @@ func Run(ctx context.Context, io *ui.IO, args []string) int {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
 	code := exitCode(err)
-	if isFlagError(err) {
-		fmt.Fprintf(io.ErrOut, "cfrollback: %v\n\n%s", err, cmd.UsageString())
-		return ExitUsage
+	usage := ""
+	switch {
+	case isFlagError(err):
+		usage = cmd.UsageString()
+		if hintFor(err) == "" {
+			err = withHint(err, fmt.Sprintf("'%s --help' lists its flags", cmd.CommandPath()))
+		}
+	case code == ExitUsage && hintFor(err) == "":
+		err = withHint(err, fmt.Sprintf("'%s --help' says how to use it", cmd.CommandPath()))
 	}
-	printError(f, err, code)
+	printError(f, err, code, usage)
 	return code
-}
-
-// exitCode is the one place errors become exit codes.
-func exitCode(err error) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, lock.ErrLocked):
-		return ExitLocked
-	case errors.Is(err, runbook.ErrUnhealthy):
-		return ExitUnhealthy
-	case errors.Is(err, runbook.ErrAfterStop):
-		return ExitAfterStop
-	case errors.Is(err, runbook.ErrPreflight):
-		return ExitPreflight
-	case errors.Is(err, config.ErrInvalid), errors.As(err, &ue), isFlagError(err):
-		return ExitUsage
-	}
-	return ExitFailed
-}
-
-func isFlagError(err error) bool {
-	var fe flagError
-	return errors.As(err, &fe)
-}
-
-type flagError struct{ err error }
-
-func (e flagError) Error() string { return e.err.Error() }
-func (e flagError) Unwrap() error { return e.err }
-
-func printError(f *Factory, err error, code int) {
-	hint := hintFor(err)
-	if f.JSON {
-		out := map[string]any{"error": err.Error(), "exit_code": code}
-		if hint != "" {
-			out["hint"] = hint
-		}
-		var he *lock.HeldError
-		if errors.As(err, &he) && he.Holder != nil {
-			out["lock_holder"] = he.Holder
-		}
-		_ = ui.JSON(f.IO.ErrOut, out)
-		return
-	}
-	p := f.IO.ErrPalette()
-	fmt.Fprintf(f.IO.ErrOut, "%s %s\n", p.Red("cfrollback:"), err)
-	if hint != "" {
-		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", p.Yellow("hint:"), hint)
-	}
-}
-
-func hintFor(err error) string {
-	var se *runbook.StepError
-	if errors.As(err, &se) && se.Hint != "" {
-		return se.Hint
-	}
-	switch {
-	case errors.Is(err, lock.ErrLocked):
-		return "wait for that run to finish ('cfrollback history' shows it); a lock left by a killed run frees itself"
-	case errors.Is(err, runbook.ErrUnhealthy):
-		return "the failed install is kept; 'cfrollback undo RUN_ID' puts it back, 'cfrollback emergency --backup FILE' tries another backup"
-	case errors.Is(err, runbook.ErrAfterStop):
-		return "run 'cfrollback emergency' again: it reads the journal and completes or undoes this run"
-	case errors.Is(err, runbook.ErrPreflight):
-		return "nothing was changed and the service was not stopped; 'cfrollback emergency --dry-run' shows the plan"
-	case errors.Is(err, config.ErrInvalid):
-		return "fix the setting named above; 'cfrollback settings' shows every value and where it came from"
-	}
-	return ""
 }
 
 func newRootCmd(f *Factory) *cobra.Command {
@@ -221,7 +127,7 @@ keeps the failed install, and journals every step.`,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return negativeDurationFlag(cmd) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkFlags(cmd) }
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.Settings.file, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
 	pf.BoolVar(&f.JSON, "json", false, "print the result as JSON on stdout (errors as JSON on stderr)")

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+// TestJSONErrorsAreOneObject runs the CLI through Run: under --json each error is exactly one
+// JSON object on stderr carrying the exit code Run returns, and stdout is empty or JSON.
+func TestJSONErrorsAreOneObject(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CFROLLBACK_INSTALL_DIR", dir+"/opt/app")
+	t.Setenv("CFROLLBACK_BACKUP_DIR", dir+"/backups")
+	t.Setenv("CFROLLBACK_JOURNAL", dir+"/log/journal.jsonl")
+	t.Setenv("CFROLLBACK_LOCK", dir+"/run/cfrollback.lock")
+	t.Setenv("CFROLLBACK_LOG_DIR", dir+"/log")
+	t.Setenv("CFROLLBACK_STATE_DIR", dir+"/state")
+	t.Setenv("CFROLLBACK_SERVICE_MANAGER", "command")
+	t.Setenv("CFROLLBACK_SERVICE_START_COMMAND", "true")
+	t.Setenv("CFROLLBACK_SERVICE_STOP_COMMAND", "true")
+	t.Setenv("CFROLLBACK_SERVICE_STATUS_COMMAND", "true") // active: no "already down" warning
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string // in "error"
+	}{
+		{[]string{"emergency", "--bogus", "--json"}, ExitUsage, "unknown flag: --bogus"},
+		{[]string{"--json", "emergency", "--bogus"}, ExitUsage, "unknown flag: --bogus"},
+		{[]string{"--json", "emergncy"}, ExitUsage, `unknown command "emergncy"`},
+		{[]string{"--json", "backup", "lst"}, ExitUsage, `unknown command "lst" for "cfrollback backup"`},
+		{[]string{"--json", "backup", "mark", "good"}, ExitUsage, "accepts 2 arg(s), received 1"},
+		{[]string{"--json", "history", "x"}, ExitUsage, `unknown command "x"`},
+		{[]string{"--json", "health-check", "--quick", "--comprehensive"}, ExitUsage, "give one of"},
+		{[]string{"--json", "health-check", "--timeout", "-1s"}, ExitUsage, "must not be negative"},
+		{[]string{"--json", "emergency"}, ExitPreflight, "no"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Run(context.Background(), &ui.IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, NoColor: true}, tt.args)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, errOut.String())
+			}
+			stderrText := errOut.String()
+			dec := json.NewDecoder(&errOut)
+			var e struct {
+				Error    string `json:"error"`
+				ExitCode *int   `json:"exit_code"`
+				Hint     string `json:"hint"`
+			}
+			if err := dec.Decode(&e); err != nil {
+				t.Fatalf("stderr is not JSON: %v\n%s", err, stderrText)
+			}
+			if e.ExitCode == nil || *e.ExitCode != code {
+				t.Errorf("exit_code %v, want %d", e.ExitCode, code)
+			}
+			if !strings.Contains(e.Error, tt.want) {
+				t.Errorf("error %q, want it to contain %q", e.Error, tt.want)
+			}
+			if e.Hint == "" {
+				t.Errorf("no hint for %q", e.Error)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				t.Errorf("more than one JSON value on stderr")
+			}
+			if out.Len() > 0 && !json.Valid(out.Bytes()) {
+				t.Errorf("stdout is neither empty nor JSON:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestPermissionErrorSaysSudo: a permission error met by a user who is not root says to run
+// with sudo, before any other hint, and keeps the code of where it happened (3 at preflight).
+func TestPermissionErrorSaysSudo(t *testing.T) {
+	defer func(f func() bool) { isRoot = f }(isRoot)
+	lockErr := &runbook.StepError{Step: "lock", Err: fmt.Errorf("open /run/cfrollback/cfrollback.lock: %w", fs.ErrPermission),
+		Hint: "set lock: to another path"}
+
+	isRoot = func() bool { return false }
+	if got := hintFor(lockErr); got != sudoHint {
+		t.Errorf("hint %q, want %q", got, sudoHint)
+	}
+	if got := exitCode(lockErr); got != ExitPreflight {
+		t.Errorf("exit %d, want %d", got, ExitPreflight)
+	}
+	if got := hintFor(fmt.Errorf("read journal: %w", fs.ErrPermission)); got != sudoHint {
+		t.Errorf("plain permission error: hint %q", got)
+	}
+	if got := hintFor(errors.New("exit status 1")); got != "" {
+		t.Errorf("other errors: hint %q", got)
+	}
+
+	// root meeting a permission error (a read-only mount, an immutable file): sudo is no help
+	isRoot = func() bool { return true }
+	if got := hintFor(lockErr); got != "set lock: to another path" {
+		t.Errorf("as root: hint %q", got)
+	}
+}
+
+func TestWantsJSON(t *testing.T) {
+	for args, want := range map[string]bool{
+		"--json emergency":         true,
+		"emergency --json":         true,
+		"emergency --json=true":    true,
+		"emergency --json=false":   false,
+		"emergency --json=bogus":   false,
+		"emergency -- --json":      false,
+		"--json emergency -- rest": true,
+		"emergency":                false,
+	} {
+		if got := wantsJSON(strings.Fields(args)); got != want {
+			t.Errorf("wantsJSON(%q) = %v, want %v", args, got, want)
+		}
+	}
+}
