@@ -1,11 +1,19 @@
 package integration
 
 import (
+	"bytes"
+	"compress/gzip"
+	"debug/buildinfo"
+	"debug/elf"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,8 +23,10 @@ import (
 
 // TestDebPackage builds the .deb with `make deb`, installs it with dpkg into
 // a throwaway root (dpkg --root: the machine's own /usr and /etc are never
-// touched), runs the binary, reads a man page for every command, loads the
-// bash completion, and purges it again.
+// touched), runs the binary, checks that it is stripped and still stamped, that
+// Depends covers the glibc it needs, that the copyright file names every Go module
+// linked in and the changelog this version, reads a man page for every command,
+// loads the bash completion, and purges it again.
 func TestDebPackage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a package (about a minute)")
@@ -64,9 +74,17 @@ func TestDebPackage(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "cfrollback ") {
 		t.Fatalf("cfrollback --version: %v %s", err, out)
 	}
-	if s := dpkg("-s", "cfrollback"); !strings.Contains(s, "/etc/cfrollback/config.yaml") {
-		t.Fatalf("config.yaml is not a conffile:\n%s", s)
+	if strings.Contains(string(out), "commit unknown") || strings.HasPrefix(string(out), "cfrollback dev ") {
+		t.Errorf("cfrollback --version of the package is not stamped by the Makefile: %s", out)
 	}
+	status := dpkg("-s", "cfrollback")
+	if !strings.Contains(status, "/etc/cfrollback/config.yaml") {
+		t.Fatalf("config.yaml is not a conffile:\n%s", status)
+	}
+	checkStripped(t, bin, debs[0])
+	checkDepends(t, bin, status)
+	checkCopyright(t, bin, filepath.Join(root, "usr", "share", "doc", "cfrollback", "copyright"))
+	checkChangelog(t, filepath.Join(root, "usr", "share", "doc", "cfrollback", "changelog.Debian.gz"), "0.0.0+test")
 	// a man page for every visible command
 	var walk func(c *cobra.Command)
 	pages := 0
@@ -80,6 +98,15 @@ func TestDebPackage(t *testing.T) {
 		txt, err := man.CombinedOutput()
 		if err != nil || !strings.Contains(string(txt), "SYNOPSIS") {
 			t.Errorf("man %s: %v\n%s", name, err, txt)
+		}
+		title, _, _ := strings.Cut(string(txt), "\n")
+		if !strings.HasPrefix(title, strings.ToUpper(name)+"(1)") {
+			t.Errorf("man %s: titled %q, want %s(1)", name, title, strings.ToUpper(name))
+		}
+		for _, sec := range []string{"EXIT STATUS", "ENVIRONMENT", "FILES"} {
+			if !regexp.MustCompile(`(?m)^` + sec + `$`).Match(txt) {
+				t.Errorf("man %s: no %s section", name, sec)
+			}
 		}
 		pages++
 		for _, sub := range c.Commands() {
@@ -113,5 +140,122 @@ func TestDebPackage(t *testing.T) {
 	})
 	if len(left) != 0 {
 		t.Fatalf("purge left files: %v", left)
+	}
+}
+
+// checkStripped: no symbol table and no DWARF in the installed binary (-s -w); sizes are logged.
+func checkStripped(t *testing.T, bin, deb string) {
+	t.Helper()
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, sec := range f.Sections {
+		if sec.Name == ".symtab" || strings.HasPrefix(sec.Name, ".debug_") || strings.HasPrefix(sec.Name, ".zdebug_") {
+			t.Errorf("/usr/bin/cfrollback is not stripped: it has %s (%d bytes)", sec.Name, sec.Size)
+		}
+	}
+	for _, p := range []string{bin, deb} {
+		if fi, err := os.Stat(p); err == nil {
+			t.Logf("size of %s: %.1f MB (%d bytes)", filepath.Base(p), float64(fi.Size())/1e6, fi.Size())
+		}
+	}
+}
+
+var glibcVersion = regexp.MustCompile(`^GLIBC_(\d+)\.(\d+)`)
+
+// checkDepends: the binary needs no GLIBC_x.y symbol version newer than Depends' libc6 (>= ...).
+func checkDepends(t *testing.T, bin, status string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^Depends: .*libc6 \(>= (\d+)\.(\d+)\)`).FindStringSubmatch(status)
+	if m == nil {
+		t.Fatalf("Depends names no versioned libc6:\n%s", status)
+	}
+	declared := [2]int{atoi(m[1]), atoi(m[2])}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatalf("dynamic symbols of %s: %v", bin, err)
+	}
+	var newest [2]int
+	var newestSym string
+	for _, s := range syms {
+		if v := glibcVersion.FindStringSubmatch(s.Version); v != nil {
+			if got := [2]int{atoi(v[1]), atoi(v[2])}; got[0] > newest[0] || got[0] == newest[0] && got[1] > newest[1] {
+				newest, newestSym = got, s.Name+"@"+s.Version
+			}
+		}
+	}
+	if newest[0] > declared[0] || newest[0] == declared[0] && newest[1] > declared[1] {
+		t.Errorf("the binary needs %s, but Depends says libc6 (>= %d.%d): raise it in packaging/nfpm.yaml", newestSym, declared[0], declared[1])
+	}
+	t.Logf("Depends: libc6 (>= %d.%d); the newest glibc symbol the binary needs: %s", declared[0], declared[1], newestSym)
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// checkCopyright: a machine-readable copyright file with a Files paragraph for every Go module
+// linked into the binary (as its build info lists them) and every license it names spelled out.
+func checkCopyright(t *testing.T, bin, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no copyright file: %v", err)
+	}
+	text := string(b)
+	if !strings.HasPrefix(text, "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n") ||
+		!strings.Contains(text, "\nFiles: *\n") {
+		t.Fatalf("%s is not in the machine-readable format (Format: line, Files: * paragraph)", path)
+	}
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatalf("build info of %s: %v", bin, err)
+	}
+	for _, dep := range info.Deps {
+		if !strings.Contains(text, "\nFiles: "+dep.Path+"\n") {
+			t.Errorf("copyright: no Files paragraph for %s %s, which is linked in (packaging/copyright)", dep.Path, dep.Version)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^License: (.+)$`).FindAllStringSubmatch(text, -1) {
+		for _, l := range strings.Split(m[1], " and ") {
+			if !regexp.MustCompile(`(?m)^License: ` + regexp.QuoteMeta(l) + `\n `).MatchString(text) {
+				t.Errorf("copyright: license %s is used but its text is not given (a License: %s paragraph)", l, l)
+			}
+		}
+	}
+}
+
+// checkChangelog: /usr/share/doc/cfrollback/changelog.Debian.gz opens with this version and ends
+// with a maintainer line dated in RFC 2822.
+func checkChangelog(t *testing.T, path, version string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("no changelog: %v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("changelog.Debian.gz: %v", err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	if want := "cfrollback (" + version + ") unstable; urgency=medium"; string(first) != want {
+		t.Errorf("changelog starts %q, want %q", first, want)
+	}
+	m := regexp.MustCompile(`(?m)^ -- .+ <.+>  (.+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("changelog has no maintainer line:\n%s", b)
+	}
+	if _, err := time.Parse(time.RFC1123Z, string(m[1])); err != nil {
+		t.Errorf("changelog date %q is not RFC 2822: %v", m[1], err)
 	}
 }
