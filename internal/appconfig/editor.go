@@ -78,6 +78,11 @@ func (e *Editor) Checkpoint(reason, output string) (string, Checkpoint, error) {
 // any, is checkpointed before the write.
 func (e *Editor) Apply(newText []byte, reason string, tolerateOld bool) (Result, error) {
 	res := Result{File: e.Path, SHA256New: SHA256Hex(newText)}
+	// Where the write would go is judged first, before the checkpoint: a link another user
+	// owns (fsutil.CheckLinks) or a path that is not a regular file is refused unchanged.
+	if _, err := StatFile(e.Path); err != nil {
+		return res, fmt.Errorf("%w; nothing was changed", err)
+	}
 	old, err := e.Read()
 	if err != nil {
 		return res, fmt.Errorf("read app config: %w", err)

@@ -511,6 +511,11 @@ func (o *configOptions) change(command string, intent map[string]any, apply func
 		fmt.Fprintf(o.IO.ErrOut, "dry run: would checkpoint and write %s; nothing was changed\n", res.File)
 		return nil
 	}
+	// Where the write would go is judged before the lock and the journal (Apply judges it
+	// again, under the lock): a link another user owns, or not a regular file.
+	if _, err := appconfig.StatFile(o.editor().Path); err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
 	var res appconfig.Result
 	runID, err := appconfig.Journaled(o.Config.Lock, o.Config.Journal, command, intent, func() (map[string]any, error) {
 		var err error

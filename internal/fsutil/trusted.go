@@ -47,11 +47,16 @@ type UntrustedDirError struct {
 	Reason string      // "is writable by other users", ...
 	Fix    string      // what to do
 	Key    string      // the setting Path comes from, "" if none
+	File   bool        // Path is a file written through links (CheckLinks), not a dir
 }
 
 func (e *UntrustedDirError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "refusing to write in %s: ", e.Path)
+	if e.File {
+		fmt.Fprintf(&b, "refusing to write %s: ", e.Path)
+	} else {
+		fmt.Fprintf(&b, "refusing to write in %s: ", e.Path)
+	}
 	if e.Dir != e.Path {
 		fmt.Fprintf(&b, "%s ", e.Dir)
 	} else {
@@ -420,7 +425,7 @@ func CheckLinks(path string) error {
 			continue
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid {
-			return &UntrustedDirError{Path: abs, Dir: next, UID: st.Uid, GID: st.Gid, Mode: fi.Mode(),
+			return &UntrustedDirError{Path: abs, Dir: next, UID: st.Uid, GID: st.Gid, Mode: fi.Mode(), File: true,
 				Reason: "is a symbolic link owned by another user", Fix: "replace the link with the file or dir it points to, or make root own it (chown -h root)"}
 		}
 		if links++; links > maxLinks {

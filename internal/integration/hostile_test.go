@@ -453,12 +453,14 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 		}
 		if hasSetup(c, "symlink-out") {
 			// the input is a good config to restore; the install's config
-			// is a link to a file outside the install
+			// is a link to a file outside the install, made by the install's
+			// (deploy) user: root follows only its own links
 			victim := filepath.Join(s.Dir, "victim.json")
 			mustDo(t, os.WriteFile(victim, []byte(`{"claude": {"model": "victim"}}`+"\n"), 0o644))
 			cfg := filepath.Join(s.Install, "config.json")
 			mustDo(t, os.Remove(cfg))
 			mustDo(t, os.Symlink(victim, cfg))
+			mustDo(t, os.Lchown(cfg, 65534, 65534))
 			copyFile(t, filepath.Join(dir, c.File), input)
 			break
 		}

@@ -208,7 +208,7 @@ func main() {
 		put(Case{Name: "backupdir-newest-is-" + s, Kind: "backupdir", Setup: s, Expect: `not a regular file`}, nil)
 	}
 	put(Case{Name: "backupdir-newest-is-world-writable", Kind: "backupdir", Setup: "world-writable", Expect: `world-writable`}, nil)
-	var bugs []Case
+	bugs := []Case{} // "[]" when every held-out case is fixed
 	for _, c := range issue13(out) {
 		if c.Bug != "" {
 			bugs = append(bugs, c)
@@ -631,9 +631,6 @@ func appConfigLinkCases(put func(Case, []byte)) {
 		}}, nil)
 	problem := `config\.json.*(symbolic link|symlink)`
 	put(Case{Name: "appconfig-symlink-out", Kind: "appconfig", Setup: "symlink-out", Expect: problem,
-		Bug: "config set, config restore --file and config reset write THROUGH an app config that is a symlink: the file it points to " +
-			"(outside the install, chosen by whoever can write the install dir) is replaced by root with the new JSON (exit 0); the write " +
-			"(internal/appconfig/write.go, the editor's atomic write) should refuse a symlinked config.json, naming it, as the lock does",
 		Runs: []Run{
 			{Args: []string{"config", "set", "claude.model", "evil"}, Code: 1, Expect: problem},
 			{Args: []string{"config", "restore", "--file", "{file}"}, Code: 1, Expect: problem},
