@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/journal"
@@ -26,7 +27,8 @@ func newCompletionCmd(f *Factory) *cobra.Command {
 		Long: `Print the completion script for a shell. Besides commands and flags it completes what
 a command takes from this host: backup IDs from backup.dir (--to, --backup, backup verify,
 backup mark), run IDs from the journal (undo, report, verify --run), database names from
-the setting databases (--db) and service managers (--manager). The candidates are read with
+the setting databases (--db), service managers (--manager) and the keys set in the app's
+config file (config get, config set). The candidates are read with
 the same settings (--config, CFROLLBACK_*) as the command being completed.
 
   bash:  cfrollback completion bash > /etc/bash_completion.d/cfrollback
@@ -238,5 +240,49 @@ func registerManagerCompletion(f *Factory) {
 		cobra.CompletionWithDesc(service.KindCommand, "service.start_command, stop_command, status_command"),
 	}, noFiles)); err != nil {
 		fmt.Fprintln(os.Stderr, "cfrollback: completion of --manager:", err)
+	}
+}
+
+// completeAppConfigKeys completes the dotted keys set in the app's config file (config get,
+// config set): its leaves, sorted. A key with a control character or a space is left out: it
+// would break the completion protocol and cannot be typed anyway.
+func completeAppConfigKeys(f *Factory) cobra.CompletionFunc {
+	return func(_ *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, noFiles
+		}
+		cfg := completionConfig(f)
+		if cfg == nil {
+			return nil, noFiles
+		}
+		b, err := (&appconfig.Editor{Path: appConfigPath(*cfg)}).Read()
+		if err != nil || b == nil {
+			return nil, noFiles
+		}
+		doc, err := appconfig.Parse(b)
+		if err != nil {
+			return nil, noFiles
+		}
+		var out []cobra.Completion
+		for k := range appconfig.Leaves(doc.Value()) {
+			if !strings.HasPrefix(k, toComplete) || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) }) {
+				continue
+			}
+			if _, err := appconfig.SplitKey(k); err == nil {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out, noFiles
+	}
+}
+
+// registerConfigCompletions wires config get and config set; it is called by newConfigCmd
+// once they are added.
+func registerConfigCompletions(f *Factory, group *cobra.Command) {
+	for _, sub := range group.Commands() {
+		if sub.Name() == "get" || sub.Name() == "set" {
+			sub.ValidArgsFunction = completeAppConfigKeys(f)
+		}
 	}
 }

@@ -81,6 +81,7 @@ Values of keys named like apiKey, token, secret or password are shown as
 	cmd.AddCommand(newConfigBackupCmd(opts, load), newConfigRestoreCmd(opts, load), newConfigResetCmd(opts, load),
 		newConfigValidateCmd(opts, load), newConfigSetCmd(opts, load), newConfigGetCmd(opts, load),
 		newConfigDiffCmd(opts, load), newConfigCheckpointsCmd(opts, load))
+	registerConfigCompletions(f, cmd)
 	return cmd
 }
 
