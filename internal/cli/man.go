@@ -80,9 +80,9 @@ func WriteManPages(dir string, date time.Time) error {
 func manPage(roff, name string, date time.Time, sections ...string) string {
 	th := fmt.Sprintf(`.TH "%s" "1" "%s" "cfrollback" "cfrollback manual"`, strings.ToUpper(name), date.UTC().Format("2006-01-02"))
 	// .nh after .TH: the man macros' .TH turns hyphenation back on, which breaks <install> and
-	// --install-dir across lines.
+	// --install-dir across lines. .ad l: long paths and lists are not spread out to the margin.
 	roff = strings.Replace(roff, ".nh\n", "", 1)
-	roff = regexp.MustCompile(`(?m)^\.TH .*$`).ReplaceAllLiteralString(roff, th+"\n.nh")
+	roff = regexp.MustCompile(`(?m)^\.TH .*$`).ReplaceAllLiteralString(roff, th+"\n.nh\n.ad l")
 	extra := strings.Join(sections, "")
 	for _, before := range []string{"\n.SH EXAMPLE", "\n.SH SEE ALSO"} {
 		if i := strings.Index(roff, before); i >= 0 {
@@ -196,9 +196,15 @@ func defaultText(key string) string {
 		return x
 	case []string:
 		return strings.Join(x, ",")
+	case []config.DatabaseRef:
+		var refs []string
+		for _, r := range x {
+			refs = append(refs, r.Name+" "+r.Path)
+		}
+		return strings.Join(refs, ", ") + "; a list of {name, path}: give it in the settings file"
 	case []config.Webhook:
 		if len(x) == 0 {
-			return "none"
+			return "none; a list of {name, url, kind}: give it in the settings file"
 		}
 	}
 	return fmt.Sprint(v)

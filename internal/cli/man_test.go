@@ -77,7 +77,7 @@ func TestManPages(t *testing.T) {
 			continue
 		}
 		page := string(b)
-		if want := `.TH "` + strings.ToUpper(name) + `" "1" "2026-03-04" "cfrollback" "cfrollback manual"`; !strings.HasPrefix(page, want+"\n.nh\n") {
+		if want := `.TH "` + strings.ToUpper(name) + `" "1" "2026-03-04" "cfrollback" "cfrollback manual"`; !strings.HasPrefix(page, want+"\n.nh\n.ad l\n") {
 			t.Errorf("%s.1: no title line %s", name, want)
 		}
 		for _, p := range placeholder.FindAllString(text, -1) {
@@ -146,7 +146,7 @@ func TestManPages(t *testing.T) {
 	renderManPages(t, files, help)
 }
 
-var knownMacro = regexp.MustCompile(`^\.(nh|TH|SH|SS|PP|TP|IP|EX|EE|br|RS|RE)( |$)`)
+var knownMacro = regexp.MustCompile(`^\.(nh|ad|TH|SH|SS|PP|TP|IP|EX|EE|br|RS|RE)( |$)`)
 
 // renderManPages renders every page as man does, with groff's warnings on: none may warn, and
 // the placeholders must be in the text a person reads.
