@@ -115,11 +115,13 @@ func hintFor(err error) string {
 	if errors.As(err, &he) && he.hint != "" {
 		return he.hint
 	}
-	// Before any other hint: a lock path or a service manager is not what is wrong here.
-	if errors.Is(err, fs.ErrPermission) && !isRoot() {
+	// Before any other hint: a lock path or a service manager is not what is wrong here. The
+	// lock lives where only root writes (a lock file owned by root is refused to another
+	// user, which is no EACCES), so any refused lock of a user who is not root means sudo.
+	var se *runbook.StepError
+	if !isRoot() && (errors.Is(err, fs.ErrPermission) || errors.As(err, &se) && se.Step == "lock") {
 		return sudoHint
 	}
-	var se *runbook.StepError
 	if errors.As(err, &se) && se.Hint != "" {
 		return se.Hint
 	}

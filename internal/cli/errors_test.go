@@ -96,6 +96,14 @@ func TestPermissionErrorSaysSudo(t *testing.T) {
 	if got := hintFor(fmt.Errorf("read journal: %w", fs.ErrPermission)); got != sudoHint {
 		t.Errorf("plain permission error: hint %q", got)
 	}
+	foreignLock := &runbook.StepError{Step: "lock", Err: errors.New("lock file /run/cfrollback/cfrollback.lock is owned by uid 0, not by this user (uid 1000)"),
+		Hint: "set lock: to another path"}
+	if got := hintFor(foreignLock); got != sudoHint {
+		t.Errorf("root's lock file: hint %q, want %q", got, sudoHint)
+	}
+	if got := hintFor(&runbook.StepError{Step: "preflight", Err: errors.New("no usable backup"), Hint: "pick one"}); got != "pick one" {
+		t.Errorf("another preflight failure: hint %q", got)
+	}
 	if got := hintFor(errors.New("exit status 1")); got != "" {
 		t.Errorf("other errors: hint %q", got)
 	}
