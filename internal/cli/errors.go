@@ -189,6 +189,9 @@ func negativeDurationFlag(cmd *cobra.Command) error {
 // unknown command, at the top or under a group (cobra would print the group's help and
 // exit 0), and a missing or extra argument (cobra's own errors are plain, exit 1).
 func strictUsage(c *cobra.Command) {
+	if !c.HasParent() {
+		strictHelp(c)
+	}
 	if c.HasSubCommands() {
 		c.Args = unknownSubcommand
 		if !c.Runnable() {
@@ -232,4 +235,31 @@ func unknownSubcommand(cmd *cobra.Command, args []string) error {
 		hint = fmt.Sprintf("did you mean %q? %s", strings.Join(s, `" or "`), hint)
 	}
 	return withHint(usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath()), hint)
+}
+
+// strictHelp makes 'cfrollback help TOPIC' with an unknown topic a usage error too (cobra
+// prints "Unknown help topic" and exits 0, or with Args set on the root, the root's help).
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, h := range root.Commands() {
+		if h.Name() != "help" {
+			continue
+		}
+		h.Run = nil
+		h.RunE = func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			switch {
+			case err != nil:
+				return usageError{err}
+			case len(rest) > 0 && cmd.HasSubCommands():
+				return unknownSubcommand(cmd, rest)
+			case len(rest) > 0:
+				return withHint(usageErrorf("unknown help topic %q: %s has no commands", strings.Join(args, " "), cmd.CommandPath()),
+					fmt.Sprintf("'%s --help'", cmd.CommandPath()))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		}
+	}
 }
