@@ -192,13 +192,14 @@ func strictUsage(c *cobra.Command) {
 	if !c.HasParent() {
 		strictHelp(c)
 	}
-	if c.HasSubCommands() {
+	switch {
+	case c.HasSubCommands() && !c.Runnable():
+		// A group alone shows its help, as before; a group with words after it is an error.
 		c.Args = unknownSubcommand
-		if !c.Runnable() {
-			// A group alone shows its help, as before; a group with words after it is an error.
-			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-		}
-	} else if c.Args != nil {
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	case c.HasSubCommands() && c.Args == nil:
+		c.Args = unknownSubcommand
+	case c.Args != nil: // a command of its own, also a group that runs and takes arguments
 		check := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			err := check(cmd, args)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -128,6 +130,51 @@ func TestWantsJSON(t *testing.T) {
 	} {
 		if got := wantsJSON(strings.Fields(args)); got != want {
 			t.Errorf("wantsJSON(%q) = %v, want %v", args, got, want)
+		}
+	}
+}
+
+// TestStrictUsageTree: on a tree of its own, strictUsage makes an unknown subcommand and a
+// wrong argument count usage errors, leaves a group alone to its help, and leaves a group
+// that runs with arguments of its own able to take them.
+func TestStrictUsageTree(t *testing.T) {
+	build := func() (*cobra.Command, *[]string) {
+		var got []string
+		root := &cobra.Command{Use: "app", SilenceErrors: true, SilenceUsage: true}
+		grp := &cobra.Command{Use: "grp"}
+		grp.AddCommand(&cobra.Command{Use: "leaf ID", Args: cobra.ExactArgs(1), RunE: func(_ *cobra.Command, a []string) error { got = a; return nil }})
+		run := &cobra.Command{Use: "run [NAME...]", Args: cobra.ArbitraryArgs, RunE: func(_ *cobra.Command, a []string) error { got = a; return nil }}
+		run.AddCommand(&cobra.Command{Use: "sub", RunE: func(*cobra.Command, []string) error { return nil }})
+		root.AddCommand(grp, run)
+		strictUsage(root)
+		root.SetOut(io.Discard)
+		return root, &got
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"grp", "lef"}, ExitUsage, `unknown command "lef" for "app grp"`},
+		{[]string{"grp", "leaf"}, ExitUsage, "app grp leaf: accepts 1 arg(s), received 0"},
+		{[]string{"grp", "leaf", "a", "b"}, ExitUsage, "received 2"},
+		{[]string{"gp"}, ExitUsage, `unknown command "gp" for "app"`},
+		{[]string{"grp"}, ExitOK, ""},
+		{[]string{"grp", "leaf", "x"}, ExitOK, "x"},
+		{[]string{"run", "a", "b"}, ExitOK, "a b"},
+	} {
+		root, got := build()
+		root.SetArgs(tt.args)
+		err := root.Execute()
+		if code := exitCode(err); code != tt.code {
+			t.Errorf("%q: exit %d (%v), want %d", tt.args, code, err, tt.code)
+			continue
+		}
+		switch {
+		case err != nil && !strings.Contains(err.Error(), tt.want):
+			t.Errorf("%q: %v, want %q", tt.args, err, tt.want)
+		case err == nil && strings.Join(*got, " ") != tt.want:
+			t.Errorf("%q: ran with %q, want %q", tt.args, *got, tt.want)
 		}
 	}
 }
