@@ -43,6 +43,16 @@ func (t *Table) Render(w io.Writer) error {
 	style.Format.Header = text.FormatDefault // headers as given, not upper-cased
 	tw.SetStyle(style)
 	tw.SuppressTrailingSpaces()
+	// Left, always: go-pretty right-aligns a column it takes for numbers (one with no rows).
+	cols := len(t.header)
+	for _, r := range t.rows {
+		cols = max(cols, len(r))
+	}
+	configs := make([]table.ColumnConfig, cols)
+	for i := range configs {
+		configs[i] = table.ColumnConfig{Number: i + 1, Align: text.AlignLeft, AlignHeader: text.AlignLeft}
+	}
+	tw.SetColumnConfigs(configs)
 	if len(t.header) > 0 {
 		tw.AppendHeader(asRow(t.header))
 	}

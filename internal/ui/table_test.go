@@ -80,3 +80,24 @@ func stripSGR(s string) string {
 	}
 	return b.String()
 }
+
+func TestTableHeaderOnlyAndNumbers(t *testing.T) {
+	tb := NewTable("ID", "COUNT", "NOTE")
+	var b bytes.Buffer
+	if err := tb.Render(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "ID  COUNT  NOTE\n" {
+		t.Errorf("header only: %q", b.String())
+	}
+	tb.Row("a", "7", "x")
+	tb.Row("b", "1234", "y")
+	b.Reset()
+	if err := tb.Render(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "ID  COUNT  NOTE\na   7      x\nb   1234   y\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
