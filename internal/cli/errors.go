@@ -194,9 +194,15 @@ func strictUsage(c *cobra.Command) {
 	}
 	switch {
 	case c.HasSubCommands() && !c.Runnable():
-		// A group alone shows its help, as before; a group with words after it is an error.
+		// A group alone shows its help, as before (under --json, where help is no answer, it
+		// is an error); a group with words after it is an error.
 		c.Args = unknownSubcommand
-		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				return withHint(usageErrorf("%s needs a command", cmd.CommandPath()), commandsHint(cmd))
+			}
+			return cmd.Help()
+		}
 	case c.HasSubCommands() && c.Args == nil:
 		c.Args = unknownSubcommand
 	case c.Args != nil: // a command of its own, also a group that runs and takes arguments
@@ -222,13 +228,7 @@ func unknownSubcommand(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
 	}
-	var names []string
-	for _, sub := range cmd.Commands() {
-		if sub.IsAvailableCommand() {
-			names = append(names, sub.Name())
-		}
-	}
-	hint := fmt.Sprintf("%s commands: %s; '%s --help' says more", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+	hint := commandsHint(cmd)
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2 // cobra's own default, set only where it prints suggestions
 	}
@@ -236,6 +236,17 @@ func unknownSubcommand(cmd *cobra.Command, args []string) error {
 		hint = fmt.Sprintf("did you mean %q? %s", strings.Join(s, `" or "`), hint)
 	}
 	return withHint(usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath()), hint)
+}
+
+// commandsHint lists the commands of a group.
+func commandsHint(cmd *cobra.Command) string {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return fmt.Sprintf("%s commands: %s; '%s --help' says more", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
 }
 
 // strictHelp makes 'cfrollback help TOPIC' with an unknown topic a usage error too (cobra
