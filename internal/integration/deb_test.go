@@ -82,9 +82,10 @@ func TestDebPackage(t *testing.T) {
 		t.Fatalf("config.yaml is not a conffile:\n%s", status)
 	}
 	checkStripped(t, bin, debs[0])
+	checkLintian(t, debs[0])
 	checkDepends(t, bin, status)
 	checkCopyright(t, bin, filepath.Join(root, "usr", "share", "doc", "cfrollback", "copyright"))
-	checkChangelog(t, filepath.Join(root, "usr", "share", "doc", "cfrollback", "changelog.Debian.gz"), "0.0.0+test")
+	checkChangelog(t, filepath.Join(root, "usr", "share", "doc", "cfrollback", "changelog.gz"), "0.0.0+test")
 	// a man page for every visible command
 	var walk func(c *cobra.Command)
 	pages := 0
@@ -143,7 +144,8 @@ func TestDebPackage(t *testing.T) {
 	}
 }
 
-// checkStripped: no symbol table and no DWARF in the installed binary (-s -w); sizes are logged.
+// checkStripped: no symbol table and no DWARF in the installed binary (-s -w), and a
+// position-independent executable (-buildmode=pie); sizes are logged.
 func checkStripped(t *testing.T, bin, deb string) {
 	t.Helper()
 	f, err := elf.Open(bin)
@@ -151,6 +153,9 @@ func checkStripped(t *testing.T, bin, deb string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	if f.Type != elf.ET_DYN {
+		t.Errorf("/usr/bin/cfrollback is %v, not a position-independent executable (ET_DYN)", f.Type)
+	}
 	for _, sec := range f.Sections {
 		if sec.Name == ".symtab" || strings.HasPrefix(sec.Name, ".debug_") || strings.HasPrefix(sec.Name, ".zdebug_") {
 			t.Errorf("/usr/bin/cfrollback is not stripped: it has %s (%d bytes)", sec.Name, sec.Size)
@@ -230,8 +235,9 @@ func checkCopyright(t *testing.T, bin, path string) {
 	}
 }
 
-// checkChangelog: /usr/share/doc/cfrollback/changelog.Debian.gz opens with this version and ends
-// with a maintainer line dated in RFC 2822.
+// checkChangelog: /usr/share/doc/cfrollback/changelog.gz (the name in a native package, whose
+// version has no -REVISION) opens with this version and ends with a maintainer line dated in
+// RFC 2822.
 func checkChangelog(t *testing.T, path, version string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -241,7 +247,7 @@ func checkChangelog(t *testing.T, path, version string) {
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		t.Fatalf("changelog.Debian.gz: %v", err)
+		t.Fatalf("changelog.gz: %v", err)
 	}
 	b, err := io.ReadAll(zr)
 	if err != nil {
@@ -257,5 +263,22 @@ func checkChangelog(t *testing.T, path, version string) {
 	}
 	if _, err := time.Parse(time.RFC1123Z, string(m[1])); err != nil {
 		t.Errorf("changelog date %q is not RFC 2822: %v", m[1], err)
+	}
+}
+
+// checkLintian runs Debian's package checker when it is installed (it is not one of the tools
+// the tests require: scripts/setup-deps.sh does not install it): no error and no warning.
+func checkLintian(t *testing.T, deb string) {
+	t.Helper()
+	lintian, err := exec.LookPath("lintian")
+	if err != nil {
+		t.Log("lintian is not installed: the package was not checked by it (apt-get install lintian)")
+		return
+	}
+	out, _ := exec.Command(lintian, "--tag-display-limit", "0", deb).CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "E: ") || strings.HasPrefix(line, "W: ") {
+			t.Errorf("lintian: %s", line)
+		}
 	}
 }
