@@ -115,7 +115,12 @@ claude-flow or pm2 app claude-flow-assistant, installed in /opt/claude-flow) fro
 "a deploy just broke" back to "known-good and healthy" in seconds, without losing data.
 
 It checks the backup before taking the service down, swaps directories atomically,
-keeps the failed install, and journals every step.`,
+keeps the failed install, and journals every step.
+
+Settings: /etc/cfrollback/config.yaml, or --config FILE, or CFROLLBACK_CONFIG=FILE;
+then CFROLLBACK_<KEY> environment variables (backup.dir -> CFROLLBACK_BACKUP_DIR);
+then flags. 'cfrollback settings' shows each value and where it came from. NO_COLOR
+turns colour off.`,
 		Example: `  cfrollback emergency              # the P0 rollback: newest good backup, now
   cfrollback emergency --dry-run    # the plan, nothing touched
   cfrollback health-check --critical-only
