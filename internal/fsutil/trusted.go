@@ -207,18 +207,51 @@ func checkDir(dir string, final, shared bool) error {
 		return nil
 	}
 
-	// todo holds the components still to walk; cur is the real path walked so far, its
-	// dirs checked as ancestors.
+	last, err := walkResolved(abs, false,
+		func(at string, st *syscall.Stat_t, mode fs.FileMode) error {
+			// Only root's own links are followed, under both rules: a link the deploy user
+			// owns in backup.dir could be repointed at any dir (/root, /etc/cron.d) and root
+			// would write its checkpoint there.
+			return refuse(at, st, mode, "is a symbolic link owned by another user", "replace it with a root-owned link or a dir")
+		},
+		func(at string, fi fs.FileInfo, more bool) error {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s: not a directory", at)
+			}
+			if !more {
+				return nil // the last dir is checked below, with the rule for it
+			}
+			return checkDirectory(at, fi, false) // every dir on the way, as an ancestor
+		})
+	if err != nil {
+		return err
+	}
+	// and the dir the path resolves to with the rule for it (a link to ".." may end the walk
+	// on a dir met before as an ancestor)
+	fi, err := os.Lstat(last)
+	if err != nil {
+		return err
+	}
+	return checkDirectory(last, fi, final)
+}
+
+// walkResolved walks abs from / one component at a time, following symlinks itself, so that
+// every link and every dir a path resolves through is seen. A link owned by anyone but root
+// or the effective uid is refused with badLink's error; every other component (/ included)
+// is passed to visit with its Lstat info and whether components remain after it. With
+// missingOK a component that does not exist ends the walk without an error (nothing further
+// can be followed). It returns the real path abs resolves to.
+func walkResolved(abs string, missingOK bool, badLink func(at string, st *syscall.Stat_t, mode fs.FileMode) error,
+	visit func(at string, fi fs.FileInfo, more bool) error) (string, error) {
+	euid := uint32(os.Geteuid())
 	todo := splitPath(abs)
 	cur := "/"
-	if len(todo) > 0 {
-		fi, err := os.Lstat(cur)
-		if err != nil {
-			return err
-		}
-		if err := checkDirectory(cur, fi, false); err != nil {
-			return err
-		}
+	fi, err := os.Lstat(cur)
+	if err != nil {
+		return "", err
+	}
+	if err := visit(cur, fi, len(todo) > 0); err != nil {
+		return "", err
 	}
 	links := 0
 	for len(todo) > 0 {
@@ -233,23 +266,22 @@ func checkDir(dir string, final, shared bool) error {
 		}
 		next := filepath.Join(cur, name)
 		fi, err := os.Lstat(next)
+		if missingOK && errors.Is(err, fs.ErrNotExist) {
+			return cur, nil
+		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			// Only root's own links are followed, under both rules: a link the deploy user
-			// owns in backup.dir could be repointed at any dir (/root, /etc/cron.d) and root
-			// would write its checkpoint there.
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid {
-				return refuse(next, st, fi.Mode(), "is a symbolic link owned by another user", "replace it with a root-owned link or a dir")
+				return "", badLink(next, st, fi.Mode())
 			}
-			links++
-			if links > maxLinks {
-				return &fs.PathError{Op: "check", Path: abs, Err: syscall.ELOOP}
+			if links++; links > maxLinks {
+				return "", &fs.PathError{Op: "check", Path: abs, Err: syscall.ELOOP}
 			}
 			target, err := os.Readlink(next)
 			if err != nil {
-				return err
+				return "", err
 			}
 			todo = append(splitPath(target), todo...)
 			if filepath.IsAbs(target) {
@@ -257,22 +289,12 @@ func checkDir(dir string, final, shared bool) error {
 			}
 			continue
 		}
-		if !fi.IsDir() {
-			return fmt.Errorf("%s: not a directory", next)
-		}
-		if len(todo) > 0 {
-			// the last dir is checked below, with the rule for it
-			if err := checkDirectory(next, fi, false); err != nil {
-				return err
-			}
+		if err := visit(next, fi, len(todo) > 0); err != nil {
+			return "", err
 		}
 		cur = next
 	}
-	fi, err := os.Lstat(cur)
-	if err != nil {
-		return err
-	}
-	return checkDirectory(cur, fi, final)
+	return cur, nil
 }
 
 func splitPath(p string) []string {
@@ -398,47 +420,11 @@ func CheckLinks(path string) error {
 	if err != nil {
 		return err
 	}
-	euid := uint32(os.Geteuid())
-	todo := splitPath(abs)
-	cur := "/"
-	links := 0
-	for len(todo) > 0 {
-		name := todo[0]
-		todo = todo[1:]
-		switch name {
-		case ".":
-			continue
-		case "..":
-			cur = filepath.Dir(cur)
-			continue
-		}
-		next := filepath.Join(cur, name)
-		fi, err := os.Lstat(next)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // nothing further to follow
-		}
-		if err != nil {
-			return err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != euid {
-			return &UntrustedDirError{Path: abs, Dir: next, UID: st.Uid, GID: st.Gid, Mode: fi.Mode(), File: true,
+	_, err = walkResolved(abs, true,
+		func(at string, st *syscall.Stat_t, mode fs.FileMode) error {
+			return &UntrustedDirError{Path: abs, Dir: at, UID: st.Uid, GID: st.Gid, Mode: mode, File: true,
 				Reason: "is a symbolic link owned by another user", Fix: "replace the link with the file or dir it points to, or make root own it (chown -h root)"}
-		}
-		if links++; links > maxLinks {
-			return &fs.PathError{Op: "check", Path: abs, Err: syscall.ELOOP}
-		}
-		target, err := os.Readlink(next)
-		if err != nil {
-			return err
-		}
-		todo = append(splitPath(target), todo...)
-		if filepath.IsAbs(target) {
-			cur = "/"
-		}
-	}
-	return nil
+		},
+		func(string, fs.FileInfo, bool) error { return nil })
+	return err
 }

@@ -337,3 +337,20 @@ func TestCheckTrustedDirAcceptsTheSyslogGroup(t *testing.T) {
 	}
 	wantUntrusted(t, CheckTrustedDir(journalDir), varLog, "no sticky bit")
 }
+
+// A root-owned link to ".." ends the walk on a dir met before as an ancestor: that dir is
+// the one written in, so it is judged with the rule for the last dir (a sticky /tmp passes
+// as an ancestor, never as the dir written in).
+func TestCheckTrustedDirJudgesWhereALinkToParentLeads(t *testing.T) {
+	base := trustedBase(t)
+	sticky := mkdir(t, filepath.Join(base, "tmp"), 0o1777)
+	sub := mkdir(t, filepath.Join(sticky, "sub"), 0o755)
+	up := filepath.Join(sub, "up")
+	if err := os.Symlink("..", up); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTrustedDir(sub); err != nil {
+		t.Fatalf("a root dir under a sticky one: %v", err)
+	}
+	wantUntrusted(t, CheckTrustedDir(up), sticky, "writable by other users")
+}
