@@ -175,7 +175,7 @@ func environmentSection(c *cobra.Command) string {
 			item(envName(k), fmt.Sprintf("setting %s (default %s)", k, defaultText(k)))
 		}
 	}
-	item("NO_COLOR", "when set, nothing is coloured (no-color.org); colour is only ever used on a terminal, and not with TERM=dumb")
+	item("NO_COLOR", "when set to a non-empty value, nothing is coloured (no-color.org); colour is only ever used on a terminal, and not with TERM=dumb")
 	return b.String()
 }
 

@@ -181,7 +181,11 @@ func printRollbackPlan(io *ui.IO, cfg config.Config, c backup.Candidate, st *bac
 	for _, x := range passed {
 		fmt.Fprintf(w, "  passed over: %s\n", x)
 	}
-	fmt.Fprintf(w, "  then:        stop %s, restore %s from it (keeping %s), swap atomically,\n", serviceLabel(cfg), cfg.InstallDir, strings.Join(cfg.Restore.Preserve, ", "))
+	keeping := "(keeping " + strings.Join(cfg.Restore.Preserve, ", ") + ")"
+	if len(cfg.Restore.Preserve) == 0 {
+		keeping = "(restore.preserve is empty: no live data carried over)"
+	}
+	fmt.Fprintf(w, "  then:        stop %s, restore %s from it %s, swap atomically,\n", serviceLabel(cfg), cfg.InstallDir, keeping)
 	fmt.Fprintf(w, "               keep the current install as %s, start, wait until healthy\n", cfg.FailedDir(time.Now()))
 }
 

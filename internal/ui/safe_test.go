@@ -25,3 +25,25 @@ func TestSafeWriterEscapesTerminalControls(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONKeepsCommandsAsTyped(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, map[string]string{"next": "cfrollback health-check && cfrollback history > out <x>"}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b.Bytes(), []byte(`"cfrollback health-check && cfrollback history > out <x>"`)) {
+		t.Fatalf("escaped: %s", b.String())
+	}
+}
+
+func TestSystemNoColorOnlyWhenNonEmpty(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	t.Setenv("NO_COLOR", "")
+	if System().NoColor {
+		t.Error("an empty NO_COLOR turned colour off (no-color.org: only a non-empty value does)")
+	}
+	t.Setenv("NO_COLOR", "1")
+	if !System().NoColor {
+		t.Error("NO_COLOR=1 left colour on")
+	}
+}

@@ -26,7 +26,8 @@ type IO struct {
 
 // System returns the process's own streams.
 func System() *IO {
-	_, noColor := os.LookupEnv("NO_COLOR")
+	// no-color.org: NO_COLOR set to a non-empty value turns colour off (an empty one does not)
+	noColor := os.Getenv("NO_COLOR") != ""
 	return &IO{
 		In: os.Stdin, Out: SafeWriter{os.Stdout}, ErrOut: SafeWriter{os.Stderr},
 		OutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
@@ -59,10 +60,12 @@ func (p Palette) Yellow(s string) string { return p.paint(color.FgYellow, s) }
 func (p Palette) Bold(s string) string   { return p.paint(color.Bold, s) }
 func (p Palette) Faint(s string) string  { return p.paint(color.Faint, s) }
 
-// JSON writes v as indented JSON with a trailing newline.
+// JSON writes v as indented JSON with a trailing newline. Commands in it stay as they are
+// pasted: no HTML escaping of & < > (jq shows "a && b", not "a \u0026\u0026 b").
 func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
