@@ -125,7 +125,7 @@ flags below; see docs/HEALTH.md.` +
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Act, "act", false, "run the emergency rollback for P0 and P1 (P2/P3: recommend only)")
 	fl.IntVar(&opts.Samples, "samples", 10, "requests to the health URL for the response time (0: none)")
-	fl.DurationVar(&opts.Interval, "interval", 100*time.Millisecond, "pause between those requests")
+	durationVar(fl, &opts.Interval, "interval", 100*time.Millisecond, "pause between those requests")
 	addThresholdFlags(fl, &opts.Thresholds, &memMBh)
 	return cmd
 }
@@ -135,15 +135,15 @@ func addThresholdFlags(fl *pflag.FlagSet, th *assess.Thresholds, memMBh *float64
 	d := assess.DefaultThresholds
 	fl.Float64Var(&th.ResponseFactor, "response-factor", d.ResponseFactor, "P2 when p95 is over this times the baseline p95")
 	fl.Float64Var(&th.ErrorRate, "error-rate", d.ErrorRate, "P2 when this fraction of requests failed over --error-window")
-	fl.DurationVar(&th.ErrorWindow, "error-window", d.ErrorWindow, "window of the error rate")
+	durationVar(fl, &th.ErrorWindow, "error-window", d.ErrorWindow, "window of the error rate")
 	fl.Float64Var(&th.NetworkRate, "network-rate", d.NetworkRate, "P3 when this fraction of requests got no HTTP answer over --network-window")
-	fl.DurationVar(&th.NetworkWindow, "network-window", d.NetworkWindow, "window of the network failure rate")
+	durationVar(fl, &th.NetworkWindow, "network-window", d.NetworkWindow, "window of the network failure rate")
 	fl.Float64Var(memMBh, "memory-growth", d.MemoryPerHour/assess.MB, "P3 when RSS grows faster than this many MB (2^20 bytes) per hour")
-	fl.DurationVar(&th.MemoryWindow, "memory-window", d.MemoryWindow, "window the memory growth is fitted over")
-	fl.DurationVar(&th.MemoryMinSpan, "memory-min-span", d.MemoryMinSpan, "the RSS samples must span at least this")
+	durationVar(fl, &th.MemoryWindow, "memory-window", d.MemoryWindow, "window the memory growth is fitted over")
+	durationVar(fl, &th.MemoryMinSpan, "memory-min-span", d.MemoryMinSpan, "the RSS samples must span at least this")
 	fl.IntVar(&th.MinWindowSamples, "min-samples", d.MinWindowSamples, "fewer monitor samples in a window: inconclusive")
 	fl.IntVar(&th.AgentFailures, "agent-failures", d.AgentFailures, "P1 when this many log lines about agents failing to spawn fall in --agent-window")
-	fl.DurationVar(&th.AgentWindow, "agent-window", d.AgentWindow, "window of the agent spawn failures")
+	durationVar(fl, &th.AgentWindow, "agent-window", d.AgentWindow, "window of the agent spawn failures")
 }
 
 func runAssess(ctx context.Context, opts *assessOptions) error {

@@ -70,7 +70,7 @@ more than 10% of the time, unless --force.` +
 	}
 	fl := record.Flags()
 	fl.IntVar(&opts.Samples, "samples", 20, "requests to the health URL")
-	fl.DurationVar(&opts.Interval, "interval", 100*time.Millisecond, "pause between requests")
+	durationVar(fl, &opts.Interval, "interval", 100*time.Millisecond, "pause between requests")
 	fl.IntVar(&opts.PID, "pid", 0, "measure this process's RSS (default: the manager's main pid)")
 	fl.BoolVar(&opts.Force, "force", false, "record even from an inactive or failing service")
 	addLogFlags(fl, &opts.Logs)

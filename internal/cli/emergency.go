@@ -80,7 +80,7 @@ It never prompts. Every step is journaled (cfrollback history).` +
 	_ = cmd.RegisterFlagCompletionFunc("backup", completeBackupFiles(f))
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "verify the backup and print the plan; change nothing (exit 3 if preflight would fail)")
 	cmd.Flags().BoolVar(&opts.WithData, "with-data", false, "also roll the databases under restore.preserve back to the backup's own copies (the live ones stay in the failed install)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up on the whole run after this long (0 = no limit beyond the step timeouts)")
+	durationVar(cmd.Flags(), &opts.Timeout, "timeout", 0, "give up on the whole run after this long (0 = no limit beyond the step timeouts)")
 	return cmd
 }
 

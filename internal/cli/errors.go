@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -178,7 +177,7 @@ func negativeDurationFlag(cmd *cobra.Command) error {
 		if fl.Value.Type() != "duration" || err != nil {
 			return
 		}
-		if d, perr := time.ParseDuration(fl.Value.String()); perr == nil && d < 0 {
+		if d, perr := ui.ParseDuration(fl.Value.String()); perr == nil && d < 0 {
 			err = flagError{fmt.Errorf("--%s %s: must not be negative (0 means its default)", fl.Name, fl.Value)}
 		}
 	})

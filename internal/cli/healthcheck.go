@@ -109,7 +109,7 @@ checked" and never fails the run. See docs/HEALTH.md for every threshold.` +
 	fl.BoolVar(&quick, "quick", false, "critical checks + disk space, app config, newest backup age")
 	fl.BoolVar(&comprehensive, "comprehensive", false, "quick checks + restarts, process RSS and CPU, databases")
 	fl.BoolVar(&strict, "strict", false, "a WARN fails the check too (exit 1)")
-	fl.DurationVar(&timeout, "timeout", 0, "timeout of the health URL request (default health.timeout); the whole run gets it plus service.stop_timeout")
+	durationVar(fl, &timeout, "timeout", 0, "timeout of the health URL request (default health.timeout); the whole run gets it plus service.stop_timeout")
 	return cmd
 }
 

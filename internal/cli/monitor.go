@@ -112,14 +112,14 @@ Only one monitor runs at a time (<state_dir>/monitor.lock).` +
 		},
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&opts.Interval, "interval", 5*time.Second, "time between samples (at least 50ms)")
+	durationVar(fl, &opts.Interval, "interval", 5*time.Second, "time between samples (at least 50ms)")
 	fl.IntVar(&opts.Samples, "samples", 0, "stop after this many samples (0: until interrupted)")
 	fl.StringVar(&watch, "watch-for", "", "alert on these conditions: "+strings.Join(watchNames(), ","))
 	fl.IntVar(&opts.PID, "pid", 0, "measure this process (default: the manager's main pid, when visible here)")
-	fl.DurationVar(&opts.Retention, "retention", assess.DefaultRetention, "keep samples this long in the store")
+	durationVar(fl, &opts.Retention, "retention", assess.DefaultRetention, "keep samples this long in the store")
 	fl.Float64Var(&memMBh, "memory-growth", assess.DefaultThresholds.MemoryPerHour/assess.MB, "memory-leak alert: RSS growth in MB/hour")
-	fl.DurationVar(&opts.Thresholds.MemoryWindow, "memory-window", assess.DefaultThresholds.MemoryWindow, "memory-leak alert: fitted over this window")
-	fl.DurationVar(&opts.Thresholds.MemoryMinSpan, "memory-min-span", assess.DefaultThresholds.MemoryMinSpan, "memory-leak alert: the samples must span this")
+	durationVar(fl, &opts.Thresholds.MemoryWindow, "memory-window", assess.DefaultThresholds.MemoryWindow, "memory-leak alert: fitted over this window")
+	durationVar(fl, &opts.Thresholds.MemoryMinSpan, "memory-min-span", assess.DefaultThresholds.MemoryMinSpan, "memory-leak alert: the samples must span this")
 	addLogFlags(fl, &opts.Logs)
 	return cmd
 }

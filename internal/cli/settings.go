@@ -150,7 +150,7 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 	}
 	var cfg config.Config
 	hook := mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
+		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
 		wholeNumberHook,
 		byteSizeHook,
@@ -197,6 +197,16 @@ func wholeNumberHook(_, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("out of range (at most %d)", int64(math.MaxInt64>>(64-bits)))
 	}
 	return int64(f), nil
+}
+
+// durationHook reads a duration setting as the duration flags do (ui.ParseDuration): 7d and
+// 2w as well as 36h.
+func durationHook(_, to reflect.Type, data any) (any, error) {
+	str, ok := data.(string)
+	if !ok || to != reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	return ui.ParseDuration(str)
 }
 
 func isInt(k reflect.Kind) bool {
@@ -389,7 +399,7 @@ func structToMap(cfg config.Config) map[string]any {
 			fv := v.Field(i)
 			switch x := fv.Interface().(type) {
 			case time.Duration:
-				m[k] = x.String()
+				m[k] = ui.FormatDuration(x) // as it would be typed: 7d, not 168h0m0s
 			case config.ByteSize:
 				m[k] = x.String()
 			default:

@@ -152,10 +152,10 @@ that was measured). Fails when p95 is over --target or any request failed
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&url, "url", "", "URL to measure (default health.url)")
-	fl.DurationVar(&opts.Target, "target", 2*time.Second, "p95 latency that passes")
+	durationVar(fl, &opts.Target, "target", 2*time.Second, "p95 latency that passes")
 	fl.IntVar(&opts.Samples, "samples", 10, "number of requests")
-	fl.DurationVar(&opts.Interval, "interval", 100*time.Millisecond, "pause between requests")
-	fl.DurationVar(&opts.Timeout, "timeout", 0, "per-request timeout (default the larger of health.timeout and --target)")
+	durationVar(fl, &opts.Interval, "interval", 100*time.Millisecond, "pause between requests")
+	durationVar(fl, &opts.Timeout, "timeout", 0, "per-request timeout (default the larger of health.timeout and --target)")
 	return cmd
 }
 
@@ -273,10 +273,10 @@ Fails when the error rate is over --max-error-rate (default 1%).` +
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&url, "url", "", "URL to load (default health.url)")
-	fl.DurationVar(&opts.Duration, "duration", 60*time.Second, "how long to run (at most "+maxLoadTime.String()+")")
+	durationVar(fl, &opts.Duration, "duration", 60*time.Second, "how long to run (at most "+maxLoadTime.String()+")")
 	fl.IntVar(&opts.Concurrency, "concurrency", 5, fmt.Sprintf("parallel workers (at most %d)", maxConcurrency))
 	fl.IntVar(&opts.MaxRequests, "max-requests", 10_000, fmt.Sprintf("stop after this many requests (at most %d)", maxLoadReqs))
-	fl.DurationVar(&opts.Timeout, "timeout", 0, "per-request timeout (default health.timeout)")
+	durationVar(fl, &opts.Timeout, "timeout", 0, "per-request timeout (default health.timeout)")
 	fl.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow a URL that is not loopback")
 	fl.Float64Var(&opts.MaxErrRate, "max-error-rate", 0.01, "error rate (0-1) above which the test fails")
 	return cmd

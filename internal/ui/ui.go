@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fatih/color"
@@ -92,4 +95,70 @@ func Duration(d time.Duration) string {
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// ParseDuration reads a duration as people write it: Go's units (500ms, 90s, 36h, 1h30m) and
+// days and weeks (7d, 2w, 1d12h). A negative value parses (callers refuse it, naming the flag
+// or key).
+func ParseDuration(s string) (time.Duration, error) {
+	in := strings.TrimSpace(s)
+	rest, neg := strings.CutPrefix(in, "-")
+	var total time.Duration
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
+		i := strings.Index(rest, u.suffix)
+		if i < 0 {
+			continue
+		}
+		n, err := strconv.ParseFloat(rest[:i], 64)
+		if err != nil || n < 0 || n*float64(u.unit) > float64(math.MaxInt64/2) {
+			return 0, fmt.Errorf("invalid duration %q: want a number and a unit, such as 30s, 36h, 7d or 2w", s)
+		}
+		total += time.Duration(n * float64(u.unit))
+		rest = rest[i+1:]
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("invalid duration %q: want a number and a unit, such as 30s, 36h, 7d or 2w", s)
+		}
+		total += d
+	} else if total == 0 && !strings.ContainsAny(in, "dw") {
+		return 0, fmt.Errorf("invalid duration %q: want a number and a unit, such as 30s, 36h, 7d or 2w", s)
+	}
+	if neg {
+		total = -total
+	}
+	return total, nil
+}
+
+// FormatDuration writes d so that ParseDuration reads it back exactly, the way a person
+// would: 7d, 1d12h, 36h, 1h30m, 90s, 500ms; 0 is "0".
+func FormatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	day := 24 * time.Hour
+	days, rest := d/day, d%day
+	out := ""
+	if days > 0 {
+		out = fmt.Sprintf("%dd", days)
+	}
+	if rest > 0 {
+		s := rest.String() // e.g. 12h0m0s, 1h30m0s, 1m30s, 500ms
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		out += s
+	}
+	return sign + out
 }
