@@ -403,3 +403,29 @@ func TestCreateRefusesABackupDirOthersCanWrite(t *testing.T) {
 		t.Fatalf("written anyway: %v", ents)
 	}
 }
+
+// Two backups within one second: the second waits for the next second instead of failing
+// (the clock says the same second to its first reading, the next one to its second).
+func TestCreateTwiceInOneSecond(t *testing.T) {
+	install, backups := sampleInstall(t), t.TempDir()
+	t0 := time.Date(2025, 1, 4, 14, 0, 0, 900*int(time.Millisecond), time.Local)
+	first, err := Create(context.Background(), CreateOptions{InstallDir: install, BackupDir: backups, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	clock := func() time.Time {
+		calls++
+		if calls == 1 {
+			return t0
+		}
+		return t0.Add(time.Second)
+	}
+	second, err := Create(context.Background(), CreateOptions{InstallDir: install, BackupDir: backups, Now: clock})
+	if err != nil {
+		t.Fatalf("second backup in the same second: %v", err)
+	}
+	if first.Path == second.Path || !strings.HasSuffix(second.Path, "backup-20250104-140001.tar.gz") {
+		t.Fatalf("first %s, second %s", first.Path, second.Path)
+	}
+}

@@ -115,7 +115,19 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 	name := "backup-" + start.Format("20060102-150405") + ".tar.gz"
 	dest := filepath.Join(opt.BackupDir, name)
 	if _, err := os.Lstat(dest); err == nil {
-		return nil, fmt.Errorf("%w: %s; wait a second and run it again", ErrExists, dest)
+		// A second backup within the same second (names carry the second): wait for the
+		// next second, at most one, instead of failing.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second - time.Duration(start.Nanosecond())):
+		}
+		start = opt.Now()
+		name = "backup-" + start.Format("20060102-150405") + ".tar.gz"
+		dest = filepath.Join(opt.BackupDir, name)
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return nil, fmt.Errorf("%w: %s; nothing was written", ErrExists, dest)
 	}
 	res := &CreateResult{ID: ID(name), Path: dest, ManifestPath: ManifestPath(dest), Created: start, Warnings: []string{}}
 

@@ -79,7 +79,7 @@ from its own environment, which this command cannot see.` +
 		},
 	}
 	cmd.Flags().StringVar(&opts.URL, "url", "", "URL to test (default claude.baseUrl of the app config)")
-	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "print addresses, certificate and response details")
+	cmd.Flags().BoolVar(&opts.Verbose, "verbose", false, "print addresses, certificate and response details")
 	durationVar(cmd.Flags(), &opts.Timeout, "timeout", 5*time.Second, "time allowed for each stage")
 	cmd.Flags().BoolVar(&opts.NoKey, "no-key", false, "send no API key: test reachability only")
 	return cmd
