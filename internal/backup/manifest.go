@@ -132,7 +132,7 @@ func (m *Manifest) Validate() error {
 	case m.Bytes < 0:
 		return fmt.Errorf("bytes %d is negative", m.Bytes)
 	}
-	if m.Archive != "" && (m.Archive != filepath.Base(m.Archive) || m.Archive == "." || m.Archive == ".." || strings.ContainsRune(m.Archive, 0)) {
+	if m.Archive != "" && (m.Archive != filepath.Base(m.Archive) || m.Archive == "." || m.Archive == ".." || strings.ContainsAny(m.Archive, "/\x00")) {
 		return fmt.Errorf("archive %q is not a file name", m.Archive)
 	}
 	if m.ArchiveSHA256 != "" && !isSHA256(m.ArchiveSHA256) {
