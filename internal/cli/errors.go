@@ -147,7 +147,7 @@ func wantsJSON(args []string) bool {
 		switch {
 		case a == "--":
 			return on
-		case a == "--json":
+		case a == "--json", a == "--jq", strings.HasPrefix(a, "--jq="):
 			on = true
 		case strings.HasPrefix(a, "--json="):
 			v, err := strconv.ParseBool(strings.TrimPrefix(a, "--json="))

@@ -39,6 +39,9 @@ type Factory struct {
 	Settings *settingsLoader
 	// JSON is the global --json flag.
 	JSON bool
+	// JQ is the global --jq expression; jq is stdout's filter once it is compiled.
+	JQ string
+	jq *ui.JQWriter
 }
 
 // Main runs cfrollback with os.Args and returns the exit code.
@@ -74,6 +77,9 @@ func Run(ctx context.Context, io *ui.IO, args []string) int {
 	root.SetErr(io.ErrOut)
 	strictUsage(root)
 	cmd, err := root.ExecuteContextC(ctx)
+	if code, done := jqFailed(f, err); done {
+		return code
+	}
 	if err == nil {
 		return ExitOK // monitor and logs --follow end this way when interrupted
 	}
@@ -132,10 +138,16 @@ turns colour off.`,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkFlags(cmd) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkFlags(cmd); err != nil {
+			return err
+		}
+		return useJQ(f)
+	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.Settings.file, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
 	pf.BoolVar(&f.JSON, "json", false, "print the result as JSON on stdout (errors as JSON on stderr)")
+	pf.StringVar(&f.JQ, "jq", "", "filter the JSON result with a jq `expression` (implies --json; strings print as plain text)")
 	f.Settings.bindFlags(pf)
 	root.SetVersionTemplate("cfrollback {{.Version}}\n")
 	root.AddCommand(

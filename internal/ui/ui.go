@@ -65,7 +65,11 @@ func (p Palette) Faint(s string) string  { return p.paint(color.Faint, s) }
 
 // JSON writes v as indented JSON with a trailing newline. Commands in it stay as they are
 // pasted: no HTML escaping of & < > (jq shows "a && b", not "a \u0026\u0026 b").
+// Under --jq (w is a *JQWriter) v goes through the filter instead.
 func JSON(w io.Writer, v any) error {
+	if jq, ok := w.(*JQWriter); ok {
+		return jq.encode(v)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
