@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/appconfig"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+func newConfigBackupCmd(opts *configOptions, load func() error) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "backup [--output FILE]",
+		Short: "Save the app config as a checkpoint (time, app version, sha256, who)",
+		Long: `Save the current app config, byte for byte, in a checkpoint file with its time,
+the app version (<install>/package.json), its sha256 and who took it. Default
+<backup.dir>/config/config-checkpoint-YYYYmmdd-HHMMSS.json; an existing file is
+never overwritten. The checkpoint holds the secrets of the config: it is mode 0600.` +
+			exitStatusHelp("0  saved", "1  the app config cannot be read or the checkpoint not written"),
+		Example: `  cfrollback config backup
+  cfrollback config backup --output config-checkpoint-$(date +%Y%m%d-%H%M%S).json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := load(); err != nil {
+				return err
+			}
+			name, cp, err := opts.editor().Checkpoint("config backup", output)
+			if err != nil {
+				return err
+			}
+			info := appconfig.CheckpointInfo{Path: name, Time: cp.Time, Source: cp.Source, AppVersion: cp.AppVersion,
+				SHA256: cp.SHA256, Size: cp.Size, User: cp.User, Reason: cp.Reason}
+			if opts.JSON {
+				return ui.JSON(opts.IO.Out, info)
+			}
+			fmt.Fprintln(opts.IO.Out, name)
+			fmt.Fprintf(opts.IO.ErrOut, "saved %s (%d bytes, sha256 %s, app version %s)\n", cp.Source, cp.Size, cp.SHA256[:12], orDash(cp.AppVersion))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the checkpoint to this file")
+	return cmd
+}
+
+func newConfigCheckpointsCmd(opts *configOptions, load func() error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "checkpoints",
+		Short: "List the config checkpoints, newest first",
+		Long: `List the checkpoints in <backup.dir>/config, newest first: time, app version,
+why it was taken, who, sha256. Contents (and so secrets) are never shown.` +
+			exitStatusHelp("0  listed (also when there are none)", "1  the directory cannot be read"),
+		Example: `  cfrollback config checkpoints
+  cfrollback config checkpoints --json | jq -r '.[0].path'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := load(); err != nil {
+				return err
+			}
+			list, err := appconfig.ListCheckpoints(configCheckpointDir(opts.Config))
+			if err != nil {
+				return err
+			}
+			if opts.JSON {
+				return ui.JSON(opts.IO.Out, list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(opts.IO.ErrOut, "no checkpoints in %s\n", configCheckpointDir(opts.Config))
+				return nil
+			}
+			tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tAGE\tAPP VERSION\tREASON\tUSER\tSHA256\tFILE")
+			now := opts.Now()
+			for _, c := range list {
+				reason, sum := c.Reason, c.SHA256
+				if c.Error != "" {
+					reason = "UNREADABLE: " + c.Error
+				}
+				if len(sum) > 12 {
+					sum = sum[:12]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.Local().Format("2006-01-02 15:04:05"), ui.Ago(c.Time, now),
+					orDash(c.AppVersion), orDash(reason), orDash(c.User), orDash(sum), filepath.Base(c.Path))
+			}
+			return tw.Flush()
+		},
+	}
+}
