@@ -229,9 +229,12 @@ func actEmergency(ctx context.Context, opts *assessOptions) (*runbook.Result, er
 	if err != nil {
 		return nil, err
 	}
-	return runbook.Emergency(ctx, runbook.Options{
+	n := newRunNotifier(opts.IO, opts.Config)
+	res, err := runbook.Emergency(ctx, runbook.Options{
 		Config: opts.Config, Command: "emergency", Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
-	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON)})
+	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
+	n.Finished(ctx, res) // never changes the outcome or exit code
+	return res, err
 }
 
 func printAssess(io *ui.IO, asJSON bool, res assessResult) error {

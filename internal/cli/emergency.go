@@ -103,12 +103,13 @@ func runEmergency(ctx context.Context, opts *emergencyOptions) error {
 	if err != nil {
 		return err
 	}
+	n := newRunNotifier(opts.IO, opts.Config)
 	res, err := runbook.Emergency(ctx, runbook.Options{
 		Config: opts.Config, Command: "emergency", BackupPath: opts.Backup, DryRun: opts.DryRun, WithData: opts.WithData,
 		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
-	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON)})
+	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
 	err = reportRun(opts.IO, opts.JSON, res, err)
-	notifyAfterRun(ctx, opts.IO, opts.Config, res) // after the result is printed; never changes the exit code
+	n.Finished(ctx, res) // after the result is printed; never changes the exit code
 	return err
 }
 

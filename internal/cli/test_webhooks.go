@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/cfrollback/cfrollback/internal/notify"
 )
 
 // newTestWebhooksCmd is the seed's "test webhooks": the same as
@@ -26,8 +28,8 @@ The same as 'cfrollback notify --test'.` +
 			if len(cfg.Notify.Webhooks) == 0 {
 				return usageErrorf("no webhooks: set notify.webhooks (name, url, kind generic|slack|statuspage)")
 			}
-			opts.Event = "test"
-			opts.JSON, opts.Config, opts.Notifier = f.JSON, cfg, newNotifier(cfg.Notify, f.IO.ErrOut)
+			opts.Event = notify.Test
+			opts.JSON, opts.Config, opts.Notifier = f.JSON, cfg, notify.New(cfg.Notify, f.IO.ErrOut, "cfrollback/"+Version)
 			return runNotify(cmd.Context(), opts)
 		},
 	}

@@ -39,7 +39,9 @@ the install put back is the one that was judged broken.` +
 			res, err := runbook.Undo(cmd.Context(), args[0], runbook.Options{
 				Config: cfg, DryRun: dryRun, Args: os.Args[1:], KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
 			}, runbook.Deps{Service: m, Events: progressPrinter(f.IO, f.JSON)})
-			return reportRun(f.IO, f.JSON, res, err)
+			err = reportRun(f.IO, f.JSON, res, err)
+			notifyAfterRun(cmd.Context(), f.IO, cfg, res) // undo_complete or undo_failed; never changes the exit code
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan; change nothing")

@@ -83,6 +83,9 @@ func (r *runner) emergency(ctx context.Context) error {
 // afterPreflight is everything from the stop on; recovery of a run killed
 // after its swap re-enters at start.
 func (r *runner) afterPreflight(ctx context.Context) error {
+	if r.deps.Notifier != nil && !r.opt.DryRun {
+		r.deps.Notifier.Starting(ctx, r.res)
+	}
 	if err := r.step(ctx, "stop", r.stopService); err != nil {
 		r.rollbackBeforeSwap(ctx)
 		return err

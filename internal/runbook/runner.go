@@ -31,6 +31,16 @@ type Deps struct {
 	Probes []health.Prober
 	Now    func() time.Time
 	Events func(Event)
+	// Notifier hears that a rollback passed its preflight and stops the
+	// service now (webhooks: internal/notify); nil: nobody.
+	Notifier Notifier
+}
+
+// Notifier is told when a run is about to stop the service. It must return
+// at once (send in the background) and must not keep res; its failures are
+// its own and never the run's.
+type Notifier interface {
+	Starting(ctx context.Context, res *Result)
 }
 
 // Options are one invocation's choices.

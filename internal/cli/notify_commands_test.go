@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cfrollback/cfrollback/internal/notify"
+)
+
+// webhookReceiver is a generic webhook on 127.0.0.1 that keeps the events it got.
+type webhookReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	events []notify.Event
+}
+
+func newWebhookReceiver(t *testing.T) *webhookReceiver {
+	t.Helper()
+	rc := &webhookReceiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev notify.Event
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Errorf("webhook body %q: %v", b, err)
+		}
+		rc.mu.Lock()
+		rc.events = append(rc.events, ev)
+		rc.mu.Unlock()
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// take returns the event names received since the last take, and the events.
+func (rc *webhookReceiver) take() (string, []notify.Event) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	evs := rc.events
+	rc.events = nil
+	var names []string
+	for _, ev := range evs {
+		names = append(names, ev.Event)
+	}
+	return strings.Join(names, ","), evs
+}
+
+// notifySandbox is versionSandbox with a backup of a good install, a broken
+// install in place, and notify.webhooks pointing at a local receiver; it
+// returns the settings file to pass with --config.
+func notifySandbox(t *testing.T) (w, settings string, rc *webhookReceiver) {
+	t.Helper()
+	w = versionSandbox(t)
+	good := filepath.Join(w, "good")
+	for _, d := range []string{good, filepath.Join(w, "backups")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(good, "app.txt"), []byte("v1 good\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-C", good, "-czf", filepath.Join(w, "backups", "backup-20250101-000000.tar.gz"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(w, "opt", "app", "app.txt"), []byte("v2 broken\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc = newWebhookReceiver(t)
+	settings = filepath.Join(w, "settings.yaml")
+	yaml := "notify:\n  timeout: 2s\n  retries: 1\n  webhooks:\n    - {name: ops, url: \"" + rc.URL + "/hooks/T0/s3cr3t\", kind: generic}\n"
+	if err := os.WriteFile(settings, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w, settings, rc
+}
+
+func appText(t *testing.T, w string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w, "opt", "app", "app.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+var runIDField = regexp.MustCompile(`"run_id": "([^"]+)"`)
+
+// rollback --to and then undo each tell the webhook: rollback_started before
+// the stop and rollback_complete after it; undo_complete for the undo. A dry
+// run tells nobody.
+func TestRollbackAndUndoNotify(t *testing.T) {
+	w, settings, rc := notifySandbox(t)
+	if code, out, errOut := runCLI("--config", settings, "rollback", "--to", "latest", "--dry-run"); code != 0 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got, _ := rc.take(); got != "" {
+		t.Errorf("a dry run notified: %s", got)
+	}
+	code, out, errOut := runCLI("--config", settings, "--json", "rollback", "--to", "latest", "--yes")
+	if code != 0 || appText(t, w) != "v1 good" {
+		t.Fatalf("rollback: exit %d, app %q\n%s\n%s", code, appText(t, w), out, errOut)
+	}
+	got, evs := rc.take()
+	if got != "rollback_started,rollback_complete" {
+		t.Fatalf("rollback notified %q\n%s", got, errOut)
+	}
+	m := runIDField.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no run id in %s", out)
+	}
+	for _, ev := range evs {
+		if ev.RunID != m[1] || !strings.HasSuffix(ev.Backup, "backup-20250101-000000.tar.gz") {
+			t.Errorf("%+v", ev)
+		}
+	}
+	if evs[1].Outcome != "ok" || !strings.Contains(evs[1].Message, "rolled back and healthy") {
+		t.Errorf("%+v", evs[1])
+	}
+
+	code, out, errOut = runCLI("--config", settings, "undo", m[1])
+	if code != 0 || appText(t, w) != "v2 broken" {
+		t.Fatalf("undo: exit %d, app %q\n%s\n%s", code, appText(t, w), out, errOut)
+	}
+	got, evs = rc.take()
+	if got != "undo_complete" || evs[0].Outcome != "ok" || !strings.Contains(evs[0].Message, "undo put the failed install back") {
+		t.Errorf("undo notified %q %+v\n%s", got, evs, errOut)
+	}
+	if strings.Contains(errOut, "s3cr3t") {
+		t.Errorf("the webhook's token was printed:\n%s", errOut)
+	}
+}
+
+// assess --act on a P0 (the service is down) runs the emergency, and the
+// webhook hears it start and end.
+func TestAssessActNotifies(t *testing.T) {
+	w, settings, rc := notifySandbox(t)
+	if err := os.Remove(filepath.Join(w, "running")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("--config", settings, "assess", "--act", "--samples", "0")
+	if code != 0 || appText(t, w) != "v1 good" {
+		t.Fatalf("assess --act: exit %d, app %q\n%s\n%s", code, appText(t, w), out, errOut)
+	}
+	if got, evs := rc.take(); got != "rollback_started,rollback_complete" || evs[1].Outcome != "ok" {
+		t.Errorf("assess --act notified %q %+v\n%s", got, evs, errOut)
+	}
+}
+
+// emergency notifies start and end, and a rollback that fails its preflight
+// says so as rollback_failed (with no start: the service was never stopped).
+func TestEmergencyNotifies(t *testing.T) {
+	w, settings, rc := notifySandbox(t)
+	if code, out, errOut := runCLI("--config", settings, "emergency"); code != 0 {
+		t.Fatalf("emergency: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got, _ := rc.take(); got != "rollback_started,rollback_complete" {
+		t.Errorf("emergency notified %q", got)
+	}
+	if err := os.Remove(filepath.Join(w, "backups", "backup-20250101-000000.tar.gz")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("--config", settings, "emergency"); code != ExitPreflight {
+		t.Fatalf("emergency without backups: exit %d\n%s", code, errOut)
+	}
+	if got, evs := rc.take(); got != "rollback_failed" || evs[0].Outcome != "preflight_failed" {
+		t.Errorf("failed emergency notified %q %+v", got, evs)
+	}
+}
+
+// notify --dry-run prints each webhook's payload with its URL redacted and
+// sends nothing.
+func TestNotifyDryRun(t *testing.T) {
+	_, settings, rc := notifySandbox(t)
+	code, out, errOut := runCLI("--config", settings, "notify", "--event", "rollback_failed", "--message", "by hand", "--dry-run")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"DRY RUN  ops (generic, http://127.0.0.1:", "/…): POST, sends nothing", `"event": "rollback_failed"`, `"message": "by hand"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, "s3cr3t") {
+		t.Errorf("token printed:\n%s%s", out, errOut)
+	}
+	code, out, _ = runCLI("--config", settings, "--json", "notify", "--test", "--dry-run")
+	var res struct {
+		DryRun     bool `json:"dry_run"`
+		OK         bool
+		Deliveries []notify.Delivery
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || !res.DryRun || !res.OK || len(res.Deliveries) != 1 ||
+		!regexp.MustCompile(`"event": ?"test"`).Match(res.Deliveries[0].Payload) {
+		t.Errorf("json: exit %d %v %s", code, err, out)
+	}
+	if got, _ := rc.take(); got != "" {
+		t.Errorf("a dry run sent %s", got)
+	}
+	// without --dry-run it is sent
+	if code, out, errOut := runCLI("--config", settings, "notify", "--test"); code != 0 || !strings.Contains(out, "OK    ops (generic") {
+		t.Errorf("test: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got, _ := rc.take(); got != "test" {
+		t.Errorf("sent %q", got)
+	}
+}

@@ -1,0 +1,132 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/runbook"
+)
+
+// InterruptedBudget is all the time an interrupted run spends telling the
+// webhooks: one quick attempt each, as the operator expects the command to end.
+const InterruptedBudget = 500 * time.Millisecond
+
+// RunNotifier tells notify.webhooks about one run: Starting (the runbook's
+// Notifier, called before the stop) sends rollback_started in the background
+// so the rollback does not wait for it; Finished waits for that, then sends
+// the outcome. Neither ever changes the run's outcome or exit code.
+type RunNotifier struct {
+	Notifier *Notifier
+	Hooks    []config.Webhook
+	// Warn gets one line per webhook that was not delivered, for a person.
+	Warn func(string)
+
+	started       sync.WaitGroup
+	cancelStarted context.CancelCauseFunc
+	startedMu     sync.Mutex
+	// startedLog holds the started sender's attempt lines until Finished
+	// prints them: the run is writing its progress to the same stream.
+	startedLog bytes.Buffer
+	startedRes []Delivery
+}
+
+var _ runbook.Notifier = (*RunNotifier)(nil)
+
+// NewRun is the RunNotifier for the settings; log gets the failed attempts.
+func NewRun(cfg config.NotifyConfig, log io.Writer, userAgent string, warn func(string)) *RunNotifier {
+	return &RunNotifier{Notifier: New(cfg, log, userAgent), Hooks: cfg.Webhooks, Warn: warn}
+}
+
+// Starting sends rollback_started in the background (a dry run sends nothing).
+func (r *RunNotifier) Starting(ctx context.Context, res *runbook.Result) {
+	if len(r.Hooks) == 0 || res == nil || res.DryRun || res.RunID == "" {
+		return
+	}
+	ev := Started(res)
+	n := r.quiet()
+	ctx, r.cancelStarted = context.WithCancelCause(ctx)
+	r.started.Add(1)
+	go func() {
+		defer r.started.Done()
+		d := n.Send(ctx, r.Hooks, ev)
+		r.startedMu.Lock()
+		r.startedRes = d
+		r.startedMu.Unlock()
+	}()
+}
+
+// quiet is the Notifier with its log held in startedLog.
+func (r *RunNotifier) quiet() *Notifier {
+	n := r.Notifier.clone()
+	if r.Notifier.Log != nil {
+		n.Log = &r.startedLog // written under n's own lock, read after Wait
+	}
+	return n
+}
+
+// Finished waits for rollback_started, then sends the run's outcome
+// (FromRun). A rollback_started still being retried gets one more
+// notify.timeout and is then dropped: the outcome supersedes it, and a run's
+// notifications hold its command at most that plus one Budget. A run cut short by the operator still gets its message, with one
+// quick attempt per hook (InterruptedBudget); one that hit its --timeout gets
+// the full retries; otherwise ctx ends the sending at once (Ctrl-C). A dry
+// run, or one refused before it began (no run id), sends nothing.
+func (r *RunNotifier) Finished(ctx context.Context, res *runbook.Result) {
+	r.waitStarted()
+	if r.startedLog.Len() > 0 && r.Notifier.Log != nil {
+		_, _ = r.Notifier.Log.Write(r.startedLog.Bytes())
+		r.startedLog.Reset()
+	}
+	r.warn(r.startedRes)
+	r.startedRes = nil
+	if len(r.Hooks) == 0 || res == nil || res.DryRun || res.RunID == "" {
+		return
+	}
+	n := r.Notifier
+	if runbook.Interruption(ctx) != nil {
+		n = n.clone()
+		n.Retries = 0
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), InterruptedBudget)
+		defer cancel()
+	} else if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	r.warn(n.Send(ctx, r.Hooks, FromRun(res)))
+}
+
+var errSuperseded = errors.New("superseded by the run's outcome")
+
+// waitStarted lets a rollback_started in flight end, or cuts its retries.
+func (r *RunNotifier) waitStarted() {
+	if r.cancelStarted == nil {
+		return
+	}
+	defer r.cancelStarted(nil)
+	done := make(chan struct{})
+	go func() {
+		r.started.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(r.Notifier.Timeout):
+		r.cancelStarted(errSuperseded)
+		<-done
+	}
+}
+
+func (r *RunNotifier) warn(ds []Delivery) {
+	for _, d := range ds {
+		if !d.OK && r.Warn != nil {
+			r.Warn(fmt.Sprintf("notification %s (%s) not delivered after %d attempts: %s; the rollback itself is unaffected",
+				d.Name, d.URL, d.Attempts, d.Error))
+		}
+	}
+}
