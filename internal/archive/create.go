@@ -54,6 +54,10 @@ type CreateOptions struct {
 	// BeforeCommit, if not nil, runs after the whole tree is written and before the
 	// archive is renamed into place; an error from it leaves nothing at dest.
 	BeforeCommit func() error
+	// DryRun walks, checks and reads the tree exactly as a backup does (every rule, limit and
+	// file read, so a file that cannot be read fails the dry run too) and writes nothing: no
+	// temporary file, no archive. The Summary has no SHA256 or CompressedSize.
+	DryRun bool
 }
 
 // ErrTreeReplaced means the directory being archived was swapped for another while
@@ -106,6 +110,9 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 		}
 	}
 
+	if opt.DryRun {
+		return dryRun(ctx, src, opt)
+	}
 	dir := filepath.Dir(dest)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.tmp")
 	if err != nil {
@@ -130,18 +137,7 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 	if err != nil {
 		return Summary{}, fmt.Errorf("create: %w", err)
 	}
-	c := &creator{
-		ctx:      ctx,
-		src:      src,
-		tw:       tar.NewWriter(gz),
-		chk:      newChecker(opt.Limits),
-		exclude:  opt.Exclude,
-		progress: createThrottle{fn: opt.Progress},
-		links:    map[fileID]string{},
-		buf:      make([]byte, readBufSize),
-		onFile:   opt.OnFile,
-		subst:    opt.Substitute,
-	}
+	c := newCreator(ctx, src, tar.NewWriter(gz), opt)
 	if err := c.walk("."); err != nil {
 		gz.Close()
 		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
@@ -179,6 +175,34 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 	c.sum.SHA256 = hex.EncodeToString(out.hash.Sum(nil))
 	c.progress.tick(c.sum.Files, c.sum.Bytes, true)
 	return c.sum, nil
+}
+
+// dryRun is Create's walk into a tar stream that goes nowhere.
+func dryRun(ctx context.Context, src *os.Root, opt CreateOptions) (Summary, error) {
+	c := newCreator(ctx, src, tar.NewWriter(io.Discard), opt)
+	if err := c.walk("."); err != nil {
+		return Summary{}, fmt.Errorf("dry run: %w", err)
+	}
+	if err := c.chk.finish(); err != nil {
+		return Summary{}, fmt.Errorf("dry run: the tree could not be restored from a backup of it: %w", err)
+	}
+	c.progress.tick(c.sum.Files, c.sum.Bytes, true)
+	return c.sum, nil
+}
+
+func newCreator(ctx context.Context, src *os.Root, tw *tar.Writer, opt CreateOptions) *creator {
+	return &creator{
+		ctx:      ctx,
+		src:      src,
+		tw:       tw,
+		chk:      newChecker(opt.Limits),
+		exclude:  opt.Exclude,
+		progress: createThrottle{fn: opt.Progress},
+		links:    map[fileID]string{},
+		buf:      make([]byte, readBufSize),
+		onFile:   opt.OnFile,
+		subst:    opt.Substitute,
+	}
 }
 
 type fileID struct{ dev, ino uint64 }

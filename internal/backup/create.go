@@ -48,6 +48,10 @@ type CreateOptions struct {
 	Limits      archive.Limits
 	Progress    func(files int, bytes int64)
 	Warn        func(string)
+	// DryRun reads the tree as a backup does (excludes, limits, every file read) and writes
+	// nothing: no backup dir, no snapshot, no archive, no manifest. The result names what
+	// would be written.
+	DryRun bool
 }
 
 // CreateResult is what Create wrote.
@@ -67,6 +71,7 @@ type CreateResult struct {
 	Skipped      []string         `json:"skipped,omitempty"`
 	Warnings     []string         `json:"warnings"`
 	Databases    []DatabaseRecord `json:"databases,omitempty"`
+	DryRun       bool             `json:"dry_run,omitempty"`
 }
 
 // ErrInstallReplaced means the install dir was swapped (by an emergency, undo or
@@ -108,13 +113,13 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 	}
 	// backup.dir may be a deploy user's (trusted with the backups' content, see
 	// docs/SECURITY.md), but never writable by other users: root writes the archive there.
-	if err := fsutil.MkdirShared(opt.BackupDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create backup dir: %w", fsutil.WithKey(err, "backup.dir"))
+	if err := prepareBackupDir(opt.BackupDir, opt.DryRun); err != nil {
+		return nil, err
 	}
 	start := opt.Now()
 	name := "backup-" + start.Format("20060102-150405") + ".tar.gz"
 	dest := filepath.Join(opt.BackupDir, name)
-	if _, err := os.Lstat(dest); err == nil {
+	if _, err := os.Lstat(dest); err == nil && !opt.DryRun {
 		// A second backup within the same second (names carry the second): wait for the
 		// next second, at most one, instead of failing.
 		select {
@@ -126,10 +131,10 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 		name = "backup-" + start.Format("20060102-150405") + ".tar.gz"
 		dest = filepath.Join(opt.BackupDir, name)
 	}
-	if _, err := os.Lstat(dest); err == nil {
+	if _, err := os.Lstat(dest); err == nil && !opt.DryRun {
 		return nil, fmt.Errorf("%w: %s; nothing was written", ErrExists, dest)
 	}
-	res := &CreateResult{ID: ID(name), Path: dest, ManifestPath: ManifestPath(dest), Created: start, Warnings: []string{}}
+	res := &CreateResult{ID: ID(name), Path: dest, ManifestPath: ManifestPath(dest), Created: start, Warnings: []string{}, DryRun: opt.DryRun}
 
 	version, source := opt.AppVersion, "flag"
 	if version == "" {
@@ -160,6 +165,11 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 			dbRecs = append(dbRecs, DatabaseRecord{Name: db.Name, Path: rel, Method: "raw_copy"})
 			continue
 		}
+		if opt.DryRun {
+			// The snapshot is what a backup would store; the dry run reads the live file.
+			dbRecs = append(dbRecs, DatabaseRecord{Name: db.Name, Path: rel, Method: "online_backup"})
+			continue
+		}
 		if snapDir == "" {
 			d, err := os.MkdirTemp(opt.BackupDir, "."+res.ID+".db-*.tmp")
 			if err != nil {
@@ -184,7 +194,7 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 	var files []FileRecord
 	sum, err := archive.Create(ctx, install, dest, archive.CreateOptions{
 		Exclude: exclude, Limits: opt.Limits, Progress: opt.Progress, Substitute: subst,
-		SameDir: installFI, BeforeCommit: sameInstall,
+		SameDir: installFI, BeforeCommit: sameInstall, DryRun: opt.DryRun,
 		OnFile: func(name string, mode fs.FileMode, size int64, sha string) {
 			files = append(files, FileRecord{Path: name, Mode: mode, Size: size, SHA256: sha})
 		},
@@ -197,6 +207,12 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 		return nil, err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	if opt.DryRun {
+		res.Entries, res.Files, res.Bytes = sum.Entries, sum.Files, sum.Bytes
+		res.AppVersion, res.Label, res.Skipped, res.Databases = version, opt.Label, sum.Skipped, dbRecs
+		res.DurationMS = opt.Now().Sub(start).Milliseconds()
+		return res, nil
+	}
 	m := &Manifest{
 		Version: ManifestVersion, Archive: name, ArchiveSHA256: sum.SHA256, ArchiveSize: sum.CompressedSize,
 		Created: start.UTC(), CreatedBy: opt.CreatedBy, Host: opt.Host, Label: opt.Label,
@@ -218,6 +234,24 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 	res.AppVersion, res.Label, res.Skipped, res.Databases = version, opt.Label, sum.Skipped, dbRecs
 	res.DurationMS = opt.Now().Sub(start).Milliseconds()
 	return res, nil
+}
+
+// prepareBackupDir makes backup.dir (root writes there: never through a link or in a dir
+// others can write). A dry run only checks what is there and creates nothing.
+func prepareBackupDir(dir string, dryRun bool) error {
+	if !dryRun {
+		if err := fsutil.MkdirShared(dir, 0o700); err != nil {
+			return fmt.Errorf("create backup dir: %w", fsutil.WithKey(err, "backup.dir"))
+		}
+		return nil
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil // a backup would create it
+	}
+	if err := fsutil.CheckSharedDir(dir); err != nil {
+		return fmt.Errorf("backup dir: %w", fsutil.WithKey(err, "backup.dir"))
+	}
+	return nil
 }
 
 // removeTemps removes temporary files archive.Create may have left for name

@@ -63,6 +63,7 @@ type assessOptions struct {
 	Samples    int
 	Interval   time.Duration
 	Act        bool
+	DryRun     bool
 	Args       []string
 	Now        func() time.Time
 	// NewService builds the manager for --act's emergency; tests replace it.
@@ -124,6 +125,7 @@ flags below; see docs/HEALTH.md.` +
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Act, "act", false, "run the emergency rollback for P0 and P1 (P2/P3: recommend only)")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "with --act: judge, then run the emergency's dry run (verify the backup, print the plan); change nothing")
 	fl.IntVar(&opts.Samples, "samples", 10, "requests to the health URL for the response time (0: none)")
 	durationVar(fl, &opts.Interval, "interval", 100*time.Millisecond, "pause between those requests")
 	addThresholdFlags(fl, &opts.Thresholds, &memMBh)
@@ -171,15 +173,15 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 	case err == nil:
 		in.Baseline = b
 	case !errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(opts.IO.ErrOut, "%s %v; judging without a baseline\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+		opts.IO.Warnf("%v; judging without a baseline", err)
 	}
 	store := assess.Store{Path: assess.StorePath(cfg.StateDir)}
 	samples, bad, err := store.Read()
 	if err != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "%s %v; judging without monitor samples\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+		opts.IO.Warnf("%v; judging without monitor samples", err)
 	}
 	if bad > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "%s %d lines of %s could not be read and were skipped\n", opts.IO.ErrPalette().Yellow("warning:"), bad, store.Path)
+		opts.IO.Warnf("%d lines of %s could not be read and were skipped", bad, store.Path)
 	}
 	in.Samples = samples
 	if c := runbook.Interruption(ctx); c != nil {
@@ -193,13 +195,17 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 			if err := printAssess(opts.IO, false, res); err != nil {
 				return err
 			}
-			fmt.Fprintf(opts.IO.ErrOut, "\n%s %s: %s now\n", opts.IO.ErrPalette().Red(string(res.Severity)), strings.Join(res.Met, ", "), res.Action)
+			now := "now"
+			if opts.DryRun {
+				now = "(dry run: the plan only)"
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "\n%s %s: %s %s\n", opts.IO.ErrPalette().Red(string(res.Severity)), strings.Join(res.Met, ", "), res.Action, now)
 		}
 		res.Acted = true
 		res.Emergency, emErr = actEmergency(ctx, opts)
-		if res.Emergency != nil && res.Emergency.RunID != "" {
+		if res.Emergency != nil && res.Emergency.RunID != "" && !opts.DryRun {
 			if err := appendLocked(ctx, cfg, "cfrollback assess", res.Emergency.RunID, "assess", res.Assessment); err != nil {
-				fmt.Fprintf(opts.IO.ErrOut, "%s assessment not recorded in the journal: %v\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+				opts.IO.Warnf("assessment not recorded in the journal: %v", err)
 			}
 		}
 		if opts.JSON {
@@ -231,7 +237,7 @@ func actEmergency(ctx context.Context, opts *assessOptions) (*runbook.Result, er
 	}
 	n := newRunNotifier(opts.IO, opts.Config)
 	res, err := runbook.Emergency(ctx, runbook.Options{
-		Config: opts.Config, Command: "emergency", Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
+		Config: opts.Config, Command: "emergency", Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"), DryRun: opts.DryRun,
 	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
 	n.Finished(ctx, res) // never changes the outcome or exit code
 	return res, err

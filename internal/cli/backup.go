@@ -13,7 +13,6 @@ import (
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/config"
-	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -55,6 +54,7 @@ type backupCreateOptions struct {
 	AppVersion string
 	Exclude    []string
 	NoDefaults bool
+	DryRun     bool
 	Now        func() time.Time
 	// Snapshotter captures the databases (sqliteSnapshotter); nil archives
 	// them as they are.
@@ -102,6 +102,7 @@ Compression uses every core. On a terminal a progress bar shows on stderr.` +
 	cmd.Flags().StringVar(&opts.AppVersion, "app-version", "", "the app version this backup holds (default: <install>/package.json \"version\")")
 	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "leave out paths matching this glob, in addition to backup.exclude (repeatable)")
 	cmd.Flags().BoolVar(&opts.NoDefaults, "no-default-excludes", false, "do not apply backup.exclude, only --exclude")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "read the tree as a backup would (excludes, limits, every file) and print what it would hold; write nothing")
 	return cmd
 }
 
@@ -131,7 +132,7 @@ func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
 		Snapshotter: opts.Snapshotter, Label: opts.Label, AppVersion: opts.AppVersion,
 		CreatedBy: currentUser(), Host: host, Now: opts.Now, Limits: lim,
 		Progress: func(_ int, bytes int64) { bar.set(bytes) },
-		Warn:     warn,
+		Warn:     warn, DryRun: opts.DryRun,
 	})
 	bar.finish()
 	if err != nil {
@@ -141,9 +142,17 @@ func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
 		return ui.JSON(opts.IO.Out, res)
 	}
 	p := opts.IO.OutPalette()
+	if res.DryRun {
+		fmt.Fprintf(opts.IO.Out, "%s %s (dry run: nothing was written)\n", p.Bold("would write:"), res.Path)
+		fmt.Fprintf(opts.IO.Out, "  contents:  %d entries, %d files, %s before compression\n", res.Entries, res.Files, ui.Bytes(res.Bytes))
+		for _, d := range res.Databases {
+			fmt.Fprintf(opts.IO.Out, "  database:  %s (%s) by %s\n", d.Name, d.Path, d.Method)
+		}
+		return nil
+	}
 	fmt.Fprintf(opts.IO.Out, "%s %s\n", p.Green("backup written:"), res.Path)
 	fmt.Fprintf(opts.IO.Out, "  id:        %s\n  manifest:  %s\n", res.ID, res.ManifestPath)
-	fmt.Fprintf(opts.IO.Out, "  contents:  %d entries, %d files, %s -> %s compressed\n", res.Entries, res.Files, humanBytes(res.Bytes), humanBytes(res.Size))
+	fmt.Fprintf(opts.IO.Out, "  contents:  %d entries, %d files, %s -> %s compressed\n", res.Entries, res.Files, ui.Bytes(res.Bytes), ui.Bytes(res.Size))
 	if res.AppVersion != "" {
 		fmt.Fprintf(opts.IO.Out, "  app:       %s\n", res.AppVersion)
 	}
@@ -156,7 +165,7 @@ func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
 
 func warnPrinter(io *ui.IO) func(string) {
 	return func(msg string) {
-		fmt.Fprintf(io.ErrOut, "%s %s\n", io.ErrPalette().Yellow("warning:"), msg)
+		io.Warnf("%s", msg)
 	}
 }
 
@@ -184,9 +193,6 @@ func discoverBackups(io *ui.IO, cfg config.Config) ([]backup.Candidate, error) {
 	}
 	return cands, nil
 }
-
-// humanBytes renders a size with binary units: 1.5 GiB.
-func humanBytes(n int64) string { return health.FormatBytes(uint64(max(n, 0))) }
 
 func shortErr(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")

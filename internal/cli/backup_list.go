@@ -82,7 +82,7 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 			mark = p.Red("BAD")
 		}
 		tb.Row(r.ID, r.Time.Local().Format("2006-01-02 15:04"),
-			ui.Ago(r.Time, now), humanBytes(r.Size), dash(r.AppVersion), verified, mark, r.Label)
+			ui.Ago(r.Time, now), ui.Bytes(r.Size), dash(r.AppVersion), verified, mark, r.Label)
 	}
 	if err := tb.Render(opts.IO.Out); err != nil {
 		return err
@@ -112,6 +112,7 @@ type backupMarkOptions struct {
 	Value  string
 	ID     string
 	Reason string
+	DryRun bool
 	Now    func() time.Time
 }
 
@@ -121,6 +122,9 @@ type markResult struct {
 	Mark   string    `json:"mark"`
 	Reason string    `json:"reason,omitempty"`
 	Time   time.Time `json:"time"`
+	// Was is the mark before this one ("" for none); DryRun: nothing was written.
+	Was    string `json:"was,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
 }
 
 func newBackupMarkCmd(f *Factory) *cobra.Command {
@@ -152,6 +156,7 @@ marks the backup good again.` +
 		},
 	}
 	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why; shown by list and by emergency when it skips the backup")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "find the backup and print the mark it would get; write nothing")
 	return cmd
 }
 
@@ -165,15 +170,36 @@ func runBackupMark(ctx context.Context, opts *backupMarkOptions) error {
 		return err
 	}
 	m := backup.Mark{Value: opts.Value, Time: opts.Now(), Reason: opts.Reason, By: "manual"}
-	if err := backupStore(opts.Config).Update(ctx, func(st *backup.State) error {
+	res := markResult{ID: backup.ID(c.Name), Path: c.Path, Mark: m.Value, Reason: m.Reason, Time: m.Time, DryRun: opts.DryRun}
+	store := backupStore(opts.Config)
+	if opts.DryRun {
+		st, err := store.Load()
+		if err != nil {
+			return fmt.Errorf("mark %s: %w", res.ID, err)
+		}
+		if old := st.Get(c.Name).Mark; old != nil {
+			res.Was = old.Value
+		}
+	} else if err := store.Update(ctx, func(st *backup.State) error {
+		if old := st.Get(c.Name).Mark; old != nil {
+			res.Was = old.Value
+		}
 		st.SetMark(c.Name, m)
 		return nil
 	}); err != nil {
-		return fmt.Errorf("mark %s: %w", backup.ID(c.Name), err)
+		return fmt.Errorf("mark %s: %w", res.ID, err)
 	}
 	if opts.JSON {
-		return ui.JSON(opts.IO.Out, markResult{ID: backup.ID(c.Name), Path: c.Path, Mark: m.Value, Reason: m.Reason, Time: m.Time})
+		return ui.JSON(opts.IO.Out, res)
 	}
-	fmt.Fprintf(opts.IO.Out, "backup %s marked %s\n", backup.ID(c.Name), m.Value)
+	was := "unmarked"
+	if res.Was != "" {
+		was = "marked " + res.Was
+	}
+	if opts.DryRun {
+		fmt.Fprintf(opts.IO.Out, "backup %s would be marked %s (now %s); dry run: nothing was written\n", res.ID, m.Value, was)
+		return nil
+	}
+	fmt.Fprintf(opts.IO.Out, "backup %s marked %s (was %s)\n", res.ID, m.Value, was)
 	return nil
 }

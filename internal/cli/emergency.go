@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,19 +109,23 @@ func runEmergency(ctx context.Context, opts *emergencyOptions) error {
 		Config: opts.Config, Command: "emergency", BackupPath: opts.Backup, DryRun: opts.DryRun, WithData: opts.WithData,
 		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
 	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
+	if opts.DryRun && errors.Is(err, runbook.ErrPreflight) {
+		// not the generic hint, which suggests the dry run just made
+		err = withHint(err, "this was the dry run: nothing was changed; 'cfrollback backup list' shows the backups, 'cfrollback settings' where backup.dir points")
+	}
 	err = reportRun(opts.IO, opts.JSON, res, err)
 	n.Finished(ctx, res) // after the result is printed; never changes the exit code
 	return err
 }
 
 // progressPrinter shows steps on stderr as they happen (quiet in JSON mode
-// except warnings, which a script's log should still carry).
+// except warnings, which a script's log should still carry: as JSON lines, io.Warnf).
 func progressPrinter(io *ui.IO, asJSON bool) func(runbook.Event) {
 	p := io.ErrPalette()
 	return func(e runbook.Event) {
 		switch e.Kind {
 		case "warn":
-			fmt.Fprintf(io.ErrOut, "%s %s\n", p.Yellow("warning:"), e.Message)
+			io.Warnf("%s", e.Message)
 		case "progress":
 			if io.ErrTTY && !asJSON {
 				fmt.Fprintf(io.ErrOut, "    %s\n", p.Faint(e.Message))

@@ -142,7 +142,10 @@ turns colour off.`,
 		if err := checkFlags(cmd); err != nil {
 			return err
 		}
-		return useJQ(f)
+		carryConfig(f, cmd.Root())
+		err := useJQ(f)
+		f.IO.JSON = f.JSON
+		return err
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.Settings.file, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
@@ -167,6 +170,7 @@ turns colour off.`,
 		newConfigCmd(f), newAgentsCmd(f),
 		newStatusCmd(f), newCompletionCmd(f),
 	)
+	groupCommands(root)
 	return root
 }
 

@@ -327,7 +327,7 @@ func (s *settingsLoader) Source(key string) string {
 // loadConfig is what every command calls first.
 func (f *Factory) loadConfig() (config.Config, error) {
 	return f.Settings.Load(func(msg string) {
-		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.IO.ErrPalette().Yellow("warning:"), msg)
+		f.IO.Warnf("%s", msg)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // intentData is journaled first; recovery reads it back.
@@ -192,7 +193,7 @@ func (r *runner) carryOver(ctx context.Context) (string, any, error) {
 	if len(st.Paths) == 0 {
 		return fmt.Sprintf("none of the preserved paths (%s) exist in the current install%s", strings.Join(r.cfg.Restore.Preserve, ", "), withDataNote), st, nil
 	}
-	return fmt.Sprintf("copied %d files (%s) of %s%s", st.Files, human(st.Bytes), strings.Join(st.Paths, ", "), withDataNote), st, nil
+	return fmt.Sprintf("copied %d files (%s) of %s%s", st.Files, ui.Bytes(st.Bytes), strings.Join(st.Paths, ", "), withDataNote), st, nil
 }
 
 func (r *runner) swap() (bool, error) {
@@ -353,10 +354,11 @@ func (r *runner) finish(err error) {
 		r.res.Next = []string{"cfrollback history", "cfrollback emergency   # resumes or redoes the run"}
 	default:
 		r.res.Outcome = "preflight_failed"
+		r.res.Next = []string{"cfrollback emergency --dry-run", "cfrollback emergency --backup FILE"}
 		if r.opt.DryRun {
 			r.res.Outcome = "preflight_would_fail"
+			r.res.Next = []string{"cfrollback backup list   # what there is to restore", "cfrollback emergency --dry-run --backup FILE"}
 		}
-		r.res.Next = []string{"cfrollback emergency --dry-run", "cfrollback emergency --backup FILE"}
 	}
 	if err != nil {
 		r.res.Error = err.Error()
@@ -381,5 +383,3 @@ func backupPath(res *Result) string {
 	}
 	return res.Backup.Path
 }
-
-func human(n int64) string { return health.FormatBytes(uint64(max(n, 0))) }

@@ -25,6 +25,8 @@ type IO struct {
 	// OutTTY and ErrTTY say whether the streams are terminals.
 	OutTTY, ErrTTY bool
 	NoColor        bool
+	// JSON is --json: warnings go to stderr as JSON lines too (Warnf).
+	JSON bool
 }
 
 // System returns the process's own streams.
