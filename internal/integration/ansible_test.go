@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,19 @@ type fleetHost struct {
 	name string
 	s    *sandbox
 	conf string
+	// sshPort, when set, makes the host unreachable: ssh to a closed
+	// loopback port (no sandbox, cfrollback never runs there).
+	sshPort int
+}
+
+// newUnreachableHost is an inventory host Ansible cannot reach: ssh to a
+// loopback port that was just closed, so the connection is refused at once.
+func newUnreachableHost(t *testing.T, name string) fleetHost {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	mustDo(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	mustDo(t, ln.Close())
+	return fleetHost{name: name, sshPort: port}
 }
 
 func newFleetHost(t *testing.T, name string, broken bool) fleetHost {
@@ -83,6 +98,10 @@ func runPlaybook(t *testing.T, playbook string, hosts []fleetHost, extra ...stri
 	var inv strings.Builder
 	inv.WriteString("[claude_flow]\n")
 	for _, h := range hosts {
+		if h.sshPort != 0 {
+			fmt.Fprintf(&inv, "%s ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=%d ansible_user=nobody\n", h.name, h.sshPort)
+			continue
+		}
 		fmt.Fprintf(&inv, "%s ansible_connection=local cfrollback_config=%s\n", h.name, h.conf)
 	}
 	fmt.Fprintf(&inv, "\n[claude_flow:vars]\nansible_python_interpreter=/usr/bin/python3\ncfrollback_bin=%s\n", binary(t))
@@ -91,7 +110,9 @@ func runPlaybook(t *testing.T, playbook string, hosts []fleetHost, extra ...stri
 	args := append([]string{"-i", invPath, filepath.Join(testenv.RepoRoot(t), "deploy", "ansible", playbook)}, extra...)
 	cmd := exec.Command("ansible-playbook", args...)
 	cmd.Env = append(os.Environ(), "ANSIBLE_HOME="+filepath.Join(dir, "ansible-home"), "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"),
-		"ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0", "ANSIBLE_HOST_KEY_CHECKING=0", "NO_COLOR=1")
+		"ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0", "ANSIBLE_HOST_KEY_CHECKING=0", "NO_COLOR=1",
+		// bounded ssh to the unreachable hosts, without the user's ssh config
+		"ANSIBLE_TIMEOUT=10", "ANSIBLE_SSH_ARGS=-F /dev/null -o BatchMode=yes -o ConnectTimeout=10")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -146,6 +167,65 @@ func TestAnsibleRollbackCanaryFails(t *testing.T) {
 	mustMatch(t, out, tableRow("web2", "not run"), "fleet table lacks web2")
 	mustMatch(t, out, tableRow("web3", "not run"), "fleet table lacks web3")
 	mustMatch(t, out, `(?m)^canary +: .*failed=1 `, "the canary is not counted as failed")
+}
+
+// TestAnsibleRollbackUnreachableCanary: the canary cannot be reached. It
+// counts as the canary's failure: the rollout stops there and no other host
+// is touched; the fleet table still lists every host, the canary as
+// UNREACHABLE with Ansible's message, and the playbook fails.
+func TestAnsibleRollbackUnreachableCanary(t *testing.T) {
+	hosts := []fleetHost{newUnreachableHost(t, "dead1"), newFleetHost(t, "web2", false), newFleetHost(t, "web3", false)}
+	out, err := runPlaybook(t, "rollback.yml", hosts)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("playbook did not fail with an unreachable canary (%v):\n%s", err, out)
+	}
+	for _, h := range hosts[1:] {
+		if h.touched() || h.version(t) != "2.0.0-phase2" {
+			t.Fatalf("%s was touched after the canary was unreachable:\n%s", h.name, out)
+		}
+	}
+	mustMatch(t, out, `TASK \[Fleet table\]`, "no fleet table after the unreachable canary")
+	mustMatch(t, out, tableRow("dead1", "UNREACHABLE", "-", "-", "-", "Failed to connect to the host via ssh")+`?.*Connection refused`,
+		"fleet table lacks the unreachable canary and why")
+	mustMatch(t, out, tableRow("web2", "not run"), "fleet table lacks web2")
+	mustMatch(t, out, tableRow("web3", "not run"), "fleet table lacks web3")
+	mustMatch(t, out, `(?m)^dead1 +: .*failed=1 `, "the unreachable canary is not counted as failed")
+}
+
+// TestAnsibleRollbackUnreachableLate: with -e max_fail_percentage=100 the
+// rollout goes on past an unreachable canary, and a host of the last batch
+// is unreachable too: the reachable hosts are rolled back, the table lists
+// all four (both unreachable ones with the reason), and the playbook fails on
+// the two it could not reach. assess.yml lists them as UNREACHABLE too.
+func TestAnsibleRollbackUnreachableLate(t *testing.T) {
+	hosts := []fleetHost{newUnreachableHost(t, "dead1"), newFleetHost(t, "web2", false), newFleetHost(t, "web3", false), newUnreachableHost(t, "dead4")}
+	out, err := runPlaybook(t, "rollback.yml", hosts, "-e", "max_fail_percentage=100")
+	if err == nil {
+		t.Fatalf("playbook succeeded with unreachable hosts:\n%s", out)
+	}
+	for _, h := range hosts[1:3] {
+		if h.version(t) != "1.0.0" {
+			t.Fatalf("%s not rolled back past the unreachable canary:\n%s", h.name, out)
+		}
+		mustMatch(t, out, tableRow(h.name, "ok", "0", fleetBackup), "table row")
+		mustMatch(t, out, `(?m)^`+h.name+` +: .*failed=0 `, "a reachable host failed")
+	}
+	for _, h := range []string{"dead1", "dead4"} {
+		mustMatch(t, out, tableRow(h, "UNREACHABLE", "-", "-", "-", "Failed to connect")+`?.*Connection refused`, "table row of "+h)
+		mustMatch(t, out, `fatal: \[`+h+`\]: FAILED! => .*"msg": "UNREACHABLE, cfrollback did not run: Failed to connect`, h+" not failed with the reason")
+		mustMatch(t, out, `(?m)^`+h+` +: .*failed=1 `, h+" is not counted as failed")
+	}
+
+	out, err = runPlaybook(t, "assess.yml", hosts[1:])
+	if err == nil {
+		t.Fatalf("assess.yml succeeded with an unreachable host:\n%s", out)
+	}
+	mustMatch(t, out, tableRow("dead4", "UNREACHABLE", "-"), "severity table lacks the unreachable host")
+	for _, h := range []string{"web2", "web3"} {
+		mustMatch(t, out, tableRow(h, "inconclusive", "14"), "severity table lacks "+h)
+		mustMatch(t, out, `(?m)^`+h+` +: .*failed=0 `, "a reachable host failed")
+	}
 }
 
 // TestAnsibleRollbackFleet: three unhealthy hosts, canary then the rest; every
