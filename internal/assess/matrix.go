@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // Severity is the decision matrix's row, or none / inconclusive.
@@ -400,8 +401,8 @@ func memoryGrowth(in Input, th Thresholds) Condition {
 	rate := GrowthPerHour(series)
 	c.Value = Ptr(rate)
 	c.Evidence = fmt.Sprintf("RSS of pid %d grew %.1f MB/hour over %s (%d samples, %s -> %s; threshold %.0f MB/hour)",
-		series[0].PID, rate/MB, span.Round(time.Second), len(series), health.FormatBytes(*series[0].RSS),
-		health.FormatBytes(*series[len(series)-1].RSS), th.MemoryPerHour/MB)
+		series[0].PID, rate/MB, span.Round(time.Second), len(series), ui.Bytes(*series[0].RSS),
+		ui.Bytes(*series[len(series)-1].RSS), th.MemoryPerHour/MB)
 	c.Status = Clear
 	if rate > th.MemoryPerHour {
 		c.Status = Met

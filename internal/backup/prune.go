@@ -15,6 +15,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // PruneOptions are prune's rules.
@@ -70,10 +71,10 @@ func PlanPrune(cands []Candidate, st *State, opt PruneOptions) []PruneItem {
 		case i < opt.Keep:
 			it.Reason = fmt.Sprintf("one of the newest %d", opt.Keep)
 		case age <= opt.MaxAge:
-			it.Reason = "younger than " + FormatAge(opt.MaxAge)
+			it.Reason = "younger than " + ui.FormatDuration(opt.MaxAge)
 		default:
 			it.Delete = true
-			it.Reason = fmt.Sprintf("%s old, older than %s and not one of the newest %d", FormatAge(age), FormatAge(opt.MaxAge), opt.Keep)
+			it.Reason = fmt.Sprintf("%s old, older than %s and not one of the newest %d", ui.Age(age), ui.FormatDuration(opt.MaxAge), opt.Keep)
 		}
 		out = append(out, it)
 	}
@@ -117,10 +118,10 @@ func PlanFailedDirs(dirs []PruneItem, opt PruneOptions) []PruneItem {
 		case opt.FailedOlderThan <= 0:
 			d.Reason = "failed dirs are deleted only with --failed-older-than"
 		case age <= opt.FailedOlderThan:
-			d.Reason = "younger than " + FormatAge(opt.FailedOlderThan)
+			d.Reason = "younger than " + ui.FormatDuration(opt.FailedOlderThan)
 		default:
 			d.Delete = true
-			d.Reason = fmt.Sprintf("%s old, older than %s", FormatAge(age), FormatAge(opt.FailedOlderThan))
+			d.Reason = fmt.Sprintf("%s old, older than %s", ui.Age(age), ui.FormatDuration(opt.FailedOlderThan))
 		}
 	}
 	return dirs
@@ -225,18 +226,4 @@ func ParseAge(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("age %q: want a number and a unit, such as 7d, 36h or 2w", s)
 	}
 	return d, nil
-}
-
-// FormatAge renders an age for a person: 7d, 36h, 90m.
-func FormatAge(d time.Duration) string {
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%.1fd", d.Hours()/24)
-	case d >= time.Hour:
-		return fmt.Sprintf("%.0fh", d.Hours())
-	default:
-		return fmt.Sprintf("%.0fm", d.Minutes())
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,7 +71,7 @@ size, and deleted only with --failed-older-than.` +
 				opts.Keep = cfg.Backup.Keep
 			}
 			if opts.MaxAge == "" {
-				opts.MaxAge = backup.FormatAge(cfg.Backup.MaxAge)
+				opts.MaxAge = ui.FormatDuration(cfg.Backup.MaxAge)
 			}
 			return runBackupPrune(cmd.Context(), opts)
 		},
@@ -89,13 +88,16 @@ func runBackupPrune(ctx context.Context, opts *backupPruneOptions) error {
 	if opts.Keep < 1 {
 		return usageErrorf("--keep %d: keep at least 1 backup", opts.Keep)
 	}
-	maxAge, err := backup.ParseAge(opts.MaxAge)
+	maxAge, err := ui.ParseDuration(opts.MaxAge)
+	if err == nil && maxAge < 0 {
+		err = fmt.Errorf("%q is negative", opts.MaxAge)
+	}
 	if err != nil {
 		return usageErrorf("--max-age: %v", err)
 	}
 	var failedAge time.Duration
 	if opts.FailedOlderThan != "" {
-		if failedAge, err = backup.ParseAge(opts.FailedOlderThan); err != nil || failedAge <= 0 {
+		if failedAge, err = ui.ParseDuration(opts.FailedOlderThan); err != nil || failedAge <= 0 {
 			return usageErrorf("--failed-older-than %q: give a positive age such as 30d", opts.FailedOlderThan)
 		}
 	}
@@ -112,7 +114,7 @@ func runBackupPrune(ctx context.Context, opts *backupPruneOptions) error {
 		return fmt.Errorf("backup prune: %w", err)
 	}
 	popt := backup.PruneOptions{Keep: opts.Keep, MaxAge: maxAge, Now: opts.Now(), InUse: inUse, FailedOlderThan: failedAge}
-	res := pruneResult{DryRun: opts.DryRun, Keep: opts.Keep, MaxAge: backup.FormatAge(maxAge), Errors: []string{}}
+	res := pruneResult{DryRun: opts.DryRun, Keep: opts.Keep, MaxAge: ui.FormatDuration(maxAge), Errors: []string{}}
 	res.Backups = backup.PlanPrune(cands, st, popt)
 	glob := strings.NewReplacer("{install}", cfg.InstallDir, "{ts}", "*").Replace(cfg.FailedDirPattern)
 	dirs, err := backup.FailedDirs(glob)
@@ -184,21 +186,20 @@ func printPrune(io *ui.IO, res pruneResult, now time.Time) {
 	if res.DryRun {
 		verb = "would delete"
 	}
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACTION\tID\tAGE\tSIZE\tWHY")
+	tb := ui.NewTable("ACTION", "ID", "AGE", "SIZE", "WHY")
 	for _, items := range [][]backup.PruneItem{res.Backups, res.FailedDirs} {
 		for _, it := range items {
 			action := "keep"
 			if it.Delete {
 				action = p.Red(verb)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", action, it.ID, ui.Ago(it.Time, now), humanBytes(it.Size), it.Reason)
+			tb.Row(action, it.ID, ui.Ago(it.Time, now), ui.Bytes(it.Size), it.Reason)
 		}
 	}
-	_ = tw.Flush()
+	_ = tb.Render(io.Out)
 	if res.DryRun {
 		fmt.Fprintln(io.Out, "dry run: nothing was deleted")
 	} else {
-		fmt.Fprintf(io.Out, "deleted %d, freed %s\n", res.Deleted, humanBytes(res.Freed))
+		fmt.Fprintf(io.Out, "deleted %d, freed %s\n", res.Deleted, ui.Bytes(res.Freed))
 	}
 }

@@ -161,7 +161,7 @@ func printBaseline(io *ui.IO, asJSON bool, b assess.Baseline) error {
 		fmt.Fprintln(io.Out, "  latency:      not measured (no health.url)")
 	}
 	if b.RSSBytes > 0 {
-		fmt.Fprintf(io.Out, "  RSS:          %s\n", health.FormatBytes(b.RSSBytes))
+		fmt.Fprintf(io.Out, "  RSS:          %s\n", ui.Bytes(b.RSSBytes))
 	} else {
 		fmt.Fprintln(io.Out, "  RSS:          not measured (no visible main pid; --pid)")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // newCompletionCmd is cobra's completion command made visible (cobra's own is hidden here, and
@@ -116,7 +117,7 @@ func backupCandidates(f *Factory, toComplete string, exclude []string, names boo
 		if !strings.HasPrefix(id, toComplete) || slices.Contains(exclude, id) {
 			continue
 		}
-		desc := c.Time.Local().Format("2006-01-02 15:04") + ", " + humanBytes(c.Size)
+		desc := c.Time.Local().Format("2006-01-02 15:04") + ", " + ui.Bytes(c.Size)
 		if m := st.Get(c.Name).Mark; m != nil {
 			desc += ", marked " + m.Value
 		}

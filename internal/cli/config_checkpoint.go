@@ -2,8 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
-	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,21 +72,25 @@ why it was taken, who, sha256. Contents (and so secrets) are never shown.` +
 				fmt.Fprintf(opts.IO.ErrOut, "no checkpoints in %s\n", configCheckpointDir(opts.Config))
 				return nil
 			}
-			tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tAGE\tAPP VERSION\tREASON\tUSER\tSHA256\tFILE")
-			now := opts.Now()
-			for _, c := range list {
-				reason, sum := c.Reason, c.SHA256
-				if c.Error != "" {
-					reason = "UNREADABLE: " + c.Error
-				}
-				if len(sum) > 12 {
-					sum = sum[:12]
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.Local().Format("2006-01-02 15:04:05"), ui.Ago(c.Time, now),
-					orDash(c.AppVersion), orDash(reason), orDash(c.User), orDash(sum), filepath.Base(c.Path))
-			}
-			return tw.Flush()
+			return printCheckpoints(opts.IO.Out, list, opts.Now())
 		},
 	}
+}
+
+// printCheckpoints lists checkpoints one row each; an unreadable one's error, whatever
+// it holds, stays on its row.
+func printCheckpoints(w io.Writer, list []appconfig.CheckpointInfo, now time.Time) error {
+	tb := ui.NewTable("TIME", "AGE", "APP VERSION", "REASON", "USER", "SHA256", "FILE")
+	for _, c := range list {
+		reason, sum := c.Reason, c.SHA256
+		if c.Error != "" {
+			reason = "UNREADABLE: " + c.Error
+		}
+		if len(sum) > 12 {
+			sum = sum[:12]
+		}
+		tb.Row(c.Time.Local().Format("2006-01-02 15:04:05"), ui.Ago(c.Time, now),
+			orDash(c.AppVersion), orDash(reason), orDash(c.User), orDash(sum), filepath.Base(c.Path))
+	}
+	return tb.Render(w)
 }

@@ -173,7 +173,7 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 		}
 	} else {
 		for _, b := range res.Backups {
-			fmt.Fprintf(opts.IO.Out, "%s  %s  %s  integrity_check ok  %s\n", b.Name, b.Path, dbSize(b.SizeBytes), ui.Duration(time.Duration(b.DurationMS)*time.Millisecond))
+			fmt.Fprintf(opts.IO.Out, "%s  %s  %s  integrity_check ok  %s\n", b.Name, b.Path, ui.Bytes(b.SizeBytes), ui.Duration(time.Duration(b.DurationMS)*time.Millisecond))
 		}
 	}
 	switch {
@@ -184,7 +184,3 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 	}
 	return nil
 }
-
-// dbSize is a size for people: "649.4 MiB" (config.ByteSize's String is exact, for
-// settings files, and reads "649.3828125MiB").
-func dbSize(n int64) string { return humanBytes(n) }

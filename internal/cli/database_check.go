@@ -186,7 +186,7 @@ func printDatabaseCheck(io *ui.IO, asJSON bool, res databaseCheckResult) error {
 		case "repaired", "restored":
 			status = p.Yellow(strings.ToUpper(d.Status))
 		}
-		size, took := dbSize(d.SizeBytes), ui.Duration(time.Duration(d.DurationMS)*time.Millisecond)
+		size, took := ui.Bytes(d.SizeBytes), ui.Duration(time.Duration(d.DurationMS)*time.Millisecond)
 		if d.Status == "missing" {
 			size, took = "-", "-"
 		}

@@ -176,7 +176,7 @@ func printRepair(w io.Writer, p ui.Palette, name string, r *dbRepair) {
 	for _, s := range o.Skipped {
 		fmt.Fprintf(w, "  %s %s: %s\n", p.Yellow("SKIPPING"), s.Path, s.Reason)
 	}
-	fmt.Fprintf(w, "  newest good backup: %s, from %s (%s ago)\n", o.Path, o.Time.Local().Format(time.DateTime), ui.Duration(time.Since(o.Time).Round(time.Second)))
+	fmt.Fprintf(w, "  newest good backup: %s, from %s (%s)\n", o.Path, o.Time.Local().Format(time.DateTime), ui.Ago(o.Time, time.Now()))
 	if !o.LastWrite.IsZero() && o.LastWrite.After(o.Time) {
 		fmt.Fprintf(w, "  restoring it loses every write after %s: the database was last written %s (%s later)\n",
 			o.Time.Local().Format(time.DateTime), o.LastWrite.Local().Format(time.DateTime), ui.Duration(o.LastWrite.Sub(o.Time).Round(time.Second)))

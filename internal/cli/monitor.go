@@ -373,7 +373,7 @@ func sampleLine(s assess.Sample, interval time.Duration) string {
 		restarts = fmt.Sprint(*s.Restarts)
 	}
 	if s.RSS != nil {
-		rss = health.FormatBytes(*s.RSS)
+		rss = ui.Bytes(*s.RSS)
 	}
 	if s.CPUPercent != nil {
 		cpu = fmt.Sprintf("%.0f%%", *s.CPUPercent)

@@ -2,22 +2,18 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
-	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -170,126 +166,30 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 	return nil
 }
 
-func statusOfService(ctx context.Context, opts *statusOptions, problem func(string, ...any)) *statusService {
-	ctx, cancel := context.WithTimeout(ctx, opts.ServiceTimeout)
-	defer cancel()
-	m, err := opts.NewService(ctx, opts.Config)
-	if err != nil {
-		problem("service: %v", err)
-		return nil
-	}
-	st, err := m.Status(ctx)
-	switch {
-	case errors.Is(err, service.ErrNotFound):
-		return &statusService{Manager: m.Kind(), Name: m.Name(), State: "not found"}
-	case err != nil:
-		problem("service %s: %v", m.Name(), err)
-		return nil
-	}
-	state := st.State
-	if st.SubState != "" {
-		state += "/" + st.SubState
-	}
-	return &statusService{Manager: m.Kind(), Name: m.Name(), Exists: st.Exists, Active: st.Active, State: state,
-		MainPID: st.MainPID, Restarts: st.Restarts}
-}
-
-func statusOfBackups(opts *statusOptions, res *statusResult, now time.Time, problem func(string, ...any)) {
-	cfg := opts.Config
-	cands, _, err := backup.Discover(cfg.Backup.Dir, cfg.Backup.Pattern)
-	if err != nil {
-		problem("backups: %v", err)
-		return
-	}
-	res.Backups = len(cands)
-	st, err := backupStore(cfg).Load()
-	if err != nil {
-		problem("%v", err)
-		st = &backup.State{}
-	}
-	c, _, err := backup.Choose(cands, st, backup.Choice{To: "latest"})
-	if err != nil {
-		return // none is good: shown as such, not a failure to gather
-	}
-	b := &statusBackup{ID: backup.ID(c.Name), Path: c.Path, Time: c.Time, AgeSeconds: int64(now.Sub(c.Time) / time.Second), Size: c.Size}
-	s := st.Get(c.Name)
-	if s.Mark != nil {
-		b.Mark = s.Mark.Value
-	}
-	if s.Verify != nil {
-		b.Verified = "failed"
-		if s.Verify.OK {
-			b.Verified = "ok"
-		}
-	}
-	res.NewestGoodBackup = b
-}
-
-// statusOfJournal reads the last run and the last assessment through the hash chain's
-// verdict: a record the chain does not vouch for is shown, marked UNVERIFIED.
-func statusOfJournal(path string, res *statusResult, problem func(string, ...any)) {
-	jc, err := journal.ReadChecked(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	if err != nil {
-		problem("journal: %v", err)
-		return
-	}
-	res.JournalWarning = jc.Warning(path)
-	runs := journal.Runs(jc.Records)
-	for i := len(runs) - 1; i >= 0 && res.LastRun == nil; i-- {
-		r := runs[i]
-		if r.Command != "emergency" && r.Command != "rollback" && r.Command != "undo" {
-			continue
-		}
-		out := r.Outcome
-		if out == "" {
-			out = "unfinished"
-		}
-		res.LastRun = &statusRun{RunID: r.ID, Command: r.Command, Started: r.Started, Ended: r.Ended, Outcome: out,
-			Error: r.Error, Backup: r.Backup, DowntimeMS: r.DowntimeMS, Verified: jc.Trusted(r)}
-	}
-	for i := len(jc.Records) - 1; i >= 0; i-- {
-		rec := jc.Records[i]
-		if rec.Event != "assess" {
-			continue
-		}
-		var a struct {
-			Severity string `json:"severity"`
-			Action   string `json:"action"`
-		}
-		_ = json.Unmarshal(rec.Data, &a)
-		res.LastAssessment = &statusAssessment{Time: rec.Time, RunID: rec.RunID, Severity: a.Severity, Action: a.Action,
-			Verified: jc.RecordTrusted(rec.Seq)}
-		break
-	}
-}
-
 func printStatus(io *ui.IO, asJSON bool, res statusResult, now time.Time) error {
 	if asJSON {
 		return ui.JSON(io.Out, res)
 	}
 	p := io.OutPalette()
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+	tb := ui.NewTable()
 	when := func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") + " (" + ui.Ago(t, now) + ")" }
 	switch s := res.Service; {
 	case s == nil:
-		fmt.Fprintf(tw, "service:\t%s\n", p.Yellow("unknown (see problems)"))
+		tb.Row("service:", p.Yellow("unknown (see problems)"))
 	case s.Active:
 		line := p.Green("active") + " (" + s.State + ")"
 		if s.MainPID > 0 {
 			line += fmt.Sprintf(", pid %d", s.MainPID)
 		}
-		fmt.Fprintf(tw, "service:\t%s, %s, %d restarts\n", s.Name, line, s.Restarts)
+		tb.Row("service:", fmt.Sprintf("%s, %s, %d restarts", s.Name, line, s.Restarts))
 	default:
-		fmt.Fprintf(tw, "service:\t%s, %s\n", s.Name, p.Red(s.State))
+		tb.Row("service:", s.Name+", "+p.Red(s.State))
 	}
 	version := res.AppVersion
 	if version == "" {
 		version = "unknown"
 	}
-	fmt.Fprintf(tw, "app version:\t%s (in %s)\n", version, res.InstallDir)
+	tb.Row("app version:", fmt.Sprintf("%s (in %s)", version, res.InstallDir))
 	switch b := res.NewestGoodBackup; {
 	case b != nil:
 		extra := []string{}
@@ -301,11 +201,11 @@ func printStatus(io *ui.IO, asJSON bool, res statusResult, now time.Time) error 
 		} else {
 			extra = append(extra, "never verified")
 		}
-		fmt.Fprintf(tw, "newest good backup:\t%s, %s, %s, %s (%d in %s)\n", b.ID, when(b.Time), humanBytes(b.Size), strings.Join(extra, ", "), res.Backups, res.BackupDir)
+		tb.Row("newest good backup:", fmt.Sprintf("%s, %s, %s, %s (%d in %s)", b.ID, when(b.Time), ui.Bytes(b.Size), strings.Join(extra, ", "), res.Backups, res.BackupDir))
 	case res.Backups > 0:
-		fmt.Fprintf(tw, "newest good backup:\t%s\n", p.Red(fmt.Sprintf("none: all %d in %s are marked bad or failed verify", res.Backups, res.BackupDir)))
+		tb.Row("newest good backup:", p.Red(fmt.Sprintf("none: all %d in %s are marked bad or failed verify", res.Backups, res.BackupDir)))
 	default:
-		fmt.Fprintf(tw, "newest good backup:\t%s\n", p.Red("none: no backups in "+res.BackupDir))
+		tb.Row("newest good backup:", p.Red("none: no backups in "+res.BackupDir))
 	}
 	if r := res.LastRun; r != nil {
 		outcome := r.Outcome
@@ -316,31 +216,31 @@ func printStatus(io *ui.IO, asJSON bool, res statusResult, now time.Time) error 
 		if r.Error != "" {
 			line += ": " + r.Error
 		}
-		fmt.Fprintf(tw, "last run:\t%s\n", line)
+		tb.Row("last run:", line)
 	} else {
-		fmt.Fprintf(tw, "last run:\tnone in the journal\n")
+		tb.Row("last run:", "none in the journal")
 	}
 	if a := res.LastAssessment; a != nil {
 		sev := a.Severity
 		if !a.Verified {
 			sev += " (UNVERIFIED)"
 		}
-		fmt.Fprintf(tw, "last assessment:\t%s, %s, run %s\n", sev, when(a.Time), a.RunID)
+		tb.Row("last assessment:", fmt.Sprintf("%s, %s, run %s", sev, when(a.Time), a.RunID))
 	} else {
-		fmt.Fprintf(tw, "last assessment:\tnone journaled\n")
+		tb.Row("last assessment:", "none journaled")
 	}
 	if res.MonitorSample != nil {
-		fmt.Fprintf(tw, "monitor:\tlast sample %s\n", when(*res.MonitorSample))
+		tb.Row("monitor:", "last sample "+when(*res.MonitorSample))
 	}
 	for _, d := range res.Disks {
-		fmt.Fprintf(tw, "disk (%s):\t%s free of %s (%.0f%%) on %s\n", strings.Join(d.For, ", "),
-			health.FormatBytes(d.AvailBytes), health.FormatBytes(d.TotalBytes), d.AvailPct, d.Path)
+		tb.Row(fmt.Sprintf("disk (%s):", strings.Join(d.For, ", ")), fmt.Sprintf("%s free of %s (%.0f%%) on %s",
+			ui.Bytes(d.AvailBytes), ui.Bytes(d.TotalBytes), d.AvailPct, d.Path))
 	}
 	if res.JournalWarning != "" {
-		fmt.Fprintf(tw, "%s\t%s\n", p.Yellow("warning:"), res.JournalWarning)
+		tb.Row(p.Yellow("warning:"), res.JournalWarning)
 	}
 	for _, pr := range res.Problems {
-		fmt.Fprintf(tw, "%s\t%s\n", p.Yellow("problem:"), pr)
+		tb.Row(p.Yellow("problem:"), pr)
 	}
-	return tw.Flush()
+	return tb.Render(io.Out)
 }

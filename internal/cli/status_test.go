@@ -47,7 +47,7 @@ func TestRunStatusService(t *testing.T) {
 			status: func(context.Context) (service.Status, error) {
 				return service.Status{Exists: true, Active: true, State: "active", SubState: "running", MainPID: 42, Restarts: 2}, nil
 			},
-			wantText: []string{"fake.service, active (active/running), pid 42, 2 restarts", "newest good backup: 20250102-000000, ", "(36h ago)", "last run: none in the journal"},
+			wantText: []string{"fake.service, active (active/running), pid 42, 2 restarts", "newest good backup: 20250102-000000, ", "(1d12h ago)", "last run: none in the journal"},
 			want: func(r statusResult) bool {
 				return r.Service != nil && r.Service.Active && r.Service.MainPID == 42 && r.Backups == 2 &&
 					r.NewestGoodBackup != nil && r.NewestGoodBackup.ID == "20250102-000000" && r.NewestGoodBackup.AgeSeconds == 36*3600 &&
@@ -182,5 +182,46 @@ func TestRunStatusSkipsBadBackup(t *testing.T) {
 	}
 	if b := r.NewestGoodBackup; b == nil || b.ID != "20250101-000000" || b.Verified != "ok" || b.Mark != "" {
 		t.Fatalf("newest good backup:\n%s", out.String())
+	}
+}
+
+// A part whose text has a second line (an error from a tool, a problem) stays on its own
+// row: the parts after it are not shifted, and every row starts with its label.
+func TestPrintStatusOneLinePerPart(t *testing.T) {
+	now := time.Date(2025, 1, 3, 12, 0, 0, 0, time.UTC)
+	res := statusResult{
+		Service:    &statusService{Name: "claude-flow.service", State: "failed/failed"},
+		InstallDir: "/srv/app", BackupDir: "/srv/backups", Backups: 1,
+		NewestGoodBackup: &statusBackup{ID: "20250102-000000", Time: now.Add(-36 * time.Hour), Size: 3 << 20, Verified: "ok"},
+		LastRun: &statusRun{RunID: "r1", Command: "emergency", Started: now.Add(-time.Hour), Outcome: "failed",
+			Error: "start claude-flow.service: exit status 1\nFailed to connect to bus: Host is down", Verified: true},
+		Disks:    []statusDisk{{For: []string{"install_dir", "backup.dir"}, Path: "/srv", TotalBytes: 10 << 30, AvailBytes: 5 << 30, AvailPct: 50}},
+		Problems: []string{"monitor samples: line 3: bad JSON\nline 4: bad JSON"},
+	}
+	var out bytes.Buffer
+	if err := printStatus(&ui.IO{Out: &out}, false, res, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	labels := []string{"service:", "app version:", "newest good backup:", "last run:", "last assessment:", "disk (install_dir, backup.dir):", "problem:"}
+	if len(lines) != len(labels) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(labels), out.String())
+	}
+	for i, l := range labels {
+		if !strings.HasPrefix(lines[i], l) {
+			t.Errorf("line %d is %q, want it to start with %q", i+1, lines[i], l)
+		}
+	}
+	for _, want := range []string{"exit status 1; Failed to connect to bus: Host is down", "bad JSON; line 4", "5.0 GiB free of 10.0 GiB (50%) on /srv", "3.0 MiB", "(1d12h ago)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("lacks %q:\n%s", want, out.String())
+		}
+	}
+	// the values are one column: each starts where the longest label ends, plus two spaces
+	col := len("disk (install_dir, backup.dir):") + 2
+	for _, l := range lines {
+		if len(l) <= col || l[col-1] != ' ' || l[col] == ' ' {
+			t.Errorf("value not at column %d: %q", col, l)
+		}
 	}
 }

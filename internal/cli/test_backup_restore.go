@@ -155,10 +155,10 @@ func printRestoreTest(io *ui.IO, c backup.Candidate, res *backup.RestoreTestResu
 	p := io.OutPalette()
 	w := io.Out
 	d := func(ms int64) string { return ui.Duration(time.Duration(ms) * time.Millisecond) }
-	fmt.Fprintf(w, "restore drill of %s (%s, %s)\n", res.ID, c.Name, humanBytes(c.Size))
+	fmt.Fprintf(w, "restore drill of %s (%s, %s)\n", res.ID, c.Name, ui.Bytes(c.Size))
 	fmt.Fprintf(w, "  restored into  %s (removed again)\n", res.Dir)
 	if res.ExtractMS > 0 || res.Entries > 0 {
-		fmt.Fprintf(w, "  extract        %-8s %d entries, %d files, %s\n", d(res.ExtractMS), res.Entries, res.Files, humanBytes(res.Bytes))
+		fmt.Fprintf(w, "  extract        %-8s %d entries, %d files, %s\n", d(res.ExtractMS), res.Entries, res.Files, ui.Bytes(res.Bytes))
 	}
 	if res.Manifest {
 		fmt.Fprintf(w, "  files          %-8s %d compared with the manifest (sha256, size, mode)\n", d(res.CompareMS), res.CheckedFiles)

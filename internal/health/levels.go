@@ -12,6 +12,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // Verdict is one check's outcome in a health-check level.
@@ -227,11 +228,11 @@ func CheckDisk(name, dir string, th DiskThresholds) Check {
 		return c
 	}
 	pct := u.AvailPercent()
-	c.Detail = fmt.Sprintf("%s free of %s (%.1f%%) on %s", FormatBytes(u.Avail), FormatBytes(u.Total), pct, dir)
+	c.Detail = fmt.Sprintf("%s free of %s (%.1f%%) on %s", ui.Bytes(u.Avail), ui.Bytes(u.Total), pct, dir)
 	switch {
 	case pct < th.FailPercent || u.Avail < th.FailBytes:
 		c.Verdict = Fail
-		c.Detail += fmt.Sprintf("; below %.0f%% or %s: free space now", th.FailPercent, FormatBytes(th.FailBytes))
+		c.Detail += fmt.Sprintf("; below %.0f%% or %s: free space now", th.FailPercent, ui.Bytes(th.FailBytes))
 	case pct < th.WarnPercent:
 		c.Verdict = Warn
 		c.Detail += fmt.Sprintf("; below %.0f%%", th.WarnPercent)
@@ -306,14 +307,17 @@ func CheckNewestBackup(dir, pattern string, now time.Time, th AgeThresholds) Che
 	}
 	n := cands[0]
 	age := now.Sub(n.Time)
-	c.Detail = fmt.Sprintf("%s, %s old", n.Name, FormatAge(age))
+	c.Detail = fmt.Sprintf("%s, %s old", n.Name, ui.Age(age))
+	if age < 0 {
+		c.Detail = fmt.Sprintf("%s, dated %s (ahead of this host's clock)", n.Name, ui.Ago(n.Time, now))
+	}
 	switch {
 	case age > th.Fail:
 		c.Verdict = Fail
-		c.Detail += fmt.Sprintf(" (over %s)", FormatAge(th.Fail))
+		c.Detail += fmt.Sprintf(" (over %s)", ui.FormatDuration(th.Fail))
 	case age > th.Warn:
 		c.Verdict = Warn
-		c.Detail += fmt.Sprintf(" (over %s)", FormatAge(th.Warn))
+		c.Detail += fmt.Sprintf(" (over %s)", ui.FormatDuration(th.Warn))
 	default:
 		c.Verdict = Pass
 	}
@@ -382,38 +386,11 @@ func CheckProcess(ctx context.Context, st service.Status, err error, visible fun
 		c.Verdict, c.Detail = Skip, err.Error()
 		return c
 	}
-	c.Detail = fmt.Sprintf("pid %d: RSS %s, CPU %.0f%% over %s", st.MainPID, FormatBytes(ps.RSS), ps.CPUPercent, sample)
+	c.Detail = fmt.Sprintf("pid %d: RSS %s, CPU %.0f%% over %s", st.MainPID, ui.Bytes(ps.RSS), ps.CPUPercent, sample)
 	c.Verdict = Pass
 	if ps.CPUPercent >= 90 {
 		c.Verdict = Warn
 		c.Detail += " (at or above 90% of one core)"
 	}
 	return c
-}
-
-// FormatAge renders an age for a row: 3h12m, 2d4h.
-func FormatAge(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "in the future"
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
-}
-
-// FormatBytes renders a size with binary units: 1.5 GiB.
-func FormatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

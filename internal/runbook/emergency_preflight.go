@@ -17,6 +17,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 func (r *runner) preflight(ctx context.Context) (string, any, error) {
@@ -73,9 +74,9 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 		}
 		if free < c.Size+preserved+carryMargin {
 			return "", nil, fmt.Errorf("not enough free space in %s: %s free, the backup %s alone is %s compressed and the preserved data is %s; free some space (old failed dirs %s-failed-*?) and retry",
-				parent, human(free), c.Name, human(c.Size), human(preserved), r.res.InstallDir)
+				parent, ui.Bytes(free), c.Name, ui.Bytes(c.Size), ui.Bytes(preserved), r.res.InstallDir)
 		}
-		r.info("checking %s (%s) and extracting it to %s", c.Name, human(c.Size), r.res.StagingDir)
+		r.info("checking %s (%s) and extracting it to %s", c.Name, ui.Bytes(c.Size), r.res.StagingDir)
 		sum, err := r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{
 			Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name), AfterEntry: r.extractKillHook(),
 		})
@@ -97,7 +98,7 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 		free, err = install.FreeBytes(parent)
 		if err == nil && !r.opt.DryRun && free < preserved+carryMargin {
 			_ = r.fx.RemoveAll(r.res.StagingDir)
-			return "", nil, fmt.Errorf("after staging, %s has %s free but the preserved data needs %s; free some space and retry", parent, human(free), human(preserved))
+			return "", nil, fmt.Errorf("after staging, %s has %s free but the preserved data needs %s; free some space and retry", parent, ui.Bytes(free), ui.Bytes(preserved))
 		}
 		cc := c
 		r.res.Backup = &cc
@@ -112,7 +113,7 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 		if r.opt.DryRun {
 			verb = "verified"
 		}
-		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, human(sum.Bytes), sum.SHA256[:12]), data, nil
+		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, ui.Bytes(sum.Bytes), sum.SHA256[:12]), data, nil
 	}
 	if ofFailing == len(cands) {
 		return "", nil, fmt.Errorf("every backup in %s that is not marked bad holds the version that is failing now or was taken after it was deployed (see the skipped list); nothing was changed, the service was not stopped. To restore one anyway, pass --backup FILE ('cfrollback backup list' shows them)",
@@ -241,7 +242,7 @@ func (r *runner) progress(name string) archive.Progress {
 			return
 		}
 		last = time.Now()
-		r.deps.Events(Event{Kind: "progress", Step: "preflight", Message: fmt.Sprintf("%s: %d%% of %s", name, read*100/total, human(total))})
+		r.deps.Events(Event{Kind: "progress", Step: "preflight", Message: fmt.Sprintf("%s: %d%% of %s", name, read*100/total, ui.Bytes(total))})
 	}
 }
 

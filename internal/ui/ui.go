@@ -1,6 +1,7 @@
 // Package ui is how cfrollback talks to a person or a script: colour only on
 // a terminal and never with NO_COLOR, progress on stderr, results on stdout,
-// and --json rendering of result structs.
+// --json rendering of result structs, tables that cannot shift (table.go), and the one
+// way to show an age, a duration and a size (format.go).
 package ui
 
 import (
@@ -76,31 +77,6 @@ func JSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// Ago renders a time for a person: "3h ago", "just now".
-func Ago(t time.Time, now time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < 0:
-		return "in the future"
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	default:
-		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
-	}
-}
-
-// Duration renders a duration for a person: 1.2s, 340ms.
-func Duration(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
 // ParseDuration reads a duration as people write it: Go's units (500ms, 90s, 36h, 1h30m) and
