@@ -140,7 +140,7 @@ func (e *Editor) Set(key string, value json.RawMessage) (Result, error) {
 		return Result{File: e.Path}, fmt.Errorf("read app config: %w", err)
 	}
 	if old == nil {
-		return Result{File: e.Path}, fmt.Errorf("%s does not exist; create it with 'cfrollback config reset --defaults --confirm' or 'cfrollback config restore --file FILE'", e.Path)
+		return Result{File: e.Path}, fmt.Errorf("%s does not exist; create it with 'cfrollback config reset --defaults --yes' or 'cfrollback config restore --file FILE'", e.Path)
 	}
 	doc, err := Parse(old)
 	if err != nil {

@@ -77,25 +77,25 @@ func runConfigRestore(opts *configOptions, file string) error {
 }
 
 func newConfigResetCmd(opts *configOptions, load func() error) *cobra.Command {
-	var defaults, confirm, dropSecrets bool
+	var defaults, yes, dropSecrets bool
 	cmd := &cobra.Command{
-		Use:   "reset --defaults --confirm",
+		Use:   "reset --defaults --yes",
 		Short: "Replace the app config with the built-in defaults, checkpoint first",
 		Long: `Replace the app config with the defaults built into cfrollback (shown by
 'cfrollback config reset --defaults --print'). Secrets of the current file (API
 keys, tokens) are carried over so the app is not locked out, unless
 --drop-secrets. The current file is checkpointed first.` +
-			exitStatusHelp("0  reset", "1  failed; nothing was changed", "2  --defaults or --confirm missing",
+			exitStatusHelp("0  reset", "1  failed; nothing was changed", "2  --defaults or --yes missing",
 				"6  another cfrollback run holds the lock"),
 		Example: `  cfrollback config reset --defaults --dry-run
-  cfrollback config reset --defaults --confirm`,
+  cfrollback config reset --defaults --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !defaults {
 				return usageErrorf("reset to what? only --defaults is supported")
 			}
-			if !confirm && !opts.DryRun {
-				return usageErrorf("this replaces the whole app config; add --confirm (the current file is checkpointed first), or --dry-run to see the differences")
+			if !yes && !opts.DryRun {
+				return usageErrorf("this replaces the whole app config; add --yes (the current file is checkpointed first), or --dry-run to see the differences")
 			}
 			if err := load(); err != nil {
 				return err
@@ -110,7 +110,8 @@ keys, tokens) are carried over so the app is not locked out, unless
 		},
 	}
 	cmd.Flags().BoolVar(&defaults, "defaults", false, "reset to the built-in defaults")
-	cmd.Flags().BoolVar(&confirm, "confirm", false, "yes, replace the whole config")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "replace the whole config without asking")
+	aliasFlags(cmd.Flags(), map[string]string{"confirm": "yes"})
 	cmd.Flags().BoolVar(&dropSecrets, "drop-secrets", false, "do not carry API keys and tokens over")
 	opts.dryRunFlag(cmd)
 	return cmd

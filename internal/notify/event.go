@@ -144,7 +144,7 @@ func ByHand(name, service, message string, run *journal.Run) Event {
 func TestEvent(service, message string) Event {
 	host := hostname()
 	return Event{Event: Test, Service: service, Host: host, Time: time.Now().UTC(),
-		Message: orBlank(message, "cfrollback test notification from "+host)}
+		Message: orBlank(message, "a test notification from cfrollback on "+host)}
 }
 
 func orBlank(s, blank string) string {

@@ -80,7 +80,7 @@ func TestByHand(t *testing.T) {
 	if ev := ByHand(RollbackFailed, "svc", "by hand", nil); ev.Message != "by hand" {
 		t.Errorf("%+v", ev)
 	}
-	if ev := TestEvent("svc", ""); ev.Event != Test || !strings.HasPrefix(ev.Message, "cfrollback test notification from ") {
+	if ev := TestEvent("svc", ""); ev.Event != Test || !strings.HasPrefix(ev.Message, "a test notification from cfrollback on ") {
 		t.Errorf("%+v", ev)
 	}
 }
