@@ -27,6 +27,7 @@ type baselineOptions struct {
 	Interval time.Duration
 	PID      int // measure this process's RSS instead of the manager's main pid
 	Force    bool
+	DryRun   bool // measure and print, write nothing
 	Logs     logCountOptions
 	Now      func() time.Time
 }
@@ -47,9 +48,14 @@ those requests and the error log lines of the last hour, and writes them to
 'cfrollback assess' judges response time against the baseline's p95.
 
 It refuses to record from a service that is not active, or whose requests fail
-more than 10% of the time, unless --force.` +
-			exitStatusHelp("0  recorded", "1  not recorded: the service is not healthy enough (or the write failed)", "2  bad usage"),
+more than 10% of the time, unless --force. --dry-run measures the same way and
+prints what would be recorded, and writes nothing (the exit status says whether it
+would have been recorded). The error lines are read where the logs setting says
+(logs.source, logs.files), or from --log-files.` +
+			exitStatusHelp("0  recorded (with --dry-run: would be recorded)",
+				"1  not recorded: the service is not healthy enough (or the write failed)", "2  bad usage"),
 		Example: `  cfrollback baseline record
+  cfrollback baseline record --dry-run
   cfrollback baseline record --samples 50 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +79,7 @@ more than 10% of the time, unless --force.` +
 	durationVar(fl, &opts.Interval, "interval", 100*time.Millisecond, "pause between requests")
 	fl.IntVar(&opts.PID, "pid", 0, "measure this process's RSS (default: the manager's main pid)")
 	fl.BoolVar(&opts.Force, "force", false, "record even from an inactive or failing service")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "measure and print what would be recorded; write nothing")
 	addLogFlags(fl, &opts.Logs)
 	show := &cobra.Command{
 		Use:   "show",
@@ -101,6 +108,10 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 	cfg, m := opts.Config, opts.Service
 	host, _ := os.Hostname()
 	b := assess.Baseline{Recorded: opts.Now().UTC(), Host: host, Service: m.Name()}
+	notRecorded := "baseline not recorded"
+	if opts.DryRun {
+		notRecorded = "baseline would not be recorded"
+	}
 	st, err := m.Status(ctx)
 	if err != nil || !st.Active {
 		why := "the service is not active"
@@ -108,7 +119,7 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 			why = err.Error()
 		}
 		if !opts.Force {
-			return fmt.Errorf("baseline not recorded: %s; a baseline must describe a healthy service (--force to record anyway)", why)
+			return fmt.Errorf("%s: %s; a baseline must describe a healthy service (--force to record anyway)", notRecorded, why)
 		}
 	}
 	if cfg.Health.URL != "" {
@@ -118,8 +129,8 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 		b.Latency = assess.Latency{Count: s.Count, P50MS: ms(s.P50), P95MS: ms(s.P95), P99MS: ms(s.P99), MaxMS: ms(s.Max)}
 		b.ErrorRate = float64(failed) / float64(len(ok)+failed)
 		if b.ErrorRate > 0.10 && !opts.Force {
-			return fmt.Errorf("baseline not recorded: %d of %d requests to %s failed; that is not healthy (--force to record anyway)",
-				failed, len(ok)+failed, b.URL)
+			return fmt.Errorf("%s: %d of %d requests to %s failed; that is not healthy (--force to record anyway)",
+				notRecorded, failed, len(ok)+failed, b.URL)
 		}
 	} else {
 		fmt.Fprintf(opts.IO.ErrOut, "%s health.url is empty: no latency in the baseline, so assess cannot judge response time\n",
@@ -138,12 +149,21 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 	}
 	if lines, _, err := errorLines(ctx, opts.IO, cfg, opts.Logs, opts.Now().Add(-time.Hour)); err == nil {
 		b.ErrorLinesLastHour = assess.Ptr(len(lines))
+	} else {
+		warner(opts.IO)(fmt.Sprintf("error lines not counted: %v", err))
 	}
-	if err := assess.WriteBaseline(cfg.StateDir, b); err != nil {
-		return fmt.Errorf("record baseline: %w", err)
-	}
-	if !opts.JSON {
-		fmt.Fprintf(opts.IO.Out, "baseline recorded in %s\n", assess.BaselinePath(cfg.StateDir))
+	switch {
+	case opts.DryRun:
+		if !opts.JSON {
+			fmt.Fprintf(opts.IO.Out, "baseline not recorded (--dry-run); %s would get:\n", assess.BaselinePath(cfg.StateDir))
+		}
+	default:
+		if err := assess.WriteBaseline(cfg.StateDir, b); err != nil {
+			return fmt.Errorf("record baseline: %w", err)
+		}
+		if !opts.JSON {
+			fmt.Fprintf(opts.IO.Out, "baseline recorded in %s\n", assess.BaselinePath(cfg.StateDir))
+		}
 	}
 	return printBaseline(opts.IO, opts.JSON, b)
 }
@@ -168,7 +188,7 @@ func printBaseline(io *ui.IO, asJSON bool, b assess.Baseline) error {
 	if b.ErrorLinesLastHour != nil {
 		fmt.Fprintf(io.Out, "  error lines:  %d in the hour before\n", *b.ErrorLinesLastHour)
 	} else {
-		fmt.Fprintln(io.Out, "  error lines:  log not readable (--log-files)")
+		fmt.Fprintln(io.Out, "  error lines:  log not readable (see the logs setting, or --log-files)")
 	}
 	return nil
 }

@@ -1,54 +1,32 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/config"
-	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
-// DefaultLogFiles is where the Claude Flow service writes logs when neither
-// journald nor pm2 keeps them.
-const DefaultLogFiles = "/var/log/claude-flow/*.log"
-
-// logSource is where the service's lines are: journald for a systemd unit,
-// files otherwise (pm2's own log files, or --files).
-type logSource struct {
-	Unit  string   // systemd unit; "" means Files
-	Files []string // plain log files
-	Desc  string   // for messages: "journald (claude-flow.service)", "pm2 app ...'s log files"
-}
-
 type logsOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Source logSource
-	Filter health.LogFilter
+	Source logs.Source
+	Filter logs.Filter
 	Count  bool
 	Follow bool
-	Poll   time.Duration // file follow interval
-	// Journal runs journalctl with args and streams its stdout; wait reports
-	// its exit once the stream is drained (or ctx ended).
-	Journal func(ctx context.Context, args []string) (stdout io.Reader, wait func() error, err error)
+	Reader logs.Reader
 }
 
 type logLineJSON struct {
@@ -71,12 +49,16 @@ func newLogsCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Show, filter or count the service's log lines",
-		Long: `Show the service's log lines: from journald (journalctl -u UNIT -o json) for a
-systemd unit, from the app's log files (pm2 jlist: pm_out_log_path, pm_err_log_path)
-for pm2, and from --files (default ` + DefaultLogFiles + `) otherwise or when --files
-is given.
+		Long: `Show the service's log lines from where the setting logs.source says they are:
+  auto      journald for a systemd unit, pm2's log files for a pm2 app, else logs.files
+  journald  journalctl -u service.unit -o json
+  pm2       the files 'pm2 jlist' names for service.pm2_name (pm_out_log_path, pm_err_log_path)
+  files     the glob logs.files (default /var/log/claude-flow/*.log)
+--log-files GLOB reads those files instead, whatever the setting. A match that is not a
+regular file (a FIFO, a device) or that is reached through a symbolic link another user
+owns is skipped with a warning.
 
---since takes a duration back from now (1h, 30m) or a time (2025-01-04T14:00:00Z,
+--since takes a duration back from now (1h, 30m, 2d) or a time (2025-01-04T14:00:00Z,
 "2025-01-04 14:00"). For plain files it is judged simply: a file last modified
 before --since is skipped, a line is dated by a timestamp at its start (ISO 8601 /
 RFC 3339, as pm2 --time writes), a line without one takes the time of the line
@@ -88,15 +70,15 @@ lines until interrupted. --json prints one JSON object per line (JSON Lines), or
 {"count": N, ...} with --count.` +
 			exitStatusHelp("0  done (also when no line matched; --count then prints 0)",
 				"1  the log source could not be read (journalctl failed, no log files)",
-				"2  bad usage: invalid --grep, --since, or --count with --follow"),
+				"2  bad usage: invalid --grep, --since or --log-files, or --count with --follow"),
 		Example: `  cfrollback logs --since 1h
   cfrollback logs --grep ERROR --last-hour --count
   cfrollback logs --grep 'ERROR|FATAL' --since 30m --json
   cfrollback logs --follow --grep 'spawn failed'
-  cfrollback logs --files '/srv/app/logs/*.log' --since '2025-01-04 14:00'`,
+  cfrollback logs --log-files '/srv/app/logs/*.log' --since '2025-01-04 14:00'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := &logsOptions{IO: f.IO, JSON: f.JSON, Count: count, Follow: follow, Journal: execJournalctl}
+			opts := &logsOptions{IO: f.IO, JSON: f.JSON, Count: count, Follow: follow, Reader: logs.Reader{Warn: warner(f.IO)}}
 			if count && follow {
 				return usageErrorf("--count and --follow do not go together: a count needs an end")
 			}
@@ -114,7 +96,7 @@ lines until interrupted. --json prints one JSON object per line (JSON Lines), or
 			if err != nil {
 				return err
 			}
-			if opts.Source, err = resolveLogSource(cmd.Context(), f.IO, cfg, files, cmd.Flags().Changed("files")); err != nil {
+			if opts.Source, err = resolveLogs(cmd.Context(), f.IO, cfg, files); err != nil {
 				return err
 			}
 			return runLogs(cmd.Context(), opts)
@@ -122,17 +104,18 @@ lines until interrupted. --json prints one JSON object per line (JSON Lines), or
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&grep, "grep", "", "only lines matching this regular expression (RE2)")
-	fl.StringVar(&since, "since", "", "only lines since a duration ago (1h) or a time (2025-01-04T14:00:00Z)")
+	fl.StringVar(&since, "since", "", "only lines since a duration ago (1h, 2d) or a time (2025-01-04T14:00:00Z)")
 	fl.BoolVar(&lastHour, "last-hour", false, "same as --since 1h")
 	fl.BoolVar(&count, "count", false, "print only the number of matching lines")
 	fl.BoolVar(&follow, "follow", false, "keep printing new lines until interrupted")
-	fl.StringVar(&files, "files", DefaultLogFiles, "read these log files (a glob) instead of journald or pm2's files")
+	fl.StringVar(&files, "log-files", "", "read these log files (a glob) instead of the logs setting (logs.source, logs.files)")
+	aliasFlags(fl, map[string]string{"files": "log-files"})
 	return cmd
 }
 
 // parseLogFilter turns --grep and --since into a filter.
-func parseLogFilter(grep, since string, now time.Time) (health.LogFilter, error) {
-	var f health.LogFilter
+func parseLogFilter(grep, since string, now time.Time) (logs.Filter, error) {
+	var f logs.Filter
 	if grep != "" {
 		re, err := regexp.Compile(grep)
 		if err != nil {
@@ -141,175 +124,76 @@ func parseLogFilter(grep, since string, now time.Time) (health.LogFilter, error)
 		f.Grep = re
 	}
 	if since != "" {
-		if d, err := time.ParseDuration(since); err == nil {
-			if d < 0 {
-				return f, usageErrorf("--since %s: give a positive duration back from now, e.g. 1h", since)
-			}
-			f.Since = now.Add(-d)
-			return f, nil
+		t, err := logs.ParseSince(since, now)
+		if err != nil {
+			return f, usageErrorf("--since %v", err)
 		}
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-			if t, err := time.ParseInLocation(layout, since, time.Local); err == nil {
-				f.Since = t
-				return f, nil
-			}
-		}
-		return f, usageErrorf("--since %q: not a duration (1h, 30m) or a time (2025-01-04T14:00:00Z, \"2025-01-04 14:00\")", since)
+		f.Since = t
 	}
 	return f, nil
 }
 
-// resolveLogSource picks where the service logs: explicit --files, else the
-// manager's own place, else the default files.
-func resolveLogSource(ctx context.Context, io *ui.IO, cfg config.Config, files string, filesSet bool) (logSource, error) {
-	if filesSet {
-		return globSource(files)
+// warner prints a warning line on stderr.
+func warner(io *ui.IO) func(string) {
+	return func(msg string) {
+		fmt.Fprintf(io.ErrOut, "%s %s\n", io.ErrPalette().Yellow("warning:"), msg)
 	}
-	switch cfg.Service.Manager {
-	case service.KindCommand:
-		return globSource(files)
-	case service.KindSystemd:
-		return journalSource(cfg.Service.Unit), nil
-	}
-	m, err := newServiceManager(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(io.ErrOut, "%s %v; reading %s instead\n", io.ErrPalette().Yellow("note:"), errors.Unwrap(err), files)
-		return globSource(files)
-	}
-	switch m.Kind() {
-	case service.KindSystemd:
-		return journalSource(cfg.Service.Unit), nil
-	case service.KindPM2:
-		if _, err := m.Status(ctx); err != nil { // never lets 'pm2 jlist' spawn a daemon
-			return logSource{}, err
-		}
-		paths, err := pm2LogFiles(ctx, runbook.ServiceConfig(cfg))
-		if err != nil {
-			return logSource{}, err
-		}
-		return logSource{Files: paths, Desc: fmt.Sprintf("pm2 app %s's log files", cfg.Service.PM2Name)}, nil
-	}
-	return globSource(files)
 }
 
-func journalSource(unit string) logSource {
-	if !strings.Contains(unit, ".") {
-		unit += ".service"
-	}
-	return logSource{Unit: unit, Desc: "journald (" + unit + ")"}
-}
-
-func globSource(glob string) (logSource, error) {
-	paths, err := filepath.Glob(glob)
-	if err != nil {
-		return logSource{}, usageErrorf("--files %q: %v", glob, err)
-	}
-	if len(paths) == 0 {
-		return logSource{}, fmt.Errorf("no log files match %s; point --files at the service's logs", glob)
-	}
-	return logSource{Files: paths, Desc: glob}, nil
-}
-
-// pm2LogFiles asks pm2 where the app's out and err logs are.
-func pm2LogFiles(ctx context.Context, c service.Config) ([]string, error) {
-	bin := c.PM2Bin
-	if bin == "" {
-		bin = "pm2"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "jlist")
-	if c.PM2Home != "" {
-		cmd.Env = append(os.Environ(), "PM2_HOME="+c.PM2Home)
-	}
-	killGroupOnCancel(cmd)
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("pm2 jlist: %w", err)
-	}
-	return parsePM2LogPaths(out, c.PM2Name)
-}
-
-// parsePM2LogPaths reads the app's log files from 'pm2 jlist' output; pm2
-// may print warnings before the JSON.
-func parsePM2LogPaths(out []byte, app string) ([]string, error) {
-	var procs []struct {
-		Name string `json:"name"`
-		Env  struct {
-			Out string `json:"pm_out_log_path"`
-			Err string `json:"pm_err_log_path"`
-		} `json:"pm2_env"`
-	}
-	// The JSON starts at a line that starts with '[' ("[PM2] ..." warnings do too).
-	var err error
-	for rest := out; ; {
-		if err = json.Unmarshal(rest, &procs); err == nil {
-			break
-		}
-		i := bytes.Index(rest, []byte("\n["))
-		if i < 0 {
-			return nil, fmt.Errorf("pm2 jlist: %w", err)
-		}
-		rest = rest[i+1:]
-	}
-	var paths []string
-	for _, p := range procs {
-		if p.Name != app {
-			continue
-		}
-		for _, path := range []string{p.Env.Out, p.Env.Err} {
-			if path != "" && path != "/dev/null" && !slices.Contains(paths, path) {
-				paths = append(paths, path)
+// resolveLogs is where the service's logs are for every command that reads them: the glob
+// of --log-files when given (override), else the setting logs.source. Its errors say what
+// to set or give instead.
+func resolveLogs(ctx context.Context, io *ui.IO, cfg config.Config, override string) (logs.Source, error) {
+	svc := runbook.ServiceConfig(cfg)
+	r := logs.Resolver{
+		Settings: logs.Settings{Source: cfg.Logs.Source, Files: cfg.Logs.Files, Manager: cfg.Service.Manager,
+			Unit: cfg.Service.Unit, PM2Name: cfg.Service.PM2Name, PM2Bin: cfg.Service.PM2Bin, PM2Home: cfg.Service.PM2Home},
+		Detect: func(ctx context.Context) (string, error) {
+			m, err := newServiceManager(ctx, cfg)
+			if err != nil {
+				if u := errors.Unwrap(err); u != nil {
+					err = u
+				}
+				return "", err
 			}
-		}
+			return m.Kind(), nil
+		},
+		// Asked through the pm2 manager, which never starts a pm2 daemon.
+		PM2Listed: func(ctx context.Context) (bool, error) {
+			svc.Manager = service.KindPM2
+			m, err := service.New(ctx, svc)
+			if err != nil {
+				return false, err
+			}
+			st, err := m.Status(ctx)
+			return st.Exists, err
+		},
+		Warn: warner(io),
 	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("pm2 app %s has no log files in 'pm2 jlist'; use --files", app)
+	src, err := r.Resolve(ctx, override)
+	switch {
+	case err == nil:
+		return src, nil
+	case errors.Is(err, filepath.ErrBadPattern):
+		return src, usageErrorf("--log-files %v", err)
+	case errors.Is(err, logs.ErrNoFiles) && override != "":
+		return src, fmt.Errorf("%w; point --log-files at the service's logs", err)
+	case errors.Is(err, logs.ErrNoFiles):
+		return src, fmt.Errorf("%w; set logs.source (auto, journald, pm2, files) and logs.files to where the service logs ('cfrollback settings' shows them), or give --log-files GLOB", err)
 	}
-	return paths, nil
-}
-
-// execJournalctl runs the real journalctl.
-func execJournalctl(ctx context.Context, args []string) (io.Reader, func() error, error) {
-	cmd := exec.CommandContext(ctx, "journalctl", args...)
-	killGroupOnCancel(cmd)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("journalctl: %w", err)
-	}
-	return stdout, func() error {
-		err := cmd.Wait()
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("journalctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-		}
-		return nil
-	}, nil
+	return src, err
 }
 
 func runLogs(ctx context.Context, opts *logsOptions) error {
-	var mu sync.Mutex
 	n := 0
-	emit := func(l health.LogLine) error {
-		mu.Lock()
-		defer mu.Unlock()
+	emit := func(l logs.Line) error {
 		n++
 		if opts.Count {
 			return nil
 		}
 		return printLogLine(opts.IO.Out, opts.JSON, l)
 	}
-	var err error
-	if opts.Source.Unit != "" {
-		err = readJournal(ctx, opts, emit)
-	} else {
-		err = readFiles(ctx, opts, emit)
-	}
-	if err != nil {
+	if err := opts.Reader.Read(ctx, opts.Source, opts.Filter, opts.Follow, emit); err != nil {
 		return err
 	}
 	if opts.Count {
@@ -325,58 +209,7 @@ func runLogs(ctx context.Context, opts *logsOptions) error {
 	return nil
 }
 
-func readJournal(ctx context.Context, opts *logsOptions, emit func(health.LogLine) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stdout, wait, err := opts.Journal(ctx, health.JournalctlArgs(opts.Source.Unit, opts.Filter.Since, opts.Follow))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", opts.Source.Desc, err)
-	}
-	bad, scanErr := health.ScanJournal(stdout, opts.Filter, emit)
-	if scanErr != nil {
-		cancel() // a failed write (closed pipe): stop journalctl too
-	}
-	waitErr := wait()
-	if bad > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "%s %d journal entries could not be parsed and were skipped\n", opts.IO.ErrPalette().Yellow("warning:"), bad)
-	}
-	if scanErr != nil && ctx.Err() == nil {
-		return fmt.Errorf("read %s: %w", opts.Source.Desc, scanErr)
-	}
-	return waitErr
-}
-
-func readFiles(ctx context.Context, opts *logsOptions, emit func(health.LogLine) error) error {
-	offsets := make([]int64, len(opts.Source.Files))
-	readable := 0
-	for i, p := range opts.Source.Files {
-		off, err := health.ScanFile(ctx, p, 0, opts.Filter, emit)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			fmt.Fprintf(opts.IO.ErrOut, "%s %v\n", opts.IO.ErrPalette().Yellow("warning:"), err)
-			continue
-		}
-		readable++
-		offsets[i] = off
-	}
-	if readable == 0 {
-		return fmt.Errorf("none of the log files of %s could be read", opts.Source.Desc)
-	}
-	if !opts.Follow {
-		return nil
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(opts.Source.Files))
-	for i, p := range opts.Source.Files {
-		wg.Go(func() { errs[i] = health.FollowFile(ctx, p, offsets[i], opts.Poll, opts.Filter, emit) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func printLogLine(w io.Writer, asJSON bool, l health.LogLine) error {
+func printLogLine(w io.Writer, asJSON bool, l logs.Line) error {
 	if asJSON {
 		j := logLineJSON{Source: l.Source, PID: l.PID, Message: l.Message}
 		if !l.Time.IsZero() {
@@ -397,13 +230,4 @@ func printLogLine(w io.Writer, asJSON bool, l health.LogLine) error {
 	// A file's line carries its own timestamp, if any; the file name says where it came from.
 	_, err := fmt.Fprintf(w, "%s: %s\n", filepath.Base(l.Source), l.Message)
 	return err
-}
-
-// killGroupOnCancel runs cmd in its own process group (the operator's Ctrl-C reaches
-// cfrollback, which then ends it) and, when its context ends, kills the whole group; output
-// a leftover holds open is given up after 2 s.
-func killGroupOnCancel(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
 }

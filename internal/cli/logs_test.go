@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -24,7 +25,7 @@ func testIO() (*ui.IO, *bytes.Buffer, *bytes.Buffer) {
 	return &ui.IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, NoColor: true}, &out, &errOut
 }
 
-func fakeJournal(output string, exitErr error, gotArgs *[]string) func(context.Context, []string) (io.Reader, func() error, error) {
+func fakeJournal(output string, exitErr error, gotArgs *[]string) logs.JournalFunc {
 	return func(_ context.Context, args []string) (io.Reader, func() error, error) {
 		*gotArgs = args
 		return strings.NewReader(output), func() error { return exitErr }, nil
@@ -38,8 +39,8 @@ func TestRunLogsJournal(t *testing.T) {
 	}
 	var args []string
 	io, out, errOut := testIO()
-	opts := &logsOptions{IO: io, Source: journalSource("claude-flow"), Filter: f, Count: true,
-		Journal: fakeJournal(capturedJournal, nil, &args)}
+	opts := &logsOptions{IO: io, Source: logs.JournalSource("claude-flow"), Filter: f, Count: true,
+		Reader: logs.Reader{Journal: fakeJournal(capturedJournal, nil, &args), Warn: warner(io)}}
 	if err := runLogs(t.Context(), opts); err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +52,8 @@ func TestRunLogsJournal(t *testing.T) {
 	}
 
 	io, out, _ = testIO()
-	opts = &logsOptions{IO: io, JSON: true, Source: journalSource("claude-flow.service"), Filter: f,
-		Journal: fakeJournal(capturedJournal, nil, &args)}
+	opts = &logsOptions{IO: io, JSON: true, Source: logs.JournalSource("claude-flow.service"), Filter: f,
+		Reader: logs.Reader{Journal: fakeJournal(capturedJournal, nil, &args)}}
 	if err := runLogs(t.Context(), opts); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestRunLogsJournal(t *testing.T) {
 
 	// journalctl failing is exit 1 with its message.
 	io, _, _ = testIO()
-	opts = &logsOptions{IO: io, Source: journalSource("x"), Journal: fakeJournal("", errors.New("journalctl: exit status 1: Failed to open"), &args)}
+	opts = &logsOptions{IO: io, Source: logs.JournalSource("x"), Reader: logs.Reader{Journal: fakeJournal("", errors.New("journalctl: exit status 1: Failed to open"), &args)}}
 	if err := runLogs(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "Failed to open") {
 		t.Errorf("err = %v", err)
 	}
@@ -87,19 +88,5 @@ func TestParseLogFilter(t *testing.T) {
 		if _, err := parseLogFilter(bad[0], bad[1], now); exitCode(err) != ExitUsage {
 			t.Errorf("%q: %v", bad, err)
 		}
-	}
-}
-
-func TestParsePM2LogPaths(t *testing.T) {
-	out := []byte(`[PM2] a warning first
-[{"name":"other","pm2_env":{"pm_out_log_path":"/o.log"}},
- {"name":"claude-flow-assistant","pm2_env":{"pm_out_log_path":"/root/.pm2/logs/cf-out.log","pm_err_log_path":"/root/.pm2/logs/cf-error.log"}},
- {"name":"claude-flow-assistant","pm2_env":{"pm_out_log_path":"/root/.pm2/logs/cf-out.log","pm_err_log_path":"/dev/null"}}]`)
-	paths, err := parsePM2LogPaths(out, "claude-flow-assistant")
-	if err != nil || strings.Join(paths, " ") != "/root/.pm2/logs/cf-out.log /root/.pm2/logs/cf-error.log" {
-		t.Errorf("%q %v", paths, err)
-	}
-	if _, err := parsePM2LogPaths([]byte(`[]`), "claude-flow-assistant"); err == nil || !strings.Contains(err.Error(), "--files") {
-		t.Errorf("no app: %v", err)
 	}
 }

@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +17,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -107,7 +106,6 @@ Only one monitor runs at a time (<state_dir>/monitor.lock).` +
 				return err
 			}
 			opts.JSON, opts.Config, opts.Service = f.JSON, cfg, m
-			opts.Logs.Journalf = execJournalctl
 			return runMonitor(cmd.Context(), opts)
 		},
 	}
@@ -207,8 +205,7 @@ func takeSample(ctx context.Context, opts *monitorOptions, tail *logTail) assess
 			s.Probe.Detail = r.Detail
 		}
 	}
-	if tail.ok {
-		errs, agentFails, watch := tail.read(ctx)
+	if errs, agentFails, watch, ok := tail.read(ctx); ok {
 		s.ErrorLines, s.AgentFailures = assess.Ptr(errs), assess.Ptr(agentFails)
 		for _, w := range opts.WatchFor {
 			if watchPatterns[w] != nil {
@@ -246,47 +243,41 @@ func watchAlerts(opts *monitorOptions, history []assess.Sample, s assess.Sample)
 	return out
 }
 
-// logTail reads only what the log gained since the last sample: files from
-// the offset the previous read ended at, journald from the last sample's time.
+// logTail counts the error lines the log gained since the last sample (logs.Tail).
 type logTail struct {
-	ok      bool
-	desc    string
-	src     logSource
-	offsets map[string]int64
-	since   time.Time
-	opts    *monitorOptions
-	errRE   *regexp.Regexp
+	tail   *logs.Tail // nil: the log is not read
+	desc   string
+	opts   *monitorOptions
+	errRE  *regexp.Regexp
+	failed string // the last read error warned about, so a failing log warns once
 }
 
 func newLogTail(ctx context.Context, opts *monitorOptions) *logTail {
-	t := &logTail{opts: opts, offsets: map[string]int64{}, since: opts.Now(), desc: "not read"}
+	t := &logTail{opts: opts, desc: "not read"}
 	re, err := regexp.Compile(opts.Logs.grep())
 	if err != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "%s --error-grep: %v; error lines are not counted\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+		warner(opts.IO)(fmt.Sprintf("--error-grep: %v; error lines are not counted", err))
 		return t
 	}
-	files := opts.Logs.Files
-	if files == "" {
-		files = DefaultLogFiles
-	}
-	src, err := resolveLogSource(ctx, opts.IO, opts.Config, files, opts.Logs.Files != "")
+	src, err := resolveLogs(ctx, opts.IO, opts.Config, opts.Logs.Files)
 	if err != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "%s %v; error lines are not counted\n", opts.IO.ErrPalette().Yellow("warning:"), err)
+		warner(opts.IO)(fmt.Sprintf("%v; error lines are not counted", err))
 		return t
 	}
-	for _, p := range src.Files {
-		if fi, err := os.Stat(p); err == nil {
-			t.offsets[p] = fi.Size() // only lines written from now on
-		}
-	}
-	t.ok, t.src, t.desc, t.errRE = true, src, src.Desc, re
+	r := logs.Reader{Journal: opts.Logs.Journal, Warn: warner(opts.IO)}
+	t.tail, t.desc, t.errRE = logs.NewTail(r, src, opts.Now()), src.Desc, re
 	return t
 }
 
-func (t *logTail) read(ctx context.Context) (errs, agentFails int, watch map[string]int) {
+// read counts the new lines; ok is false when the log is not read or this read failed:
+// an unread log is no evidence of a clean one, so the sample then has no error count.
+func (t *logTail) read(ctx context.Context) (errs, agentFails int, watch map[string]int, ok bool) {
+	if t.tail == nil {
+		return 0, 0, nil, false
+	}
 	watch = map[string]int{}
 	spawn := watchPatterns["agent-spawn-failure"]
-	emit := func(l health.LogLine) error {
+	err := t.tail.Read(ctx, t.opts.Now(), func(l logs.Line) error {
 		if t.errRE.MatchString(l.Message) {
 			errs++
 		}
@@ -299,22 +290,16 @@ func (t *logTail) read(ctx context.Context) (errs, agentFails int, watch map[str
 			}
 		}
 		return nil
-	}
-	now := t.opts.Now()
-	if t.src.Unit != "" {
-		lopts := &logsOptions{IO: &ui.IO{Out: io.Discard, ErrOut: t.opts.IO.ErrOut}, Source: t.src,
-			Filter: health.LogFilter{Since: t.since}, Journal: t.opts.Logs.Journalf}
-		_ = readJournal(ctx, lopts, emit)
-	} else {
-		for _, p := range t.src.Files {
-			off, err := health.ScanFile(ctx, p, t.offsets[p], health.LogFilter{}, emit)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
-				t.offsets[p] = off
-			}
+	})
+	if err != nil {
+		if ctx.Err() == nil && err.Error() != t.failed {
+			warner(t.opts.IO)(fmt.Sprintf("%v; this sample has no error count", err))
 		}
+		t.failed = err.Error()
+		return 0, 0, nil, false
 	}
-	t.since = now
-	return errs, agentFails, watch
+	t.failed = ""
+	return errs, agentFails, watch, true
 }
 
 func printSample(opts *monitorOptions, history []assess.Sample, alerts []string) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,19 +17,28 @@ func newQuickrefCmd(f *Factory) *cobra.Command {
 		Short: "The copy-paste emergency block, in cfrollback commands, for these settings",
 		Long: `Print the seed's "Quick Reference Commands" as cfrollback commands for the
 settings in effect (service manager, install and backup dirs, journal), ready to
-paste into a runbook or a terminal at 3am.`,
+paste into a runbook or a terminal at 3am. The logs line reads where the logs
+setting says (logs.source, logs.files); when that finds no log here, the line says
+what to set instead of printing a command that fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.loadConfig()
 			if err != nil {
 				return err
 			}
-			return printQuickref(f.IO, f.JSON, cfg, f.Settings.file)
+			// Resolved quietly: the block says where the logs are, warnings would only repeat it.
+			src, err := resolveLogs(cmd.Context(), &ui.IO{Out: io.Discard, ErrOut: io.Discard}, cfg, "")
+			logsLine := "logs --grep ERROR --last-hour --count     # " + src.Desc
+			if err != nil {
+				logsLine = "settings | grep '^logs'     # no log found here (" + err.Error() + ")"
+			}
+			return printQuickref(f.IO, f.JSON, cfg, f.Settings.file, logsLine)
 		},
 	}
 }
 
-func printQuickref(io *ui.IO, asJSON bool, cfg config.Config, configFile string) error {
+// printQuickref prints the block; logsLine is the logs command (after "sudo cfrollback ").
+func printQuickref(io *ui.IO, asJSON bool, cfg config.Config, configFile, logsLine string) error {
 	cf := "cfrollback"
 	if configFile != "" {
 		cf += " --config " + configFile
@@ -58,7 +68,7 @@ func printQuickref(io *ui.IO, asJSON bool, cfg config.Config, configFile string)
 	w("")
 	w("# QUICK HEALTH CHECK - VERIFY ROLLBACK")
 	w("sudo %s health-check --quick", cf)
-	w("sudo %s logs --grep ERROR --last-hour --count", cf)
+	w("sudo %s %s", cf, logsLine)
 	w("sudo %s test response-time --target 2000ms --samples 10", cf)
 	w("")
 	w("# AFTERWARDS")

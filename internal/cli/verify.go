@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -47,9 +47,9 @@ type verifyResult struct {
 
 // logCountOptions say which log lines count as errors.
 type logCountOptions struct {
-	Files    string // --log-files glob; "" means the service's own log
-	Grep     string // default "ERROR"
-	Journalf func(ctx context.Context, args []string) (io.Reader, func() error, error)
+	Files   string // --log-files glob; "" means the logs setting
+	Grep    string // default "ERROR"
+	Journal logs.JournalFunc
 }
 
 type verifyOptions struct {
@@ -80,10 +80,11 @@ func newVerifyCmd(f *Factory) *cobra.Command {
   2. health           health-check --comprehensive (without its database rows)
   3. agents           every definition in agents_dir parses and is valid (SKIP without the dir)
   4. databases        quick_check of every configured database (health-check rows)
-  5. API connectivity DNS, TCP, TLS, HTTP to --api-url or the app config's claude.baseUrl
+  5. API connectivity DNS, TCP, TLS, HTTP to --url or the app config's claude.baseUrl
   6. response time    p95 of --samples requests to health.url within --target
   7. error count      lines matching --error-grep in the last hour: FAIL when more than
-                      --max-errors arrived after the rollback ended, WARN for earlier ones
+                      --max-errors arrived after the rollback ended, WARN for earlier ones;
+                      read where the logs setting says (logs.source), or --log-files
 
 The result is appended to the journal (event "verify") against the last
 emergency/rollback/undo run, or --run RUN_ID; 'cfrollback report' prints it.
@@ -93,7 +94,8 @@ The checks run without the lock; the lock is taken only to append.` +
 				"2  bad usage or invalid settings"),
 		Example: `  cfrollback verify
   cfrollback verify --json | jq '.steps[] | select(.status=="FAIL")'
-  cfrollback verify --target 500ms --samples 20 --api-url https://api.anthropic.com/v1`,
+  cfrollback verify --target 500ms --samples 20 --url https://api.anthropic.com/v1
+  cfrollback verify --log-files '/srv/app/logs/*.log'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Samples < 1 || opts.Samples > maxSamples {
@@ -108,7 +110,6 @@ The checks run without the lock; the lock is taken only to append.` +
 				return err
 			}
 			opts.JSON, opts.Config, opts.Service, opts.Databases = f.JSON, cfg, m, healthDatabases{cfg: cfg}
-			opts.Logs.Journalf = execJournalctl
 			return runVerify(cmd.Context(), opts)
 		},
 	}
@@ -119,16 +120,17 @@ The checks run without the lock; the lock is taken only to append.` +
 	fl.IntVar(&opts.Samples, "samples", 10, "requests for the response-time step")
 	durationVar(fl, &opts.Interval, "interval", 100*time.Millisecond, "pause between those requests")
 	durationVar(fl, &opts.Target, "target", 2*time.Second, "p95 latency that passes")
-	fl.StringVar(&opts.APIURL, "api-url", "", "API endpoint for the connectivity step (default: claude.baseUrl of the app config)")
+	fl.StringVar(&opts.APIURL, "url", "", "API endpoint for the connectivity step (default: claude.baseUrl of the app config)")
 	fl.IntVar(&opts.MaxErrors, "max-errors", 0, "error lines allowed after the rollback ended")
 	addLogFlags(fl, &opts.Logs)
+	aliasFlags(fl, map[string]string{"api-url": "url"})
 	return cmd
 }
 
 func addLogFlags(fl interface {
 	StringVar(p *string, name, value, usage string)
 }, o *logCountOptions) {
-	fl.StringVar(&o.Files, "log-files", "", "count error lines in these files (a glob) instead of the service's log")
+	fl.StringVar(&o.Files, "log-files", "", "count error lines in these files (a glob) instead of the logs setting (logs.source, logs.files)")
 	fl.StringVar(&o.Grep, "error-grep", "ERROR", "a log line matching this regular expression (RE2) is an error")
 }
 
@@ -320,7 +322,7 @@ func checkAgents(dir string) verifyStep {
 }
 
 // checkAPI runs the DNS/TCP/TLS/HTTP stages of 'cfrollback test
-// api-connection' against --api-url, or the app config's claude.baseUrl.
+// api-connection' against --url, or the app config's claude.baseUrl.
 func checkAPI(ctx context.Context, url string, cfg config.Config, timeout time.Duration) verifyStep {
 	if url == "" {
 		u, err := baseURLFrom(appConfigPath(cfg))
@@ -380,33 +382,23 @@ func (o logCountOptions) grep() string {
 	return o.Grep
 }
 
-// errorLines reads the service's log lines since since that match the
-// error expression, with the reused `logs` machinery.
-func errorLines(ctx context.Context, io *ui.IO, cfg config.Config, o logCountOptions, since time.Time) ([]health.LogLine, string, error) {
+// errorLines reads the service's log lines since since that match the error expression,
+// from where the logs setting (or --log-files) says they are.
+func errorLines(ctx context.Context, io *ui.IO, cfg config.Config, o logCountOptions, since time.Time) ([]logs.Line, string, error) {
 	filter, err := parseLogFilter(o.grep(), "", since)
 	if err != nil {
 		return nil, "", err
 	}
 	filter.Since = since
-	files := o.Files
-	if files == "" {
-		files = DefaultLogFiles
-	}
-	src, err := resolveLogSource(ctx, io, cfg, files, o.Files != "")
+	src, err := resolveLogs(ctx, io, cfg, o.Files)
 	if err != nil {
 		return nil, "", err
 	}
-	lopts := &logsOptions{IO: &ui.IO{Out: io.Out, ErrOut: io.ErrOut}, Source: src, Filter: filter, Journal: o.Journalf}
-	if lopts.Journal == nil {
-		lopts.Journal = execJournalctl
-	}
-	var lines []health.LogLine
-	emit := func(l health.LogLine) error { lines = append(lines, l); return nil }
-	if src.Unit != "" {
-		err = readJournal(ctx, lopts, emit)
-	} else {
-		err = readFiles(ctx, lopts, emit)
-	}
+	var lines []logs.Line
+	err = logs.Reader{Journal: o.Journal, Warn: warner(io)}.Read(ctx, src, filter, false, func(l logs.Line) error {
+		lines = append(lines, l)
+		return nil
+	})
 	return lines, src.Desc, err
 }
 

@@ -27,6 +27,8 @@ type Config struct {
 	AgentsDir string        `mapstructure:"agents_dir" json:"agents_dir"`
 	Version   VersionConfig `mapstructure:"version" json:"version"`
 	Notify    NotifyConfig  `mapstructure:"notify" json:"notify"`
+	// Logs says where the service's own log lines are (logs, verify, monitor, baseline).
+	Logs LogsConfig `mapstructure:"logs" json:"logs"`
 	// StateDir keeps monitor samples and the recorded baseline.
 	StateDir string `mapstructure:"state_dir" json:"state_dir"`
 	Journal  string `mapstructure:"journal" json:"journal"`
@@ -80,6 +82,16 @@ type Webhook struct {
 	Name string `mapstructure:"name" json:"name"`
 	URL  string `mapstructure:"url" json:"url"`
 	Kind string `mapstructure:"kind" json:"kind"`
+}
+
+// LogsConfig says where the service writes its log lines.
+type LogsConfig struct {
+	// Source is auto (journald for a systemd unit, pm2's log files for a pm2 app, else
+	// Files), journald (the journal of service.unit), pm2 (the files 'pm2 jlist' names for
+	// service.pm2_name) or files.
+	Source string `mapstructure:"source" json:"source"`
+	// Files is a glob of plain log files: source files, and auto's last resort.
+	Files string `mapstructure:"files" json:"files"`
 }
 
 // DatabaseConfig holds the settings of the database commands.
@@ -180,6 +192,7 @@ func Defaults() Config {
 		// A host install is an npm prefix (node_modules in install_dir), not npm -g.
 		Version:  VersionConfig{InstallCommand: "npm install --prefix {install_dir} --save-exact --no-audit --no-fund claude-flow@{version}"},
 		Notify:   NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
+		Logs:     LogsConfig{Source: "auto", Files: "/var/log/claude-flow/*.log"},
 		StateDir: "/var/lib/cfrollback",
 		Journal:  "/var/log/cfrollback/journal.jsonl",
 		Lock:     "/run/cfrollback/cfrollback.lock",
@@ -347,6 +360,23 @@ func (c *Config) Validate() error {
 		if kv.d <= 0 {
 			return bad(kv.k, kv.d, "must be a positive duration such as 30s")
 		}
+	}
+	switch c.Logs.Source {
+	case "auto", "journald", "pm2", "files":
+	default:
+		return bad("logs.source", c.Logs.Source, "must be auto, journald, pm2 or files")
+	}
+	if c.Logs.Source == "journald" && c.Service.Unit == "" {
+		return bad("service.unit", c.Service.Unit, "must name the unit whose journal logs.source journald reads")
+	}
+	if c.Logs.Source == "pm2" && c.Service.PM2Name == "" {
+		return bad("service.pm2_name", c.Service.PM2Name, "must name the app whose log files logs.source pm2 reads")
+	}
+	if err := absPath("logs.files", c.Logs.Files); err != nil {
+		return err
+	}
+	if _, err := filepath.Match(c.Logs.Files, "x"); err != nil {
+		return bad("logs.files", c.Logs.Files, "must be a glob of the service's log files: "+err.Error())
 	}
 	if c.Health.Consecutive < 1 {
 		return bad("health.consecutive", c.Health.Consecutive, "must be at least 1")

@@ -42,6 +42,12 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"health.consecutive", func(c *Config) { c.Health.Consecutive = 0 }},
 		{"health.url", func(c *Config) { c.Health.URL = "ftp://x" }},
 		{"journal", func(c *Config) { c.Journal = "" }},
+		{"logs.source", func(c *Config) { c.Logs.Source = "syslog" }},
+		{"logs.files", func(c *Config) { c.Logs.Files = "logs/*.log" }},
+		{"logs.files", func(c *Config) { c.Logs.Files = "/var/log/[app.log" }},
+		{"logs.files", func(c *Config) { c.Logs.Files = "" }},
+		{"service.unit", func(c *Config) { c.Service.Manager, c.Logs.Source, c.Service.Unit = "pm2", "journald", "" }},
+		{"service.pm2_name", func(c *Config) { c.Service.Manager, c.Logs.Source, c.Service.PM2Name = "systemd", "pm2", "" }},
 		// the safety net inside what a rollback swaps away
 		{"backup.dir", func(c *Config) { c.Backup.Dir = "/opt/claude-flow/backups" }},
 		{"backup.dir", func(c *Config) { c.Backup.Dir = "/opt/claude-flow" }},

@@ -1,145 +1,67 @@
-package health
+package logs
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
-// Log lines are health evidence too: `cfrollback logs --grep ERROR --since
-// 1h --count` is the seed's error count, and verify, monitor and assess count
-// error lines. This file reads them from journalctl's JSON output and from
-// plain log files; the cli decides which source a service has.
+// ErrForeignLink is returned for a log file reached through a symbolic link that a user
+// other than root or cfrollback's own owns: it is not followed.
+var ErrForeignLink = errors.New("reached through a symbolic link owned by another user")
 
-// LogLine is one line of the service's log.
-type LogLine struct {
-	Time    time.Time // zero when the line carries no time (plain files)
-	Source  string    // "journal" or the file's path
-	Message string
-	PID     int // journal only; 0 when unknown
+// errReplaced: the path named another file after the open than before (a rotation, or a
+// link swapped around the open).
+var errReplaced = errors.New("replaced while being opened; not read")
+
+// OpenFile opens the plain log file path for reading. Like fsutil.OpenRegular it refuses,
+// without blocking, anything but a regular file (a FIFO, a device, a directory:
+// fsutil.ErrNotRegular); and it refuses a path that resolves through a symbolic link owned
+// by another user (ErrForeignLink). The links are checked again after the open and the
+// opened file must be the one the path names then, so a link swapped in and out around the
+// open is caught too.
+func OpenFile(path string) (*os.File, os.FileInfo, error) {
+	if err := checkLinks(path); err != nil {
+		return nil, nil, err
+	}
+	fh, fi, err := fsutil.OpenRegular(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkLinks(path); err != nil {
+		fh.Close()
+		return nil, nil, err
+	}
+	if now, err := os.Stat(path); err != nil || !os.SameFile(now, fi) {
+		fh.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, errReplaced)
+	}
+	return fh, fi, nil
 }
 
-// LogFilter selects lines. A zero filter selects everything.
-type LogFilter struct {
-	Since time.Time      // zero: no lower bound; undated lines always pass
-	Grep  *regexp.Regexp // nil: every line
+func checkLinks(path string) error {
+	err := fsutil.CheckLinks(path)
+	var ue *fsutil.UntrustedDirError
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w (%s, uid %d); not followed", path, ErrForeignLink, ue.Dir, ue.UID)
+	}
+	return err
 }
 
-// Match applies the filter.
-func (f LogFilter) Match(l LogLine) bool {
-	if !f.Since.IsZero() && !l.Time.IsZero() && l.Time.Before(f.Since) {
-		return false
-	}
-	return f.Grep == nil || f.Grep.MatchString(l.Message)
-}
-
-// maxLine bounds one log line; a longer one is cut, not an error.
-const maxLine = 1 << 20
-
-// ---- journald ----
-
-// JournalctlArgs are the arguments of the journalctl run for unit: JSON
-// output, never a pager, and --since as seconds since the epoch (which every
-// journalctl understands, in any time zone). Follow adds -f. The filter's
-// regexp is applied here, not by journalctl, whose --grep needs PCRE2.
-func JournalctlArgs(unit string, since time.Time, follow bool) []string {
-	args := []string{"-u", unit, "-o", "json", "--no-pager", "--quiet"}
-	if !since.IsZero() {
-		args = append(args, "--since", "@"+strconv.FormatInt(since.Unix(), 10))
-	}
-	if follow {
-		args = append(args, "-f")
-	}
-	return args
-}
-
-type journalEntry struct {
-	Realtime string          `json:"__REALTIME_TIMESTAMP"`
-	Message  json.RawMessage `json:"MESSAGE"`
-	PID      string          `json:"_PID"`
-}
-
-// ParseJournalEntry reads one line of `journalctl -o json`. MESSAGE is a
-// string, or an array of byte values when it is not valid UTF-8 or holds
-// control characters, or null when journald dropped a large field.
-func ParseJournalEntry(b []byte) (LogLine, error) {
-	var e journalEntry
-	if err := json.Unmarshal(b, &e); err != nil {
-		return LogLine{}, fmt.Errorf("journal entry: %w", err)
-	}
-	l := LogLine{Source: "journal"}
-	if e.Realtime != "" {
-		us, err := strconv.ParseInt(e.Realtime, 10, 64)
-		if err != nil {
-			return LogLine{}, fmt.Errorf("journal entry: __REALTIME_TIMESTAMP %q: %w", e.Realtime, err)
-		}
-		l.Time = time.UnixMicro(us)
-	}
-	l.PID, _ = strconv.Atoi(e.PID)
-	switch {
-	case len(e.Message) == 0 || string(e.Message) == "null":
-	case e.Message[0] == '"':
-		if err := json.Unmarshal(e.Message, &l.Message); err != nil {
-			return LogLine{}, fmt.Errorf("journal entry: MESSAGE: %w", err)
-		}
-	case e.Message[0] == '[':
-		var bs []byte
-		var nums []int
-		if err := json.Unmarshal(e.Message, &nums); err != nil {
-			return LogLine{}, fmt.Errorf("journal entry: MESSAGE: %w", err)
-		}
-		for _, n := range nums {
-			bs = append(bs, byte(n))
-		}
-		l.Message = string(bs)
-	default:
-		return LogLine{}, fmt.Errorf("journal entry: MESSAGE is neither a string nor a byte array: %.40s", e.Message)
-	}
-	return l, nil
-}
-
-// ScanJournal reads journalctl JSON lines from r until EOF, passing the lines
-// the filter selects to emit. A line that does not parse is skipped and
-// counted, not fatal: one odd entry must not hide the rest of the log.
-func ScanJournal(r io.Reader, f LogFilter, emit func(LogLine) error) (bad int, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4*maxLine)
-	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		l, err := ParseJournalEntry(sc.Bytes())
-		if err != nil {
-			bad++
-			continue
-		}
-		if f.Match(l) {
-			if err := emit(l); err != nil {
-				return bad, err
-			}
-		}
-	}
-	return bad, sc.Err()
-}
-
-// ---- plain files ----
-
-// lineTimeRE finds a timestamp at the start of a line, optionally in
-// brackets: "2025-01-04T14:00:00Z", "2025-01-04 14:00:00.123", pm2's
-// "2025-01-04T14:00:00: msg" (pm2 --time), "[2025-01-04 14:00:00+02:00]".
+// lineTimeRE finds a timestamp at the start of a line, optionally in brackets:
+// "2025-01-04T14:00:00Z", "2025-01-04 14:00:00.123", pm2's "2025-01-04T14:00:00: msg"
+// (pm2 --time), "[2025-01-04 14:00:00+02:00]".
 var lineTimeRE = regexp.MustCompile(`^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`)
 
-// LineTime parses the timestamp a plain log line starts with; one without a
-// zone is local time.
+// LineTime parses the timestamp a plain log line starts with; one without a zone is local
+// time.
 func LineTime(text string) (time.Time, bool) {
 	m := lineTimeRE.FindStringSubmatch(text)
 	if m == nil {
@@ -158,15 +80,14 @@ func LineTime(text string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// ScanFile reads the plain log file path from offset, dating each line by
-// its leading timestamp; a line without one (a stack trace, a continuation)
-// takes the time of the line above it. Lines before the first dated line are
-// undated and pass any --since. A file last modified before f.Since is
-// skipped without reading: nothing in it can be newer. It returns the offset
-// after the last complete line, for FollowFile.
-func ScanFile(ctx context.Context, path string, offset int64, f LogFilter, emit func(LogLine) error) (int64, error) {
-	// A FIFO or device given as a log is refused, not waited on or read forever.
-	fh, fi, err := fsutil.OpenRegular(path)
+// ScanFile reads the plain log file path from offset, dating each line by its leading
+// timestamp; a line without one (a stack trace, a continuation) takes the time of the
+// line above it. Lines before the first dated line are undated and pass any Since. A file
+// last modified before f.Since is skipped without reading: nothing in it can be newer. It
+// returns the offset after the last complete line, for FollowFile. The file is opened with
+// OpenFile.
+func ScanFile(ctx context.Context, path string, offset int64, f Filter, emit func(Line) error) (int64, error) {
+	fh, fi, err := OpenFile(path)
 	if err != nil {
 		return offset, err
 	}
@@ -188,8 +109,8 @@ func ScanFile(ctx context.Context, path string, offset int64, f LogFilter, emit 
 		}
 		line, err := readLine(br)
 		if errors.Is(err, io.EOF) {
-			// A last line without a newline may still be being written;
-			// FollowFile reads it once it is complete.
+			// A last line without a newline may still be being written; FollowFile reads
+			// it once it is complete.
 			return offset, nil
 		}
 		if err != nil {
@@ -199,7 +120,7 @@ func ScanFile(ctx context.Context, path string, offset int64, f LogFilter, emit 
 		if t, ok := LineTime(line.text); ok {
 			last = t
 		}
-		l := LogLine{Time: last, Source: path, Message: line.text}
+		l := Line{Time: last, Source: path, Message: line.text}
 		if f.Match(l) {
 			if err := emit(l); err != nil {
 				return offset, err
@@ -213,8 +134,8 @@ type rawLine struct {
 	n    int // bytes consumed, newline included
 }
 
-// readLine returns the next complete line (without "\n" or "\r\n"), cut at
-// maxLine; io.EOF when no complete line is left.
+// readLine returns the next complete line (without "\n" or "\r\n"), cut at maxLine;
+// io.EOF when no complete line is left.
 func readLine(br *bufio.Reader) (rawLine, error) {
 	var buf []byte
 	n := 0
@@ -251,10 +172,10 @@ func trailingNewline(s string) string {
 	return ""
 }
 
-// FollowFile keeps reading path from offset every poll until ctx ends,
-// starting again from the top when the file shrinks (truncated or replaced
-// by rotation). It returns nil when ctx ends.
-func FollowFile(ctx context.Context, path string, offset int64, poll time.Duration, f LogFilter, emit func(LogLine) error) error {
+// FollowFile keeps reading path from offset every poll until ctx ends, starting again from
+// the top when the file shrinks (truncated or replaced by rotation). It returns nil when
+// ctx ends.
+func FollowFile(ctx context.Context, path string, offset int64, poll time.Duration, f Filter, emit func(Line) error) error {
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
@@ -271,6 +192,8 @@ func FollowFile(ctx context.Context, path string, offset int64, poll time.Durati
 			return nil
 		case errors.Is(err, os.ErrNotExist):
 			next = 0 // rotated away; wait for the new file
+		case errors.Is(err, errReplaced):
+			next = offset // rotated while being opened: again at the next poll
 		case err != nil:
 			return err
 		}

@@ -1,14 +1,18 @@
-package health
+package logs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // Captured from `journalctl -u echoer -o json` (systemd 252) in the systemd
@@ -53,8 +57,8 @@ func TestParseJournalEntry(t *testing.T) {
 
 func TestScanJournal(t *testing.T) {
 	var got []string
-	f := LogFilter{Grep: regexp.MustCompile(`^ERROR`), Since: time.UnixMicro(1795805266033085)}
-	bad, err := ScanJournal(strings.NewReader(journalSample), f, func(l LogLine) error {
+	f := Filter{Grep: regexp.MustCompile(`^ERROR`), Since: time.UnixMicro(1795805266033085)}
+	bad, err := ScanJournal(strings.NewReader(journalSample), f, func(l Line) error {
 		got = append(got, l.Message)
 		return nil
 	})
@@ -100,10 +104,10 @@ func TestLineTime(t *testing.T) {
 	}
 }
 
-func collect(t *testing.T) (func(LogLine) error, func() []string) {
+func collect(t *testing.T) (func(Line) error, func() []string) {
 	var mu sync.Mutex
 	var got []string
-	return func(l LogLine) error {
+	return func(l Line) error {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, l.Message)
@@ -126,7 +130,7 @@ func TestScanFileSince(t *testing.T) {
 		"2025-01-04T14:05:00Z INFO fine\n"+
 		"partial line still being writ")
 	emit, got := collect(t)
-	f := LogFilter{Since: time.Date(2025, 1, 4, 13, 0, 0, 0, time.UTC), Grep: regexp.MustCompile(`ERROR|stack|preamble`)}
+	f := Filter{Since: time.Date(2025, 1, 4, 13, 0, 0, 0, time.UTC), Grep: regexp.MustCompile(`ERROR|stack|preamble`)}
 	off, err := ScanFile(t.Context(), p, 0, f, emit)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +152,7 @@ func TestScanFileSince(t *testing.T) {
 	if _, err := ScanFile(t.Context(), p, 0, f, emit2); err != nil || len(got2()) != 0 {
 		t.Errorf("old file: %q, %v", got2(), err)
 	}
-	if _, err := ScanFile(t.Context(), filepath.Join(dir, "missing.log"), 0, LogFilter{}, emit2); !os.IsNotExist(err) {
+	if _, err := ScanFile(t.Context(), filepath.Join(dir, "missing.log"), 0, Filter{}, emit2); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -157,7 +161,7 @@ func TestScanFileLongLine(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "app.log")
 	writeFile(t, p, strings.Repeat("x", maxLine+100)+"\nnext\n")
 	emit, got := collect(t)
-	if _, err := ScanFile(t.Context(), p, 0, LogFilter{}, emit); err != nil {
+	if _, err := ScanFile(t.Context(), p, 0, Filter{}, emit); err != nil {
 		t.Fatal(err)
 	}
 	if g := got(); len(g) != 2 || len(g[0]) != maxLine || g[1] != "next" {
@@ -173,7 +177,7 @@ func TestFollowFile(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- FollowFile(ctx, p, int64(len("old line\n")), 5*time.Millisecond, LogFilter{Grep: regexp.MustCompile("ERROR")}, emit)
+		done <- FollowFile(ctx, p, int64(len("old line\n")), 5*time.Millisecond, Filter{Grep: regexp.MustCompile("ERROR")}, emit)
 	}()
 	waitFor := func(want string) {
 		t.Helper()
@@ -210,4 +214,60 @@ func mustRE(t *testing.T, s string) *regexp.Regexp {
 		t.Fatal(err)
 	}
 	return re
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foreignLink makes a symbolic link at link to target owned by another user (nobody);
+// only root can, so the test needs root.
+func foreignLink(t *testing.T, target, link string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("making a link owned by another user needs root")
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenFileRefusesForeignLinksAndSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	writeFile(t, secret, "root only\n")
+	own := filepath.Join(dir, "own.log")
+	if err := os.Symlink(secret, own); err != nil {
+		t.Fatal(err)
+	}
+	// A link of our own is followed.
+	if fh, _, err := OpenFile(own); err != nil {
+		t.Fatalf("own link: %v", err)
+	} else {
+		fh.Close()
+	}
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// O_NONBLOCK: returns at once, no writer needed.
+	if _, _, err := OpenFile(fifo); !errors.Is(err, fsutil.ErrNotRegular) {
+		t.Errorf("fifo: %v", err)
+	}
+	foreignLink(t, secret, filepath.Join(dir, "app.log"))
+	_, _, err := OpenFile(filepath.Join(dir, "app.log"))
+	if !errors.Is(err, ErrForeignLink) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Errorf("foreign link: %v", err)
+	}
+	// ScanFile reads nothing through it.
+	emit, got := collect(t)
+	if _, err := ScanFile(t.Context(), filepath.Join(dir, "app.log"), 0, Filter{}, emit); !errors.Is(err, ErrForeignLink) || len(got()) != 0 {
+		t.Errorf("ScanFile through a foreign link: %q, %v", got(), err)
+	}
 }

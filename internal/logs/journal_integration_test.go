@@ -1,4 +1,4 @@
-package health
+package logs
 
 import (
 	"context"
@@ -75,7 +75,7 @@ func TestJournalRealSystemd(t *testing.T) {
 	}
 
 	var got []string
-	var lines []LogLine
+	var lines []Line
 	for attempt := 0; attempt < 50 && len(got) < 2; attempt++ {
 		time.Sleep(100 * time.Millisecond)
 		got, lines = nil, nil
@@ -83,8 +83,8 @@ func TestJournalRealSystemd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := LogFilter{Since: since, Grep: mustRE(t, "^ERROR")}
-		bad, err := ScanJournal(out, f, func(l LogLine) error {
+		f := Filter{Since: since, Grep: mustRE(t, "^ERROR")}
+		bad, err := ScanJournal(out, f, func(l Line) error {
 			got = append(got, l.Message)
 			lines = append(lines, l)
 			return nil
@@ -112,7 +112,7 @@ func TestJournalRealSystemd(t *testing.T) {
 	}
 	found := make(chan string, 8)
 	go func() {
-		_, _ = ScanJournal(out, LogFilter{Grep: mustRE(t, "late")}, func(l LogLine) error {
+		_, _ = ScanJournal(out, Filter{Grep: mustRE(t, "late")}, func(l Line) error {
 			found <- l.Message
 			return nil
 		})
