@@ -143,7 +143,7 @@ func ReplaceDir(dir string, files []BundleFile, now time.Time) error {
 				return fmt.Errorf("keep owner of %s: %w", dir, err)
 			}
 		}
-		if err := install.SyncDir(d); err != nil {
+		if err := fsutil.SyncDir(d); err != nil {
 			return err
 		}
 	}

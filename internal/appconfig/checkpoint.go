@@ -138,24 +138,11 @@ func WriteNew(path string, data []byte, mode fs.FileMode) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, ".cfrollback-new-*")
-	if err != nil {
-		return "", err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	tmp, err := fsutil.WriteTemp(dir, data, mode, fsutil.WriteOptions{TempPattern: ".cfrollback-new-*"})
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
+	defer os.Remove(tmp) // a no-op once renamed
 	ext := filepath.Ext(path)
 	base := strings.TrimSuffix(path, ext)
 	for i := 1; i < 1000; i++ {

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
-	"github.com/cfrollback/cfrollback/internal/install"
 )
 
 // KillAtEnv is the test hook shared with the runbook: set to
@@ -74,48 +73,24 @@ func WriteFile(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	target := meta.RealPath
-	dir := filepath.Dir(target)
 	RemoveStaleTemps(target)
-	f, err := os.CreateTemp(dir, tempPrefix(target)+"*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	o := fsutil.WriteOptions{
+		TempPattern: tempPrefix(target) + "*",
+		Chown:       meta.Exists && (meta.UID != os.Getuid() || meta.GID != os.Getgid()),
+		UID:         meta.UID,
+		GID:         meta.GID,
+		BeforeRename: func(string) error {
+			if os.Getenv(KillAtEnv) == "appconfig:before-rename" {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+			return nil
+		},
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+	err = fsutil.Write(target, data, meta.Mode, o) // its errors name target
+	if err != nil && target != path {
+		err = fmt.Errorf("%s: %w", path, err)
 	}
-	if err := f.Chmod(meta.Mode); err != nil {
-		return fmt.Errorf("write %s: keep mode: %w", path, err)
-	}
-	if meta.Exists && (meta.UID != os.Getuid() || meta.GID != os.Getgid()) {
-		if err := f.Chown(meta.UID, meta.GID); err != nil {
-			return fmt.Errorf("write %s: keep owner %d:%d: %w", path, meta.UID, meta.GID, err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if os.Getenv(KillAtEnv) == "appconfig:before-rename" {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
-	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	if err := install.SyncDir(dir); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 // RemoveStaleTemps deletes temp files a killed WriteFile of path left.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/klauspost/pgzip"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // gzipLevel is the compression level of a backup archive (see Create).
@@ -168,7 +170,7 @@ func Create(ctx context.Context, srcDir, dest string, opt CreateOptions) (Summar
 		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
 	}
 	committed = true
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return Summary{}, fmt.Errorf("create %s: %w", dest, err)
 	}
 	c.sum.CompressedSize = out.n
@@ -445,15 +447,6 @@ func (h *hashingWriter) Write(p []byte) (int, error) {
 	h.hash.Write(p[:n])
 	h.n += int64(n)
 	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // isInside reports whether p is srcDir or below it, lexically after making

@@ -50,7 +50,7 @@ func WriteBaseline(stateDir string, b Baseline) error {
 	if err != nil {
 		return err
 	}
-	return writeFileDurable(BaselinePath(stateDir), append(data, '\n'), 0o644)
+	return writeStateFile(BaselinePath(stateDir), append(data, '\n'))
 }
 
 // ReadBaseline reads the baseline; an error matching fs.ErrNotExist means
@@ -67,11 +67,10 @@ func ReadBaseline(stateDir string) (*Baseline, error) {
 	return &b, nil
 }
 
-// writeFileDurable writes a temp file next to path, fsyncs it, renames it
-// over path and fsyncs the directory. path is in state_dir, where root
-// writes: a dir other users can write is refused (fsutil.CheckTrustedDir).
-func writeFileDurable(path string, data []byte, perm fs.FileMode) error {
-	return fsutil.WithKey(fsutil.WriteFileTrusted(path, data, perm), "state_dir")
+// writeStateFile is fsutil.WriteFileTrusted naming state_dir in its refusal: root writes in
+// state_dir, never in a dir other users can write, never through a symlink.
+func writeStateFile(path string, data []byte) error {
+	return fsutil.WithKey(fsutil.WriteFileTrusted(path, data, 0o644), "state_dir")
 }
 
 // Store is the monitor's sample file: JSON Lines, oldest first, bounded by
@@ -175,5 +174,5 @@ func (s Store) Compact(now time.Time) (int, error) {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	return len(keep), writeFileDurable(s.Path, buf.Bytes(), 0o644)
+	return len(keep), writeStateFile(s.Path, buf.Bytes())
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -201,47 +200,7 @@ func writeManifest(archivePath string, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileDurable(ManifestPath(archivePath), append(b, '\n'), 0o600)
-}
-
-// writeFileDurable writes b to path so that path is the old file or the new
-// one whole, even after a crash: temp file in the same dir, fsync, rename,
-// fsync the dir.
-func writeFileDurable(path string, b []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.Write(ManifestPath(archivePath), append(b, '\n'), 0o600, fsutil.WriteOptions{})
 }
 
 // ID is how people name a backup: the stamp in its file name

@@ -319,8 +319,8 @@ func (st Store) Update(ctx context.Context, fn func(*State) error) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileDurable(st.Path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write backup state %s: %w", st.Path, err)
+	if err := fsutil.Write(st.Path, append(b, '\n'), 0o600, fsutil.WriteOptions{}); err != nil {
+		return fmt.Errorf("backup state: %w", err) // fsutil.Write names the file
 	}
 	return nil
 }

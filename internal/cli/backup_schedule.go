@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/configs"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -232,7 +233,7 @@ func dialSystemdInstaller(ctx context.Context) (*systemdInstaller, error) {
 }
 
 func (s *systemdInstaller) WriteUnit(path string, content []byte) error {
-	return writeFileDurably(path, content, 0o644)
+	return fsutil.Write(path, content, 0o644, fsutil.WriteOptions{})
 }
 
 func (s *systemdInstaller) Reload(ctx context.Context) error { return s.conn.ReloadContext(ctx) }
@@ -288,38 +289,3 @@ func (dryRunInstaller) Enable(context.Context, string) error          { return n
 func (dryRunInstaller) Start(context.Context, string) error           { return nil }
 func (dryRunInstaller) NextRun(context.Context, string) (t time.Time) { return t }
 func (dryRunInstaller) Close()                                        {}
-
-// writeFileDurably writes path as the old file or the new one whole: temp
-// file in the same dir, fsync, rename, fsync the dir.
-func writeFileDurably(path string, b []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

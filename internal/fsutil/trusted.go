@@ -307,15 +307,15 @@ func splitPath(p string) []string {
 	return out
 }
 
-// WriteFileTrusted is WriteFile for the files root keeps in its own dirs (journal head,
-// backup state, baseline, monitor samples): the dir is created (0755) if missing and must
-// pass CheckTrustedDir. The file is replaced by a rename, which never follows a symlink
-// planted at path.
+// WriteFileTrusted is WriteFile for the files root keeps in its own dirs (baseline,
+// monitor samples): the dir is created (0755) if missing and must pass CheckTrustedDir,
+// and a symbolic link at path is refused (ErrSymlink), as OpenAppend refuses one; the
+// write itself is Write's.
 func WriteFileTrusted(path string, data []byte, perm fs.FileMode) error {
 	if err := MkdirTrusted(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return WriteFile(path, data, perm)
+	return Write(path, data, perm, WriteOptions{NoSymlink: true})
 }
 
 // ErrSymlink is returned by OpenAppend for a symbolic link at the path.

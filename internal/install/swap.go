@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // FileID identifies a directory across renames: a swap is detected by the
@@ -51,7 +52,7 @@ func ExchangeWith(a, b, fallbackAside string, opt ExchangeOptions) (fellBack boo
 	if !opt.TwoRenames {
 		err = unix.Renameat2(unix.AT_FDCWD, b, unix.AT_FDCWD, a, unix.RENAME_EXCHANGE)
 		if err == nil {
-			return false, SyncDir(filepath.Dir(a))
+			return false, fsutil.SyncDir(filepath.Dir(a))
 		}
 		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
 			return false, fmt.Errorf("exchange %s with %s: %w", a, b, err)
@@ -83,24 +84,11 @@ func Rename(oldPath, newPath string) error {
 			return fmt.Errorf("rename %s to %s: %w", oldPath, newPath, err)
 		}
 	}
-	if err := SyncDir(filepath.Dir(newPath)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(newPath)); err != nil {
 		return err
 	}
 	if filepath.Dir(oldPath) != filepath.Dir(newPath) {
-		return SyncDir(filepath.Dir(oldPath))
-	}
-	return nil
-}
-
-// SyncDir fsyncs a directory so entries created or renamed in it are durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
+		return fsutil.SyncDir(filepath.Dir(oldPath))
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -188,7 +187,7 @@ func backup(ctx context.Context, src, dst, tmp string, opt BackupOptions) (res B
 	if err := renameNoReplace(tmp, dst); err != nil {
 		return res, fmt.Errorf("back up %s: %w", src, err)
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(dst)); err != nil {
 		return res, fmt.Errorf("back up %s: fsync %s: %w", src, filepath.Dir(dst), err)
 	}
 	if err := writeChecksum(dst, d.sum); err != nil {
@@ -380,29 +379,10 @@ func sha256File(path string) (string, int64, error) {
 // writeChecksum writes path+".sha256" in sha256sum format, durably.
 func writeChecksum(path, sum string) error {
 	side := path + ".sha256"
-	tmp := tempPath(side, "sum")
-	// a new name, never through a link planted at it (the dir may be a deploy user's)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(sum + "  " + filepath.Base(path) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := syncFile(tmp); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, side); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(side))
+	// a new temp file, named as tempPath names them (removeStaleTemps clears a killed
+	// write's); the rename replaces, never follows, a link planted at side
+	pattern := fmt.Sprintf(".%s.sum-%d-*.tmp", filepath.Base(side), os.Getpid())
+	return fsutil.Write(side, []byte(sum+"  "+filepath.Base(path)+"\n"), 0o600, fsutil.WriteOptions{TempPattern: pattern})
 }
 
 // VerifyChecksum compares path with its sidecar path+".sha256"; ok is false and err nil

@@ -143,16 +143,6 @@ func syncFile(path string) error {
 	return f.Close()
 }
 
-// syncDir fsyncs a directory so a rename in it survives a power cut.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // renameNoReplace renames src to dst unless dst exists (RENAME_NOREPLACE), falling back to
 // a check-then-rename on filesystems without it.
 func renameNoReplace(src, dst string) error {

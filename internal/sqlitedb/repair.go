@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // RepairOptions tune Repair.
@@ -279,7 +281,7 @@ func Repair(ctx context.Context, path string, opt RepairOptions) (res RepairResu
 		}
 		tmp = ""
 		res.SalvagedFile = kept
-		return res, syncDir(filepath.Dir(path))
+		return res, fsutil.SyncDir(filepath.Dir(path))
 	}
 
 	stage("swap in the repaired database")
@@ -296,7 +298,7 @@ func Repair(ctx context.Context, path string, opt RepairOptions) (res RepairResu
 	}
 	tmp = ""
 	res.Replaced = true
-	return res, syncDir(filepath.Dir(path))
+	return res, fsutil.SyncDir(filepath.Dir(path))
 }
 
 // keepOriginal gives the original a second name (a hard link: the database's own name is
@@ -316,7 +318,7 @@ func keepOriginal(path, corrupt string) error {
 			return err
 		}
 	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 func present(path string) bool {

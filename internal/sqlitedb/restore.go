@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // killAtEnv is the test hook shared with the runbook and appconfig: set to
@@ -181,7 +183,7 @@ func Restore(ctx context.Context, backupFile, target string, opt RestoreOptions)
 	if err := os.Rename(tmp, target); err != nil {
 		return res, fmt.Errorf("restore %s: %w", target, err)
 	}
-	if err := syncDir(filepath.Dir(target)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(target)); err != nil {
 		return res, fmt.Errorf("restore %s: fsync the directory: %w", target, err)
 	}
 	res.DurationMS = time.Since(t0).Milliseconds()
@@ -303,7 +305,7 @@ func keepFailed(ctx context.Context, target string, opt RestoreOptions) (*Failed
 		removeDB(tmp)
 		return nil, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	problems, err := checkFile(ctx, path, true, opt.BusyTimeout)
