@@ -133,11 +133,9 @@ func parseLogFilter(grep, since string, now time.Time) (logs.Filter, error) {
 	return f, nil
 }
 
-// warner prints a warning line on stderr.
+// warner prints a warning on stderr (a JSON line under --json: ui.IO.Warnf).
 func warner(io *ui.IO) func(string) {
-	return func(msg string) {
-		fmt.Fprintf(io.ErrOut, "%s %s\n", io.ErrPalette().Yellow("warning:"), msg)
-	}
+	return func(msg string) { io.Warnf("%s", msg) }
 }
 
 // resolveLogs is where the service's logs are for every command that reads them: the glob
