@@ -57,12 +57,6 @@ func dbBackupName(name string, t time.Time) string {
 	return fmt.Sprintf("%s-backup-%s.db", name, t.Format(config.TimestampLayout))
 }
 
-// dbCandidates lists <name>-backup-*.db in database.backup_dir and in the seed's
-// <install>/backups, newest first (by the time in the name, else the file's mtime).
-func dbCandidates(cfg config.Config, name string) []sqlitedb.Candidate {
-	return sqlitedb.Candidates(name, cfg.Database.BackupDir, filepath.Join(cfg.InstallDir, "backups"))
-}
-
 type databaseBackupOptions struct {
 	IO     *ui.IO
 	JSON   bool
@@ -172,8 +166,12 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 			return err
 		}
 	} else {
+		tb := ui.NewTable()
 		for _, b := range res.Backups {
-			fmt.Fprintf(opts.IO.Out, "%s  %s  %s  integrity_check ok  %s\n", b.Name, b.Path, ui.Bytes(b.SizeBytes), ui.Duration(time.Duration(b.DurationMS)*time.Millisecond))
+			tb.Row(b.Name, b.Path, ui.Bytes(b.SizeBytes), "integrity_check ok", ui.Duration(time.Duration(b.DurationMS)*time.Millisecond))
+		}
+		if err := tb.Render(opts.IO.Out); err != nil {
+			return err
 		}
 	}
 	switch {

@@ -2,20 +2,16 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/config"
-	"github.com/cfrollback/cfrollback/internal/fsutil"
-	"github.com/cfrollback/cfrollback/internal/lock"
-	"github.com/cfrollback/cfrollback/internal/sqlitedb"
+	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -29,26 +25,18 @@ type databaseCheckOptions struct {
 	RepairIfNeeded bool
 	// RestoreIfUnrepairable restores the newest good backup when a repair is not clean.
 	RestoreIfUnrepairable bool
-}
-
-type databaseCheckResult struct {
-	OK        bool          `json:"ok"`
-	Databases []dbCheckItem `json:"databases"`
-}
-
-type dbCheckItem struct {
-	Name    string `json:"name"`
-	Status  string `json:"status"` // ok, corrupt, missing, repaired, restored
-	Missing bool   `json:"missing,omitempty"`
-	sqlitedb.CheckResult
-	Repair *dbRepair `json:"repair,omitempty"`
+	DryRun                bool
+	Args                  []string
+	// NewService builds the service manager (only to start a service that a killed
+	// database restore left stopped); tests replace it.
+	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
 }
 
 // problemsShown bounds the problems printed per database for a person; --json has all.
 const problemsShown = 20
 
 func newDatabaseCheckCmd(f *Factory) *cobra.Command {
-	opts := &databaseCheckOptions{IO: f.IO}
+	opts := &databaseCheckOptions{IO: f.IO, NewService: newServiceManager}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Run integrity_check (or quick_check) and foreign_key_check on the databases",
@@ -72,25 +60,31 @@ A file that is empty (0 bytes) or not SQLite is reported corrupt, not skipped. W
     original (with its -wal/-shm) is kept as <name>-corrupt-YYYYmmdd-HHMMSS.db
   - anything else leaves the database as it was, keeps the salvage as
     <name>-salvaged-YYYYmmdd-HHMMSS.db, and names the newest good backup with what
-    restoring it loses; --restore-if-unrepairable restores it (the damaged file kept).` +
+    restoring it loses; --restore-if-unrepairable restores it (the damaged file kept).
+
+A repair is a runbook procedure, taken only when a database is corrupt: lock, intent,
+a journaled step per repair and restore, outcome ('cfrollback history'). --dry-run with
+--repair-if-needed checks, says what would be repaired or restored and changes nothing.` +
 			exitStatusHelp(
 				"0  every database checked is ok (or was repaired cleanly, or restored with --restore-if-unrepairable)",
 				"1  a database is corrupt, not SQLite, has foreign key violations, or a named database is missing",
 				"2  bad usage or invalid settings",
-				"3  --repair-if-needed: the database is open in a process (pid named); nothing was changed",
+				"3  --repair-if-needed: the database is open in a process (pid named), or the journal cannot be",
+				"   written; nothing was changed",
 				"6  --repair-if-needed: another cfrollback run holds the lock"),
 		Example: `  cfrollback database check
   cfrollback database check --db memory --quick
   cfrollback database check --tables all --json | jq '.databases[] | {name, ok, problems}'
   cfrollback database check --quick >/dev/null || page-oncall "memory.db corrupt"
-  systemctl stop claude-flow && cfrollback database check --db memory --repair-if-needed`,
+  systemctl stop claude-flow && cfrollback database check --db memory --repair-if-needed
+  cfrollback database check --db memory --repair-if-needed --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.loadConfig()
 			if err != nil {
 				return err
 			}
-			opts.Config, opts.JSON = cfg, f.JSON
+			opts.Config, opts.JSON, opts.Args = cfg, f.JSON, os.Args[1:]
 			return runDatabaseCheck(cmd.Context(), opts)
 		},
 	}
@@ -100,6 +94,7 @@ A file that is empty (0 bytes) or not SQLite is reported corrupt, not skipped. W
 	cmd.Flags().BoolVar(&opts.Quick, "quick", false, "PRAGMA quick_check instead of integrity_check")
 	cmd.Flags().BoolVar(&opts.RepairIfNeeded, "repair-if-needed", false, "repair a corrupt database (REINDEX, or salvage table by table); the original is kept")
 	cmd.Flags().BoolVar(&opts.RestoreIfUnrepairable, "restore-if-unrepairable", false, "with --repair-if-needed: when the repair is not clean, restore the newest good backup")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --repair-if-needed: say what would be repaired or restored; change nothing")
 	return cmd
 }
 
@@ -110,51 +105,23 @@ func runDatabaseCheck(ctx context.Context, opts *databaseCheckOptions) error {
 	if opts.RestoreIfUnrepairable && !opts.RepairIfNeeded {
 		return usageErrorf("--restore-if-unrepairable goes with --repair-if-needed; nothing was checked")
 	}
+	if opts.DryRun && !opts.RepairIfNeeded {
+		return usageErrorf("--dry-run goes with --repair-if-needed (a check alone changes nothing)")
+	}
 	dbs, err := selectDatabases(opts.Config, opts.DB)
 	if err != nil {
 		return err
 	}
-	if opts.RepairIfNeeded {
-		release, err := lockForRepair(opts)
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-	res := databaseCheckResult{OK: true}
-	for _, d := range dbs {
-		path := opts.Config.DatabasePath(d)
-		item := dbCheckItem{Name: d.Name}
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if opts.DB != "all" {
-				return fmt.Errorf("database %s: %s does not exist; check install_dir and databases ('cfrollback settings')", d.Name, path)
-			}
-			item.Status, item.Missing, item.Path = "missing", true, path
-			res.Databases = append(res.Databases, item)
-			continue
-		}
-		r, err := sqlitedb.Check(ctx, path, sqlitedb.CheckOptions{
-			Quick: opts.Quick, Tables: opts.Tables == "all", ForeignKeys: true,
-			BusyTimeout: opts.Config.Database.BusyTimeout,
-		})
-		if err != nil {
-			return fmt.Errorf("database %s: %w", d.Name, err)
-		}
-		item.CheckResult = r
-		item.Status = "ok"
-		if !r.OK {
-			item.Status = "corrupt"
-			if opts.RepairIfNeeded && len(r.Problems) > 0 {
-				if item.Repair, err = repairDatabase(ctx, opts, d, path); err != nil {
-					return err
-				}
-				item.Status = repairStatus(item.Repair)
-			}
-		}
-		if item.Status == "corrupt" {
-			res.OK = false
-		}
-		res.Databases = append(res.Databases, item)
+	res, err := runbook.CheckDatabases(ctx, runbook.DBCheckOptions{
+		Config: opts.Config, Databases: dbs, All: opts.DB == "all" || opts.DB == "",
+		Quick: opts.Quick, Tables: opts.Tables == "all", Repair: opts.RepairIfNeeded,
+		RestoreIfUnrepairable: opts.RestoreIfUnrepairable, DryRun: opts.DryRun, Args: opts.Args,
+	}, runbook.DBDeps{
+		NewService: func(ctx context.Context) (service.Manager, error) { return opts.NewService(ctx, opts.Config) },
+		Events:     dbProgressPrinter(opts.IO, opts.JSON),
+	})
+	if err != nil {
+		return dbHinted(err)
 	}
 	if err := printDatabaseCheck(opts.IO, opts.JSON, res); err != nil {
 		return err
@@ -165,17 +132,16 @@ func runDatabaseCheck(ctx context.Context, opts *databaseCheckOptions) error {
 	return nil
 }
 
-func printDatabaseCheck(io *ui.IO, asJSON bool, res databaseCheckResult) error {
+func printDatabaseCheck(io *ui.IO, asJSON bool, res *runbook.DBCheckResult) error {
+	if asJSON {
+		return ui.JSON(io.Out, res)
+	}
 	repairing := false
 	for _, d := range res.Databases {
 		repairing = repairing || d.Repair != nil
 	}
-	if asJSON {
-		return ui.JSON(io.Out, res)
-	}
 	p := io.OutPalette()
-	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tCHECK\tSIZE\tTIME\tPATH")
+	tb := ui.NewTable("NAME", "STATUS", "CHECK", "SIZE", "TIME", "PATH")
 	for _, d := range res.Databases {
 		status := p.Green("ok")
 		switch d.Status {
@@ -190,9 +156,11 @@ func printDatabaseCheck(io *ui.IO, asJSON bool, res databaseCheckResult) error {
 		if d.Status == "missing" {
 			size, took = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, status, d.Check, size, took, d.Path)
+		tb.Row(d.Name, status, d.Check, size, took, d.Path)
 	}
-	tw.Flush()
+	if err := tb.Render(io.Out); err != nil {
+		return err
+	}
 	for _, d := range res.Databases {
 		for i, pr := range d.Problems {
 			if i == problemsShown {
@@ -205,36 +173,35 @@ func printDatabaseCheck(io *ui.IO, asJSON bool, res databaseCheckResult) error {
 			fmt.Fprintf(io.Out, "%s: foreign key violation: %s rowid %d references missing %s row\n", d.Name, fk.Table, fk.RowID, fk.Parent)
 		}
 		if d.Repair != nil {
-			printRepair(io.Out, p, d.Name, d.Repair)
+			if err := printRepair(io.Out, p, d.Name, d.Repair); err != nil {
+				return err
+			}
 		}
 		if len(d.Tables) > 0 {
-			tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
+			tt := ui.NewTable()
 			for _, t := range d.Tables {
 				if t.Error != "" {
-					fmt.Fprintf(tw, "  %s.%s\tunreadable: %s\n", d.Name, t.Name, t.Error)
+					tt.Row("  "+d.Name+"."+t.Name, "unreadable: "+t.Error)
 					continue
 				}
-				fmt.Fprintf(tw, "  %s.%s\t%d rows\n", d.Name, t.Name, t.Rows)
+				tt.Row("  "+d.Name+"."+t.Name, fmt.Sprintf("%d rows", t.Rows))
 			}
-			tw.Flush()
+			if err := tt.Render(io.Out); err != nil {
+				return err
+			}
 		}
+	}
+	if len(res.Plan) > 0 {
+		fmt.Fprintln(io.Out, "\nDRY RUN: nothing was changed; plan:")
+		for i, s := range res.Plan {
+			fmt.Fprintf(io.Out, "  %d. %s\n", i+1, s)
+		}
+	}
+	if res.RunID != "" {
+		fmt.Fprintf(io.Out, "run: %s (cfrollback history; cfrollback report %s)\n", res.RunID, res.RunID)
 	}
 	if !res.OK && !repairing {
 		fmt.Fprintln(io.Out, "a database is damaged; nothing was changed. 'cfrollback database check --db NAME --repair-if-needed' repairs it (the original is kept); 'cfrollback database restore --db NAME --latest --stop-service' puts back the newest good backup (the damaged file is kept)")
 	}
 	return nil
-}
-
-// lockForRepair takes the run lock: a repair replaces files, and must not race an
-// emergency rollback or a restore.
-func lockForRepair(opts *databaseCheckOptions) (func(), error) {
-	host, _ := os.Hostname()
-	if err := fsutil.MkdirTrusted(filepath.Dir(opts.Config.Lock), 0o755); err != nil {
-		return nil, fmt.Errorf("the lock's directory: %w", fsutil.WithKey(err, "lock"))
-	}
-	lk, err := lock.Acquire(opts.Config.Lock, lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback database check --repair-if-needed --db " + opts.DB})
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = lk.Release() }, nil
 }

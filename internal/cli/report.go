@@ -15,6 +15,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/journal"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -216,6 +217,8 @@ func incidentReport(run journal.Run, journalPath, severity string, now time.Time
 		w("- **Method**: Scheduled (`cfrollback rollback`)\n")
 	case "undo":
 		w("- **Method**: Undo of run %s (`cfrollback undo`)\n", f.intent.Target)
+	case runbook.DBRestoreCommand, runbook.DBRepairCommand:
+		w("- **Method**: Database %s (`cfrollback %s`) of %s\n", strings.TrimPrefix(run.Command, "database "), run.Command, orBlank(f.intent.Target, "the corrupt databases"))
 	default:
 		w("- **Method**: %s\n", run.Command)
 	}
