@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 const fixtureDir = "../../testdata/archive"
@@ -103,7 +105,7 @@ func TestToolArchivesExtract(t *testing.T) {
 		{"tar", func(src, out string) []string { return []string{"--format=posix", "-C", src, "-czf", out, "."} }},
 	} {
 		t.Run(strings.Join(tc.args("SRC", "OUT"), " "), func(t *testing.T) {
-			bin := requireTool(t, tc.tool)
+			bin := testenv.RequireTool(t, tc.tool)
 			tmp := t.TempDir()
 			src := filepath.Join(tmp, "src")
 			must(t, os.Mkdir(src, 0o755))
@@ -122,8 +124,8 @@ func TestToolArchivesExtract(t *testing.T) {
 // TestCreateReadByTools: GNU tar, bsdtar and gzip read what Create writes and
 // extract it to a tree equal to the source.
 func TestCreateReadByTools(t *testing.T) {
-	tarBin, bsdtarBin, gzipBin := requireTool(t, "tar"), requireTool(t, "bsdtar"), requireTool(t, "gzip")
-	requireRoot(t) // the tools restore set-id bits and exact modes only for root
+	tarBin, bsdtarBin, gzipBin := testenv.RequireTool(t, "tar"), testenv.RequireTool(t, "bsdtar"), testenv.RequireTool(t, "gzip")
+	testenv.RequireRoot(t) // the tools restore set-id bits and exact modes only for root
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	must(t, os.Mkdir(src, 0o755))
@@ -170,7 +172,7 @@ func TestCreateReadByTools(t *testing.T) {
 // TestToolArchivesRefused: what GNU tar really writes for sparse files and
 // FIFOs is refused, whole.
 func TestToolArchivesRefused(t *testing.T) {
-	bin := requireTool(t, "tar")
+	bin := testenv.RequireTool(t, "tar")
 	for name, tc := range map[string]struct {
 		args  []string
 		setup func(src string)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 // TestRoundTrip backs up a rich tree with Create and restores it with
@@ -109,7 +111,7 @@ func TestExtractHandWritten(t *testing.T) {
 }
 
 func TestExtractOwner(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	must(t, os.Mkdir(src, 0o755))

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,34 +19,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// requireTool returns the path of an external tool. A missing tool skips the
-// test on a developer's machine but fails it with CI=true, so CI can never go
-// green by skipping the cross-tool tests.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s is not installed and CI=true forbids skipping: %v", name, err)
-	}
-	t.Skipf("skipping: %s is not installed (with CI=true this test fails instead)", name)
-	return ""
-}
-
-// requireRoot is requireTool for tests that chown.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal("this test needs root and CI=true forbids skipping")
-	}
-	t.Skip("skipping: needs root (with CI=true this test fails instead)")
-}
 
 var testTime = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 

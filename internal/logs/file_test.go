@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 // Captured from `journalctl -u echoer -o json` (systemd 252) in the systemd
@@ -227,9 +228,7 @@ func writeFile(t *testing.T, path, content string) {
 // only root can, so the test needs root.
 func foreignLink(t *testing.T, target, link string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("making a link owned by another user needs root")
-	}
+	testenv.RequireRoot(t) // to make a link owned by another user
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 // fakeManager is a service manager made of function fields and a state flag.
@@ -291,12 +292,7 @@ func TestEmergencyLockedIsErrLocked(t *testing.T) {
 // TestOverlayMatchesTarOverwrite: restore.mode overlay gives what the seed's
 // `cd install && tar -xzf backup --overwrite` gives.
 func TestOverlayMatchesTarOverwrite(t *testing.T) {
-	if _, err := exec.LookPath("tar"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("GNU tar is missing")
-		}
-		t.Skip("GNU tar is missing")
-	}
+	tar := testenv.RequireTool(t, "tar")
 	e := newEnv(t)
 	e.cfg.Restore.Mode = "overlay"
 	e.cfg.Restore.Preserve = nil
@@ -305,7 +301,7 @@ func TestOverlayMatchesTarOverwrite(t *testing.T) {
 	write(t, e.cfg.InstallDir, installFiles)
 	viaTar := t.TempDir()
 	write(t, viaTar, installFiles)
-	if out, err := exec.Command("tar", "-C", viaTar, "-xzf", bk, "--overwrite").CombinedOutput(); err != nil {
+	if out, err := exec.Command(tar, "-C", viaTar, "-xzf", bk, "--overwrite").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v %s", err, out)
 	}
 	if _, err := e.run(false); err != nil {
@@ -386,12 +382,7 @@ func TestEmergencyDamagedJournalIsSetAsideNotFatal(t *testing.T) {
 // Restored files belong to the owner of the install dir being replaced, not
 // to whatever uid/gid the archive recorded.
 func TestEmergencyRestoredFilesTakeTheInstallOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to chown")
-		}
-		t.Skip("needs root to chown")
-	}
+	testenv.RequireRoot(t) // to chown
 	e := newEnv(t)
 	e.backup("20250101-000000", map[string]string{"app.txt": "v1", "lib/x.js": "x"})
 	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2"})

@@ -1,6 +1,7 @@
 // Package testenv gives tests access to the real components cfrollback drives (root, systemd,
-// pm2, command-line tools) with one rule: a test that needs a missing component is skipped on a
-// developer's machine and fails when CI=true, so CI can never pass by skipping.
+// pm2, command-line tools) with one rule (Require): a test that needs a missing component is
+// skipped on a developer's machine and fails in CI (CI set, and not to "false" or "0"), so CI
+// can never pass by skipping.
 package testenv
 
 import (
@@ -11,24 +12,33 @@ import (
 	"testing"
 )
 
-// InCI reports whether CI=true (any value strconv.ParseBool accepts as true).
+// InCI reports whether the tests run in CI: CI is set to anything but a false value
+// ("false", "0", "f", any case strconv.ParseBool reads as false). CI services set "true"
+// (GitHub, GitLab) or "1" (some older ones); a CI that sets it to anything else still counts,
+// since a skipped test there would hide a missing component.
 func InCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
+	v := os.Getenv("CI")
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	return err != nil || b
 }
 
-// Require skips the test when ok is false, saying what is missing and how to get it; with
-// CI=true it fails the test instead.
+// Require is the one skip rule of the tests that need a real component (root, systemd,
+// pm2, sqlite3, GNU tar ...): when ok is false the test is skipped, saying what is missing
+// and how to get it; in CI (InCI) it fails instead, so CI can never pass by skipping. Use it
+// (or RequireRoot, RequireTool) for every such skip, never a local os.Getenv("CI").
 func Require(t testing.TB, ok bool, what, howToGet string) {
 	t.Helper()
 	if ok {
 		return
 	}
 	if InCI() {
-		t.Fatalf("%s is missing and CI=true forbids skipping; %s", what, howToGet)
+		t.Fatalf("%s is missing and CI=%s forbids skipping; %s", what, os.Getenv("CI"), howToGet)
 		return
 	}
-	t.Skipf("skipping: %s is missing; %s (with CI=true this test fails instead)", what, howToGet)
+	t.Skipf("skipping: %s is missing; %s (with CI set this test fails instead)", what, howToGet)
 }
 
 // RequireRoot requires the test to run as root.

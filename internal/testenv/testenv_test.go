@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,16 +24,20 @@ func (r *recordingTB) Fatalf(f string, args ...any) { r.failed = fmt.Sprintf(f, 
 
 func TestRequire(t *testing.T) {
 	for _, tt := range []struct {
-		ci, ok                bool
+		ci                    string
+		ok                    bool
 		wantSkip, wantFailure bool
 	}{
-		{ci: false, ok: true},
-		{ci: true, ok: true},
-		{ci: false, ok: false, wantSkip: true},
-		{ci: true, ok: false, wantFailure: true},
+		{ci: "", ok: true},
+		{ci: "true", ok: true},
+		{ci: "", ok: false, wantSkip: true},
+		{ci: "false", ok: false, wantSkip: true},
+		{ci: "0", ok: false, wantSkip: true},
+		{ci: "true", ok: false, wantFailure: true},
+		{ci: "1", ok: false, wantFailure: true},
 	} {
-		t.Run(fmt.Sprintf("ci=%v,ok=%v", tt.ci, tt.ok), func(t *testing.T) {
-			t.Setenv("CI", fmt.Sprint(tt.ci))
+		t.Run(fmt.Sprintf("ci=%q,ok=%v", tt.ci, tt.ok), func(t *testing.T) {
+			t.Setenv("CI", tt.ci)
 			r := &recordingTB{TB: t}
 			Require(r, tt.ok, "frobnicator", "apt-get install frob")
 			if (r.skipped != "") != tt.wantSkip || (r.failed != "") != tt.wantFailure {
@@ -47,7 +53,10 @@ func TestRequire(t *testing.T) {
 }
 
 func TestInCI(t *testing.T) {
-	for v, want := range map[string]bool{"true": true, "1": true, "": false, "false": false, "yes": false} {
+	for v, want := range map[string]bool{
+		"true": true, "1": true, "TRUE": true, "yes": true, "woodpecker": true,
+		"": false, "false": false, "0": false, "False": false,
+	} {
 		t.Setenv("CI", v)
 		if got := InCI(); got != want {
 			t.Errorf("CI=%q: InCI = %v", v, got)
@@ -163,3 +172,38 @@ func running(pid string) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
+
+// The one skip rule is Require's: no other test reads CI itself (one did, and took CI=1 for
+// "not CI").
+func TestNoOtherSkipRule(t *testing.T) {
+	root := RepoRoot(t)
+	self := filepath.Join(root, "internal", "testenv")
+	var found []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (p == self || d.Name() == "tools" || d.Name() == ".git" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if ciRead.Match(b) {
+			found = append(found, strings.TrimPrefix(p, root+"/"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) > 0 {
+		t.Errorf("these files read CI themselves; use testenv.Require (RequireRoot, RequireTool) instead: %v", found)
+	}
+}
+
+var ciRead = regexp.MustCompile(`(Getenv|LookupEnv)\("CI"\)`)
