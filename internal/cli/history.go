@@ -34,7 +34,8 @@ func newHistoryCmd(f *Factory) *cobra.Command {
 		Short: "List past runs from the journal: when, who, backup, outcome, downtime",
 		Long: `List the runs recorded in the journal (setting journal), newest first.
 A run without an outcome was interrupted; the next 'cfrollback emergency'
-completes or undoes it.` + exitStatusHelp("0  listed (also when the journal is empty)", "1  the journal cannot be read"),
+completes or undoes it (a database restore or repair: the next database restore or
+check --repair-if-needed closes it).` + exitStatusHelp("0  listed (also when the journal is empty)", "1  the journal cannot be read"),
 		Example: `  cfrollback history
   cfrollback history --json | jq '.[0].downtime_ms'`,
 		Args: cobra.NoArgs,

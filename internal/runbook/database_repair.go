@@ -119,6 +119,9 @@ func CheckDatabases(ctx context.Context, opt DBCheckOptions, deps DBDeps) (*DBCh
 		r, err := sqlitedb.Check(ctx, path, sqlitedb.CheckOptions{
 			Quick: opt.Quick, Tables: opt.Tables, ForeignKeys: true, BusyTimeout: opt.Config.Database.BusyTimeout,
 		})
+		if c := Interruption(ctx); c != nil {
+			return res, &StepError{Step: "check " + db.Name, Err: fmt.Errorf("%w during the check of %s", c, db.Name), Hint: "nothing was changed"}
+		}
 		if err != nil {
 			return res, fmt.Errorf("database %s: %w", db.Name, err)
 		}
@@ -190,6 +193,9 @@ func repairDatabases(ctx context.Context, opt DBCheckOptions, deps DBDeps, res *
 		}
 		return nil
 	}()
+	if c := Interruption(ctx); c != nil && err != nil && !changed {
+		err = d.interruptedDB(c, stepOf(err), "")
+	}
 	if err != nil && changed && !errors.Is(err, ErrAfterStop) {
 		var se *StepError
 		hint := "a database was already repaired or restored (listed above; the originals are kept)"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
@@ -279,7 +280,7 @@ func (d *dbRunner) undoHint(db config.DatabaseRef, res *DBRestoreResult) string 
 }
 
 // keptName is roughly where Restore keeps the replaced file (for a plan).
-func keptName(target string, t interface{ Format(string) string }) string {
+func keptName(target string, t time.Time) string {
 	stem := filepath.Base(target)
 	stem = stem[:len(stem)-len(filepath.Ext(stem))]
 	return filepath.Join(filepath.Dir(target), stem+"-failed-"+t.Format(sqlitedb.TimestampLayout)+".db")

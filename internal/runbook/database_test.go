@@ -143,19 +143,22 @@ func TestDatabaseRestoreJournalFails(t *testing.T) {
 		restored  bool
 		afterStop bool
 		calls     []string
+		msg       string
 		hint      string
 	}{
-		{ok: 0, calls: nil, hint: "nothing was changed; fix the journal"},
-		{ok: 2, afterStop: true, calls: []string{"stop", "start"}, hint: "the database was not touched and the service was started again; fix the journal"},
-		{ok: 4, restored: true, afterStop: true, calls: []string{"stop", "start"}, hint: "the database WAS restored from "},
+		{ok: 0, calls: nil, msg: "journal: write intent to the journal ", hint: "nothing was changed; fix the journal"},
+		{ok: 2, afterStop: true, calls: []string{"stop", "start"}, msg: "stop: write step_done to the journal ",
+			hint: "the database was not touched and the service was started again; fix the journal"},
+		{ok: 4, restored: true, afterStop: true, calls: []string{"stop", "start"}, msg: "restore: write step_done to the journal ",
+			hint: "the database WAS restored from "},
 	} {
 		t.Run(fmt.Sprint(tc.ok), func(t *testing.T) {
 			e, live, _ := dbEnv(t)
 			deps := e.dbDeps()
 			deps.wrapJournal = func(j journalWriter) journalWriter { return &failingJournal{journalWriter: j, ok: tc.ok} }
 			res, err := DatabaseRestore(context.Background(), e.restoreOpts(true), deps)
-			if !errors.Is(err, ErrJournal) || !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("err %v", err)
+			if !errors.Is(err, ErrJournal) || !errors.Is(err, syscall.ENOSPC) || !strings.HasPrefix(err.Error(), tc.msg) {
+				t.Fatalf("err %v, want it to start with %q", err, tc.msg)
 			}
 			if errors.Is(err, ErrAfterStop) != tc.afterStop || errors.Is(err, ErrPreflight) == tc.afterStop {
 				t.Fatalf("err %v: after stop %v, want %v", err, errors.Is(err, ErrAfterStop), tc.afterStop)
@@ -315,5 +318,24 @@ func TestDatabaseRepairJournaledAndDryRun(t *testing.T) {
 	}
 	if _, err := os.Stat(e2.cfg.Journal); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("a check that repaired nothing wrote the journal")
+	}
+}
+
+func TestDatabaseRepairInterruptedChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	live := e.cfg.DatabasePath(e.cfg.Databases[0])
+	corruptDB(t, live)
+	before := fileHash(t, live)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(&Interrupt{Signal: syscall.SIGINT})
+	_, err := CheckDatabases(ctx, DBCheckOptions{Config: e.cfg, Databases: e.cfg.Databases, Repair: true}, e.dbDeps())
+	if !errors.Is(err, ErrPreflight) || !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err %v", err)
+	}
+	if fileHash(t, live) != before {
+		t.Fatal("an interrupted repair changed the database")
+	}
+	if _, err := os.Stat(e.cfg.Journal); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("journal written (%v)", err)
 	}
 }
