@@ -1042,8 +1042,10 @@ func procsMentioning(s, word string) []int {
 // transaction of the sqlite3 shell) until the test ends.
 func holdExclusive(t *testing.T, db string) {
 	t.Helper()
-	cmd := exec.Command("sqlite3", db)
+	cmd := exec.Command("sqlite3", "-bail", db) // -bail: a failed BEGIN ends the shell, it prints no 1
 	in, err := cmd.StdinPipe()
+	mustDo(t, err)
+	out, err := cmd.StdoutPipe()
 	mustDo(t, err)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	mustDo(t, cmd.Start())
@@ -1052,9 +1054,23 @@ func holdExclusive(t *testing.T, db string) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	_, err = io.WriteString(in, "BEGIN EXCLUSIVE; INSERT INTO sqlite_master SELECT * FROM sqlite_master WHERE 0; SELECT 1;\n")
+	_, err = io.WriteString(in, "BEGIN EXCLUSIVE; SELECT 1;\n")
 	mustDo(t, err)
-	time.Sleep(200 * time.Millisecond) // the shell has taken the lock
+	// the shell has taken the lock once it answers the SELECT
+	reply := make(chan string, 1)
+	go func() {
+		line := make([]byte, 2)
+		n, _ := io.ReadFull(out, line)
+		reply <- string(line[:n])
+	}()
+	select {
+	case r := <-reply:
+		if r != "1\n" {
+			t.Fatalf("sqlite3 did not take the exclusive lock on %s (it said %q)", db, r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sqlite3 took no exclusive lock on %s in 30s", db)
+	}
 }
 
 // shim puts an executable name running script first in PATH, and returns
