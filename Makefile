@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X github.com/cfrollback/cfrollback/internal/cli.Version=$(VERS
 BIN := bin/cfrollback
 export PATH := $(CURDIR)/tools/pm2/node_modules/.bin:$(PATH)
 
-.PHONY: all build deps demo test test-faults test-fuzz test-unit test-race vet fmt-check tidy-check bench man deb clean
+.PHONY: all build deps demo test test-faults test-fuzz test-unit test-race vet fmt-check tidy-check bench man docs deb clean
 
 all: build
 
@@ -96,6 +96,11 @@ man:
 	rm -rf dist/pkg && mkdir -p dist/pkg
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/cfrollback-docs dist/pkg
 	gzip -9nf dist/pkg/man1/*.1
+
+# docs/COMMANDS.md, the table of every command (changes, --json, --dry-run, --yes, completion,
+# exit codes), from the command tree; `go test ./internal/cli` fails while it is stale.
+docs:
+	$(GO) test ./internal/cli -run '^TestCommandTable$$' -count=1 -update
 
 # A .deb: the stripped binary, man pages and completions, /etc/cfrollback/config.yaml as a
 # conffile, the copyright file (machine-readable: every Go module linked in) and a changelog
