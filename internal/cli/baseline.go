@@ -133,8 +133,7 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 				notRecorded, failed, len(ok)+failed, b.URL)
 		}
 	} else {
-		fmt.Fprintf(opts.IO.ErrOut, "%s health.url is empty: no latency in the baseline, so assess cannot judge response time\n",
-			opts.IO.ErrPalette().Yellow("warning:"))
+		opts.IO.Warnf("health.url is empty: no latency in the baseline, so assess cannot judge response time")
 	}
 	pid := opts.PID
 	if pid == 0 && err == nil && st.MainPID > 0 {

@@ -245,7 +245,7 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 		}
 	}
 	if res.NotRecorded != "" && !opts.NoRecord {
-		fmt.Fprintf(opts.IO.ErrOut, "%s not recorded in the journal: %s\n", opts.IO.ErrPalette().Yellow("warning:"), res.NotRecorded)
+		opts.IO.Warnf("not recorded in the journal: %s", res.NotRecorded)
 	}
 	if err := printVerify(opts.IO, opts.JSON, res); err != nil {
 		return err
