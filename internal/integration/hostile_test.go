@@ -177,7 +177,7 @@ func runHostileCase(t *testing.T, dir string, c hostileCase) {
 	if r.Code != wantCode {
 		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, wantCode, r.Stdout, r.Stderr)
 	}
-	if !want.MatchString(r.Stdout + r.Stderr) {
+	if !want.MatchString(r.Stdout + readableStderr(r.Stderr)) {
 		t.Fatalf("output does not match %q\nstdout:\n%s\nstderr:\n%s", c.Expect, r.Stdout, r.Stderr)
 	}
 	if guarded[0] != guarded[1] {
@@ -541,7 +541,7 @@ func runJudged(t *testing.T, s *sandbox, env []string, dir string, c hostileCase
 		t.Logf("cfrollback %s: exit %d\n%s", strings.Join(run.Args, " "), r.Code, cut(strings.TrimSpace(r.Stdout+r.Stderr)))
 		if r.Code != run.Code {
 			t.Errorf("cfrollback %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(run.Args, " "), r.Code, run.Code, cut(r.Stdout), cut(r.Stderr))
-		} else if !regexp.MustCompile(run.Expect).MatchString(r.Stdout + r.Stderr) {
+		} else if !regexp.MustCompile(run.Expect).MatchString(r.Stdout + readableStderr(r.Stderr)) {
 			t.Errorf("cfrollback %s: output does not match %q\nstdout:\n%s\nstderr:\n%s", strings.Join(run.Args, " "), run.Expect, cut(r.Stdout), cut(r.Stderr))
 		}
 		if after := treeDigest(t, s.Dir); after != before {
@@ -606,4 +606,20 @@ func TestHostileCorpusHeldOut(t *testing.T) {
 			runHostileCase(t, dir, c)
 		})
 	}
+}
+
+// readableStderr turns the {"warning": "..."} lines that --json prints on stderr into the
+// "warning: ..." text they stand for, so that a case's expected message matches either way
+// (a message with quotes is escaped in JSON).
+func readableStderr(stderr string) string {
+	lines := strings.Split(stderr, "\n")
+	for i, l := range lines {
+		var w struct {
+			Warning *string `json:"warning"`
+		}
+		if strings.HasPrefix(l, `{"warning":`) && json.Unmarshal([]byte(l), &w) == nil && w.Warning != nil {
+			lines[i] = "warning: " + *w.Warning
+		}
+	}
+	return strings.Join(lines, "\n")
 }
