@@ -69,8 +69,8 @@ a journaled step per repair and restore, outcome ('cfrollback history'). --dry-r
 				"0  every database checked is ok (or was repaired cleanly, or restored with --restore-if-unrepairable)",
 				"1  a database is corrupt, not SQLite, has foreign key violations, or a named database is missing",
 				"2  bad usage or invalid settings",
-				"3  --repair-if-needed: the database is open in a process (pid named), or the journal cannot be",
-				"   written; nothing was changed",
+				"3  interrupted (Ctrl-C, SIGTERM) before anything changed; --repair-if-needed: the database is",
+				"   open in a process (pid named), or the journal cannot be written; nothing was changed",
 				"6  --repair-if-needed: another cfrollback run holds the lock"),
 		Example: `  cfrollback database check
   cfrollback database check --db memory --quick
