@@ -151,7 +151,8 @@ func TestAnsibleRollbackCanaryFails(t *testing.T) {
 	if err == nil {
 		t.Fatalf("playbook succeeded with a failed canary:\n%s", out)
 	}
-	if !strings.Contains(out, "cfrollback emergency exited 3") {
+	// cfrollback's error object comes after its {"warning": ...} lines on stderr
+	if !strings.Contains(out, "cfrollback emergency exited 3: preflight: no usable backup") {
 		t.Fatalf("the failure does not carry cfrollback's message:\n%s", out)
 	}
 	for _, h := range hosts[1:] {
