@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
@@ -62,13 +63,33 @@ func (e *Editor) Read() ([]byte, error) {
 // Checkpoint saves the current file (to output, or a new file in
 // CheckpointDir) and returns where.
 func (e *Editor) Checkpoint(reason, output string) (string, Checkpoint, error) {
-	cur, err := fsutil.ReadFile(e.Path, fsutil.MaxSmallFile)
+	cp, err := e.newCheckpoint(reason)
 	if err != nil {
-		return "", Checkpoint{}, fmt.Errorf("read app config: %w", err)
+		return "", Checkpoint{}, err
 	}
-	cp := NewCheckpoint(e.Path, cur, AppVersion(e.InstallDir), reason, e.now())
 	name, err := WriteCheckpoint(e.CheckpointDir, output, cp)
 	return name, cp, err
+}
+
+// PlanCheckpoint is Checkpoint's dry run: the checkpoint it would write and where (a name
+// that is taken then gets -2, -3 ...), nothing written.
+func (e *Editor) PlanCheckpoint(reason, output string) (string, Checkpoint, error) {
+	cp, err := e.newCheckpoint(reason)
+	if err != nil {
+		return "", Checkpoint{}, err
+	}
+	if output == "" {
+		output = filepath.Join(e.CheckpointDir, CheckpointName("config-checkpoint-", cp.Time))
+	}
+	return output, cp, nil
+}
+
+func (e *Editor) newCheckpoint(reason string) (Checkpoint, error) {
+	cur, err := fsutil.ReadFile(e.Path, fsutil.MaxSmallFile)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read app config: %w", err)
+	}
+	return NewCheckpoint(e.Path, cur, AppVersion(e.InstallDir), reason, e.now()), nil
 }
 
 // Apply makes newText the config. It is refused (an *InvalidError,

@@ -99,7 +99,7 @@ flags below; see docs/HEALTH.md.` +
 			exitStatusHelp("0  no condition met, every condition judged",
 				"10 P0   11 P1   12 P2   13 P3   (the worst condition met)",
 				"14 inconclusive: nothing met, but some condition could not be judged",
-				"with --act on P0/P1: the emergency's own code (0 rolled back and healthy, 3-6)",
+				"3-6 with --act on P0/P1: the emergency's own code (and 0 when it rolled back and is healthy)",
 				"1  assess itself failed     2  bad usage or invalid settings"),
 		Example: `  cfrollback assess
   cfrollback assess --json | jq -r .severity

@@ -67,11 +67,7 @@ var readOnly = setOf("agents export", "agents status", "backup list", "baseline 
 // knownMissingDryRun: commands of changesState that have no --dry-run yet. The list only
 // shrinks: a command that gains --dry-run must leave it (the test says so), and a new
 // state-changing command without --dry-run fails the test.
-var knownMissingDryRun = map[string]string{
-	"database backup": "not yet",
-	"config backup":   "not yet",
-	"test webhooks":   "not yet (notify --dry-run prints the payloads)",
-}
+var knownMissingDryRun = map[string]string{}
 
 // asksConfirmation: commands that ask before they act, or refuse without a confirmation. Each
 // takes --yes for it (knownMissingYes lists the exceptions left).

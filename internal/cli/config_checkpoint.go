@@ -29,22 +29,37 @@ never overwritten. The checkpoint holds the secrets of the config: it is mode 06
 			if err := load(); err != nil {
 				return err
 			}
-			name, cp, err := opts.editor().Checkpoint("config backup", output)
+			save := opts.editor().Checkpoint
+			if opts.DryRun {
+				save = opts.editor().PlanCheckpoint
+			}
+			name, cp, err := save("config backup", output)
 			if err != nil {
 				return err
 			}
-			info := appconfig.CheckpointInfo{Path: name, Time: cp.Time, Source: cp.Source, AppVersion: cp.AppVersion,
-				SHA256: cp.SHA256, Size: cp.Size, User: cp.User, Reason: cp.Reason}
+			info := checkpointResult{CheckpointInfo: appconfig.CheckpointInfo{Path: name, Time: cp.Time, Source: cp.Source,
+				AppVersion: cp.AppVersion, SHA256: cp.SHA256, Size: cp.Size, User: cp.User, Reason: cp.Reason}, DryRun: opts.DryRun}
 			if opts.JSON {
 				return ui.JSON(opts.IO.Out, info)
 			}
 			fmt.Fprintln(opts.IO.Out, name)
-			fmt.Fprintf(opts.IO.ErrOut, "saved %s (%d bytes, sha256 %s, app version %s)\n", cp.Source, cp.Size, cp.SHA256[:12], orDash(cp.AppVersion))
+			verb := "saved"
+			if opts.DryRun {
+				verb = "dry run: nothing was written; would save"
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "%s %s (%d bytes, sha256 %s, app version %s)\n", verb, cp.Source, cp.Size, cp.SHA256[:12], orDash(cp.AppVersion))
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the checkpoint to this file")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "read the config and print the checkpoint that would be saved and where; write nothing")
 	return cmd
+}
+
+// checkpointResult is config backup's --json: the checkpoint, and whether it was only planned.
+type checkpointResult struct {
+	appconfig.CheckpointInfo
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func newConfigCheckpointsCmd(opts *configOptions, load func() error) *cobra.Command {

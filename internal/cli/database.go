@@ -63,12 +63,23 @@ type databaseBackupOptions struct {
 	Config config.Config
 	DB     string
 	Output string
+	DryRun bool
 	Now    func() time.Time
 }
 
 type databaseBackupResult struct {
 	Backups []dbNamedBackup `json:"backups"`
 	Skipped []dbSkipped     `json:"skipped,omitempty"`
+	// DryRun: Planned holds what would be backed up; nothing was written.
+	DryRun  bool        `json:"dry_run,omitempty"`
+	Planned []dbPlanned `json:"planned,omitempty"`
+}
+
+type dbPlanned struct {
+	Name      string `json:"name"`
+	Source    string `json:"source"`
+	Path      string `json:"path"`
+	SizeBytes int64  `json:"size_bytes"`
 }
 
 type dbNamedBackup struct {
@@ -115,6 +126,7 @@ a database whose file does not exist is skipped with a warning.` +
 	cmd.Flags().StringVar(&opts.DB, "db", "all", "database name from the setting databases, or all")
 	_ = cmd.RegisterFlagCompletionFunc("db", completeDatabases(f, true))
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the backup to this file (only with one database)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print which databases would be backed up and where; write nothing")
 	return cmd
 }
 
@@ -126,8 +138,7 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 	if opts.Output != "" && len(dbs) != 1 {
 		return usageErrorf("--output needs one database: add --db NAME")
 	}
-	p := opts.IO.ErrPalette()
-	var res databaseBackupResult
+	res := databaseBackupResult{DryRun: opts.DryRun}
 	stamp := opts.Now()
 	var failed []error
 	for _, d := range dbs {
@@ -135,7 +146,7 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
 			if opts.DB == "all" || opts.DB == "" {
 				res.Skipped = append(res.Skipped, dbSkipped{Name: d.Name, Path: src, Reason: "does not exist"})
-				fmt.Fprintf(opts.IO.ErrOut, "%s database %s: %s does not exist; skipped\n", p.Yellow("warning:"), d.Name, src)
+				opts.IO.Warnf("database %s: %s does not exist; skipped", d.Name, src)
 				continue
 			}
 			return fmt.Errorf("database %s: %s does not exist; check the setting databases ('cfrollback settings')", d.Name, src)
@@ -146,10 +157,18 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 			// inside backup.dir), so only the rule for other users applies: no dir on the
 			// way they can write (fsutil.MkdirShared). The backup is copied to a new temp
 			// file and renamed without replacing, never written through a symlink.
-			if err := fsutil.MkdirShared(opts.Config.Database.BackupDir, 0o700); err != nil {
+			if err := dbBackupDir(opts.Config.Database.BackupDir, opts.DryRun); err != nil {
 				return fmt.Errorf("database.backup_dir: %w", fsutil.WithKey(err, "database.backup_dir"))
 			}
 			dst = filepath.Join(opts.Config.Database.BackupDir, dbBackupName(d.Name, stamp))
+		}
+		if opts.DryRun {
+			fi, err := os.Stat(src)
+			if err != nil {
+				return fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			res.Planned = append(res.Planned, dbPlanned{Name: d.Name, Source: src, Path: dst, SizeBytes: fi.Size()})
+			continue
 		}
 		if !opts.JSON {
 			fmt.Fprintf(opts.IO.ErrOut, "==> backing up %s (%s)\n", d.Name, src)
@@ -165,6 +184,15 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 		if err := ui.JSON(opts.IO.Out, res); err != nil {
 			return err
 		}
+	} else if opts.DryRun {
+		tb := ui.NewTable()
+		for _, b := range res.Planned {
+			tb.Row(b.Name, b.Source, "->", b.Path, ui.Bytes(b.SizeBytes))
+		}
+		if err := tb.Render(opts.IO.Out); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "dry run: %d database(s) would be backed up; nothing was written\n", len(res.Planned))
 	} else {
 		tb := ui.NewTable()
 		for _, b := range res.Backups {
@@ -177,8 +205,19 @@ func runDatabaseBackup(ctx context.Context, opts *databaseBackupOptions) error {
 	switch {
 	case len(failed) > 0:
 		return errors.Join(failed...)
-	case len(res.Backups) == 0:
+	case len(res.Backups) == 0 && len(res.Planned) == 0:
 		return fmt.Errorf("no database was backed up: none of %d configured database files exist under %s; check install_dir and databases ('cfrollback settings')", len(dbs), opts.Config.InstallDir)
 	}
 	return nil
+}
+
+// dbBackupDir makes database.backup_dir (MkdirShared); a dry run only checks what is there.
+func dbBackupDir(dir string, dryRun bool) error {
+	if !dryRun {
+		return fsutil.MkdirShared(dir, 0o700)
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return fsutil.CheckSharedDir(dir)
 }

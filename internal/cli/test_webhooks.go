@@ -10,7 +10,7 @@ import (
 // 'cfrollback notify --test', under the test group where people look for it.
 func newTestWebhooksCmd(f *Factory) *cobra.Command {
 	opts := &notifyOptions{IO: f.IO}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "webhooks",
 		Short: "Send a test event to every webhook in notify.webhooks and report",
 		Long: `Send a test event to each webhook (generic, slack, statuspage) with the same
@@ -18,6 +18,7 @@ timeout, retries and backoff a real notification uses, and report each result.
 The same as 'cfrollback notify --test'.` +
 			exitStatusHelp("0  every webhook accepted the event", "1  some webhook did not (each is named)", "2  no webhooks configured"),
 		Example: `  cfrollback test webhooks
+  cfrollback test webhooks --dry-run   # the payloads, nothing sent
   cfrollback test webhooks --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -33,4 +34,6 @@ The same as 'cfrollback notify --test'.` +
 			return runNotify(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the payload each webhook would get (URLs redacted); send nothing")
+	return cmd
 }
