@@ -92,7 +92,6 @@ func ParseAgent(file string, data []byte) AgentStatus {
 	rest := text[4:]
 	end := bytes.Index(rest, []byte("\n---"))
 	if bytes.HasPrefix(rest, []byte("---")) {
-		end = -1 // empty front matter
 		st.Errors = append(st.Errors, "empty front matter")
 		return st
 	}

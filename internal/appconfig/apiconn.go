@@ -143,7 +143,7 @@ func TestConnection(ctx context.Context, opt ConnOptions) ConnResult {
 		tcp.Detail = fmt.Sprintf("cannot connect to port %s: %s; check the firewall (ufw status) and any proxy", port, strings.Join(dialErrs, "; "))
 		return fail(1, tcp)
 	}
-	defer conn.Close()
+	defer conn.Close() //nolint:errcheck // a probe connection: nothing written to keep
 	// The stages below read the raw connection under their own deadlines; an interrupt (the
 	// run's context) ends them at once by expiring the connection's deadline.
 	stopOnCancel := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })

@@ -33,7 +33,7 @@ func Journaled(lockPath, journalPath, command string, intent map[string]any, cha
 	if err != nil {
 		return runID, fmt.Errorf("open journal %s: %w; nothing was changed ('cfrollback journal verify' says what is wrong)", journalPath, err)
 	}
-	defer j.Close()
+	defer j.Close() //nolint:errcheck // every Append is fsynced; Close only releases the descriptor
 	data := map[string]any{"command": command, "user": Who(), "host": host, "args": RedactArgs(os.Args[1:])}
 	for k, v := range intent {
 		data[k] = v

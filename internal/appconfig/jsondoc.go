@@ -284,7 +284,7 @@ func (d *Document) Set(key string, value json.RawMessage) ([]byte, error) {
 		return nil, err
 	}
 	if _, err := Parse(out); err != nil {
-		return nil, fmt.Errorf("set %s: the value cannot be written there: the file would not read back (%v)", key, err)
+		return nil, fmt.Errorf("set %s: the value cannot be written there: the file would not read back (%v)", key, err) //nolint:errorlint // the re-parse explains this error; a caller must not match Parse's errors through Set
 	}
 	return out, nil
 }
@@ -314,7 +314,7 @@ func (d *Document) set(key string, value json.RawMessage) ([]byte, error) {
 	}
 	// Build the missing part from the innermost key outwards.
 	rest := path[depth:]
-	var v json.RawMessage = value
+	v := value
 	for i := len(rest) - 1; i >= 1; i-- {
 		k, _ := json.Marshal(rest[i])
 		v = json.RawMessage(`{` + string(k) + `:` + string(v) + `}`)

@@ -41,21 +41,21 @@ func StatFile(path string) (FileMeta, error) {
 	if err := fsutil.CheckLinks(path); err != nil {
 		return FileMeta{}, err
 	}
-	real, err := filepath.EvalSymlinks(path)
+	realPath, err := filepath.EvalSymlinks(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return FileMeta{Mode: 0o600, UID: -1, GID: -1, RealPath: path}, nil
 	}
 	if err != nil {
 		return FileMeta{}, err
 	}
-	fi, err := os.Stat(real)
+	fi, err := os.Stat(realPath)
 	if err != nil {
 		return FileMeta{}, err
 	}
 	if !fi.Mode().IsRegular() {
 		return FileMeta{}, fmt.Errorf("%s is not a regular file", path)
 	}
-	m := FileMeta{Mode: fi.Mode().Perm(), UID: -1, GID: -1, Exists: true, RealPath: real}
+	m := FileMeta{Mode: fi.Mode().Perm(), UID: -1, GID: -1, Exists: true, RealPath: realPath}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		m.UID, m.GID = int(st.Uid), int(st.Gid)
 	}

@@ -59,9 +59,9 @@ func TestWriteFileKilledBeforeRename(t *testing.T) {
 
 func TestWriteFileFollowsSymlink(t *testing.T) {
 	dir := t.TempDir()
-	real := filepath.Join(dir, "real.json")
+	realFile := filepath.Join(dir, "real.json")
 	link := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(real, []byte("{}"), 0o600); err != nil {
+	if err := os.WriteFile(realFile, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("real.json", link); err != nil {
@@ -73,7 +73,7 @@ func TestWriteFileFollowsSymlink(t *testing.T) {
 	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
 		t.Error("the symlink was replaced by a file")
 	}
-	assertFile(t, real, []byte(`{"a":1}`))
+	assertFile(t, realFile, []byte(`{"a":1}`))
 }
 
 // The install dir may be a deploy user's. A config.json (or a dir on the way to the agents

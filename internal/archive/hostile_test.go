@@ -167,13 +167,13 @@ func checkClass(t *testing.T, what string, err, want error) {
 		t.Fatalf("%s: %v; want an error matching %v", what, err, want)
 	}
 	other := ErrCorrupt
-	if want == ErrCorrupt {
+	if errors.Is(want, ErrCorrupt) {
 		other = ErrUnsafe
 	}
 	if errors.Is(err, other) {
 		t.Errorf("%s: %v matches %v too", what, err, other)
 	}
-	if want == ErrUnsafe {
+	if errors.Is(want, ErrUnsafe) {
 		var ue *UnsafeEntryError
 		if !errors.As(err, &ue) || ue.Name == "" || ue.Reason == "" {
 			t.Errorf("%s: %v is not an *UnsafeEntryError with a name and a reason", what, err)

@@ -94,7 +94,7 @@ func scan(ctx context.Context, path string, lim Limits, progress Progress, visit
 	if err != nil {
 		return Summary{}, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	fi, err := f.Stat()
 	if err != nil {
 		return Summary{}, err
@@ -127,12 +127,12 @@ func (s *scanner) run(visit visitFunc) error {
 	br := bufio.NewReaderSize(s.file, bufSize)
 	z, err := openGzip(br, size)
 	if err != nil {
-		if err == io.EOF && s.file.n.Load() == 0 {
+		if errors.Is(err, io.EOF) && s.file.n.Load() == 0 {
 			return s.readError("the file is empty", nil)
 		}
 		return s.readError("not a gzip file", err)
 	}
-	defer z.Close()
+	defer z.Close() //nolint:errcheck // a decompressor: its errors come from Read
 	// Members are walked by hand (see members) so that bytes after the last
 	// one are reported as such instead of as a bad gzip header.
 	z.Multistream(false)
@@ -147,7 +147,7 @@ func (s *scanner) run(visit visitFunc) error {
 		}
 		s.progress.tick(s.file.n.Load())
 		hdr, err := s.tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		// ErrInsecurePath (only with GODEBUG=tarinsecurepath=0) still returns
@@ -226,7 +226,7 @@ func (s *scanner) readError(detail string, err error) error {
 	if errors.Is(err, ErrCorrupt) {
 		return err
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return corrupt(detail+": unexpected end of file (truncated?)", io.ErrUnexpectedEOF)
 	}
 	return corrupt(detail, err)
@@ -246,7 +246,7 @@ func (r *entryReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.s.tr.Read(p)
 	r.s.progress.tick(r.s.file.n.Load())
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		err = r.s.readError(fmt.Sprintf("data of entry %q", r.name), err)
 	}
 	return n, err
@@ -272,7 +272,7 @@ type members struct {
 func (m *members) Read(p []byte) (int, error) {
 	for {
 		n, err := m.z.Read(p)
-		if err != io.EOF {
+		if !errors.Is(err, io.EOF) {
 			return n, err
 		}
 		// This member's CRC and length matched. The file must end here or

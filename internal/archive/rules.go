@@ -105,7 +105,7 @@ func (c *checker) check(hdr *tar.Header) (entry, error) {
 	if c.entries > c.lim.MaxEntries {
 		return entry{}, unsafeEntry(raw, "is over the limit of %d entries", c.lim.MaxEntries)
 	}
-	e := entry{hdr: hdr, mode: fs.FileMode(hdr.Mode) & fs.ModePerm}
+	e := entry{hdr: hdr, mode: fs.FileMode(hdr.Mode) & fs.ModePerm} //nolint:gosec // only the permission bits are kept (& fs.ModePerm); the high bits of an untrusted mode are dropped either way
 	switch hdr.Typeflag {
 	case tar.TypeReg:
 		e.kind = kindFile

@@ -124,7 +124,7 @@ func (s Store) Read() (samples []Sample, bad int, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

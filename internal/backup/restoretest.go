@@ -264,7 +264,7 @@ func sha256File(path string, buf []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	h := sha256.New()
 	if _, err := io.CopyBuffer(h, f, buf); err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)

@@ -262,7 +262,7 @@ func (st Store) Load() (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("backup state %s is damaged (%v); move it aside and run 'cfrollback backup verify --all' to rebuild it", st.Path, err)
+		return nil, fmt.Errorf("backup state %s is damaged (%w); move it aside and run 'cfrollback backup verify --all' to rebuild it", st.Path, err)
 	}
 	if s.Version > StateVersion {
 		return nil, fmt.Errorf("backup state %s is version %d, newer than this cfrollback knows (%d); use the cfrollback that wrote it, or move it aside", st.Path, s.Version, StateVersion)
@@ -303,7 +303,7 @@ func (st Store) Update(ctx context.Context, fn func(*State) error) error {
 	case err != nil || !ok:
 		return fmt.Errorf("lock backup state %s.lock: another cfrollback has been writing it for over %s; retry", st.Path, timeout)
 	}
-	defer fl.Unlock()
+	defer fl.Unlock() //nolint:errcheck // the lock file is closed (and the lock released) with the descriptor anyway
 	s, err := st.Load()
 	if err != nil {
 		return err

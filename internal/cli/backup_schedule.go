@@ -273,7 +273,7 @@ func (s *systemdInstaller) NextRun(ctx context.Context, timer string) time.Time 
 	if !ok || us == 0 || us == ^uint64(0) {
 		return time.Time{}
 	}
-	return time.UnixMicro(int64(us))
+	return time.UnixMicro(int64(us)) //nolint:gosec // a systemd usec timestamp: far below 2^63 (the year 294247)
 }
 
 func (s *systemdInstaller) Close() { s.conn.Close() }

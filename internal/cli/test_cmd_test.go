@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,7 +75,8 @@ func TestRunLoad(t *testing.T) {
 
 // exitCodeOf is the exit code an error from a run function becomes.
 func exitCodeOf(err error) int {
-	if ee, ok := err.(exitError); ok {
+	var ee exitError
+	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return exitCode(err)

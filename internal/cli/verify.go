@@ -475,7 +475,7 @@ func appendLocked(ctx context.Context, cfg config.Config, command, runID, event 
 	if err != nil {
 		return fmt.Errorf("open journal %s: %w", cfg.Journal, err)
 	}
-	defer j.Close()
+	defer j.Close() //nolint:errcheck // every Append is fsynced; Close only releases the descriptor
 	_, err = j.Append(runID, event, "", data)
 	return err
 }

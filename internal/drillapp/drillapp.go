@@ -81,7 +81,7 @@ func Serve(ctx context.Context, installDir, addr, pidFile string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
@@ -101,7 +101,7 @@ func appendData(root, line string) error {
 		return err
 	}
 	if _, err := f.WriteString(line); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()
@@ -113,6 +113,6 @@ func FreePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
+	defer ln.Close() //nolint:errcheck // closing frees the port; nothing to lose
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -138,7 +138,7 @@ func SyncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sync dir: %w", err)
 	}
-	defer d.Close()
+	defer d.Close() //nolint:errcheck // a directory opened for fsync, which is checked
 	if err := syncFile(d); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}

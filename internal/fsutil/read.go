@@ -17,27 +17,27 @@ const (
 // ErrNotRegular is returned for a FIFO, socket, device or directory where a file is expected.
 var ErrNotRegular = errors.New("not a regular file")
 
-// ReadFile reads the regular file at path, at most max bytes. A FIFO, a device such as
+// ReadFile reads the regular file at path, at most limit bytes. A FIFO, a device such as
 // /dev/zero (also through a symlink), a socket or a directory is refused without blocking:
 // the file is opened O_NONBLOCK (a FIFO's open does not wait for a writer) and checked with
 // fstat on the descriptor read, so it cannot be swapped between the check and the read. A
-// file over max is an error, not a truncated read. Errors name the path; a missing file
+// file over limit is an error, not a truncated read. Errors name the path; a missing file
 // still matches fs.ErrNotExist.
-func ReadFile(path string, max int64) ([]byte, error) {
+func ReadFile(path string, limit int64) ([]byte, error) {
 	f, fi, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d this file may have", path, fi.Size(), max)
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d this file may have", path, fi.Size(), limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: grew past %d bytes while being read", path, max)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: grew past %d bytes while being read", path, limit)
 	}
 	return b, nil
 }
@@ -53,11 +53,11 @@ func OpenRegular(path string) (*os.File, os.FileInfo, error) {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
 	}
 	return f, fi, nil

@@ -163,7 +163,7 @@ func checkDir(dir string, final, shared bool) error {
 	if err != nil {
 		return err
 	}
-	euid := uint32(os.Geteuid())
+	euid := uint32(os.Geteuid()) //nolint:gosec // a uid is a uint32 in the kernel; getuid never fails
 	refuse := func(at string, st *syscall.Stat_t, mode fs.FileMode, reason, fix string) error {
 		return &UntrustedDirError{Path: abs, Dir: at, UID: st.Uid, GID: st.Gid, Mode: mode, Reason: reason, Fix: fix}
 	}
@@ -243,7 +243,7 @@ func checkDir(dir string, final, shared bool) error {
 // can be followed). It returns the real path abs resolves to.
 func walkResolved(abs string, missingOK bool, badLink func(at string, st *syscall.Stat_t, mode fs.FileMode) error,
 	visit func(at string, fi fs.FileInfo, more bool) error) (string, error) {
-	euid := uint32(os.Geteuid())
+	euid := uint32(os.Geteuid()) //nolint:gosec // a uid is a uint32 in the kernel; getuid never fails
 	todo := splitPath(abs)
 	cur := "/"
 	fi, err := os.Lstat(cur)

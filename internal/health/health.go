@@ -113,7 +113,7 @@ func (p HTTPProbe) Probe(ctx context.Context) Result {
 	if err != nil {
 		return finish(describe(ctx, err, timeout))
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	res.StatusCode = resp.StatusCode
 	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {

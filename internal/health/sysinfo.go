@@ -32,7 +32,7 @@ func DiskUsage(path string) (Disk, error) {
 	if err := syscall.Statfs(path, &st); err != nil {
 		return Disk{}, fmt.Errorf("free space of %s: %w", path, err)
 	}
-	bs := uint64(st.Bsize)
+	bs := uint64(st.Bsize) //nolint:gosec // a block size is positive
 	return Disk{Total: st.Blocks * bs, Avail: st.Bavail * bs}, nil
 }
 
@@ -131,7 +131,7 @@ func rssBytes(pid int) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read pid %d's memory: %w", pid, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")

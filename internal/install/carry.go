@@ -188,7 +188,7 @@ func copyFile(src, dst string, info fs.FileInfo) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.Close()
+	defer in.Close() //nolint:errcheck // opened read-only: nothing to lose
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
 	if err != nil {
 		return 0, err
@@ -247,5 +247,5 @@ func FreeBytes(path string) (int64, error) {
 	if err := unix.Statfs(path, &s); err != nil {
 		return 0, fmt.Errorf("statfs %s: %w", path, err)
 	}
-	return int64(s.Bavail) * int64(s.Bsize), nil
+	return int64(s.Bavail) * int64(s.Bsize), nil //nolint:gosec // overflows only past 8 EiB free
 }

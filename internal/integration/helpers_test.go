@@ -37,7 +37,7 @@ func binary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/cfrollback")
 		cmd.Dir = testenv.RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -32,7 +32,7 @@ func ReadAll(path string) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	var recs []Record
 	lr := newLineReader(f)
 	for {

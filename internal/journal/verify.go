@@ -88,7 +88,7 @@ func verify(path string, keep bool) ([]Record, []Problem, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 
 	var (
 		lastSeq      int64  // seq of the last record read

@@ -36,11 +36,11 @@ func OpenFile(path string) (*os.File, os.FileInfo, error) {
 		return nil, nil, err
 	}
 	if err := checkLinks(path); err != nil {
-		fh.Close()
+		_ = fh.Close()
 		return nil, nil, err
 	}
 	if now, err := os.Stat(path); err != nil || !os.SameFile(now, fi) {
-		fh.Close()
+		_ = fh.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, errReplaced)
 	}
 	return fh, fi, nil
@@ -91,7 +91,7 @@ func ScanFile(ctx context.Context, path string, offset int64, f Filter, emit fun
 	if err != nil {
 		return offset, err
 	}
-	defer fh.Close()
+	defer fh.Close() //nolint:errcheck // opened read-only: nothing to lose
 	if !f.Since.IsZero() && fi.ModTime().Before(f.Since) {
 		return fi.Size(), nil
 	}

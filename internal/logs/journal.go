@@ -103,7 +103,7 @@ func ParseJournalEntry(b []byte) (Line, error) {
 		}
 		bs := make([]byte, 0, len(nums))
 		for _, n := range nums {
-			bs = append(bs, byte(n))
+			bs = append(bs, byte(n)) //nolint:gosec // journald writes a binary MESSAGE as an array of bytes (0-255)
 		}
 		l.Message = string(bs)
 	default:

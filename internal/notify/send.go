@@ -245,7 +245,7 @@ func (n *Notifier) wait(attempt int) time.Duration {
 	if d <= 1 {
 		return d
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter for a retry's backoff, not a secret
 }
 
 // retryAfter reads a 429's or 503's Retry-After: seconds or an HTTP date.

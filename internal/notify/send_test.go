@@ -228,8 +228,7 @@ func TestCancelEndsWait(t *testing.T) {
 // path, query or user info, not in the transport's errors, not when the
 // receiver echoes it back in its body.
 func TestSecretNeverLogged(t *testing.T) {
-	var rc *receiver
-	rc = newReceiver(t, reply{status: 500, body: "bad hook http://x/hooks/" + secret}, reply{status: 302})
+	rc := newReceiver(t, reply{status: 500, body: "bad hook http://x/hooks/" + secret}, reply{status: 302})
 	var log lockedBuffer
 	hooks := []config.Webhook{
 		{Name: "echo", URL: strings.Replace(rc.URL, "http://", "http://user:"+secret+"@", 1) + "/hooks/" + secret + "?token=" + secret},

@@ -35,7 +35,9 @@ type JournalError struct {
 func (e *JournalError) Error() string {
 	return fmt.Sprintf("write %s to the journal %s: %v", e.Event, e.Path, e.Err)
 }
-func (e *JournalError) Unwrap() error        { return e.Err }
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// Is makes a *JournalError match ErrJournal.
 func (e *JournalError) Is(target error) bool { return target == ErrJournal }
 
 // ChangedError is a failure after a database procedure changed something, with the

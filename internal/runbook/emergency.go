@@ -155,14 +155,14 @@ func (r *runner) carryOver(ctx context.Context) (string, any, error) {
 			return "", nil, fmt.Errorf("--with-data: set the backup's databases aside: %w", err)
 		}
 	}
-	st, err := interruptibly(r, ctx, func() (install.CarryStats, error) {
+	st, err := interruptibly(ctx, r, func() (install.CarryStats, error) {
 		return r.fx.CarryOver(r.res.InstallDir, r.res.StagingDir, r.cfg.Restore.Preserve)
 	})
 	if err != nil {
 		return "", nil, err
 	}
 	if r.cfg.Restore.Mode == "overlay" {
-		ov, err := interruptibly(r, ctx, func() (install.CarryStats, error) { return r.fx.Overlay(r.res.InstallDir, r.res.StagingDir) })
+		ov, err := interruptibly(ctx, r, func() (install.CarryStats, error) { return r.fx.Overlay(r.res.InstallDir, r.res.StagingDir) })
 		if err != nil {
 			return "", nil, err
 		}

@@ -37,7 +37,7 @@ func (e *StepError) Unwrap() []error {
 	return []error{e.Err, ErrPreflight}
 }
 
-// ErrInterrupted: the operator stopped the run (SIGINT, SIGTERM). internal/cli cancels the
+// ErrInterrupted means the operator stopped the run (SIGINT, SIGTERM). internal/cli cancels the
 // run's context with an *Interrupt as its cause; Interruption reads it back.
 var ErrInterrupted = errors.New("interrupted")
 
@@ -54,6 +54,7 @@ func (e *Interrupt) Error() string {
 	return "interrupted by " + e.Signal.String()
 }
 
+// Is makes an *Interrupt match ErrInterrupted.
 func (e *Interrupt) Is(target error) bool { return target == ErrInterrupted }
 
 // Interruption returns the signal's *Interrupt when ctx ended because the operator stopped

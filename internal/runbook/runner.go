@@ -183,7 +183,7 @@ func (r *runner) begin() (release func(), err error) {
 // operator interrupts the run: fn goes on until the process exits a moment later, as under a
 // kill, and what it wrote is in staging, which the next run removes. The lock is kept until
 // then (see begin).
-func interruptibly[T any](r *runner, ctx context.Context, fn func() (T, error)) (T, error) {
+func interruptibly[T any](ctx context.Context, r *runner, fn func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error

@@ -20,7 +20,7 @@ import (
 // rollback runs as backup swaps, and a version rollback has no swap.
 const VersionCommand = "rollback-version"
 
-// ErrBadVersion: the version asked for cannot be a package version (exit 2).
+// ErrBadVersion means the version asked for cannot be a package version (exit 2).
 var ErrBadVersion = errors.New("not a version")
 
 var versionRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$`)

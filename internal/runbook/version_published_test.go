@@ -140,7 +140,7 @@ func TestRollbackVersionChecksThePublishedVersionFirst(t *testing.T) {
 					t.Fatalf("%q lacks %q", got, c.wantMsg)
 				}
 			}
-			if c.wantErr == ErrPreflight {
+			if errors.Is(c.wantErr, ErrPreflight) {
 				if strings.Contains(string(logged), "install") {
 					t.Fatalf("npm install ran after a refused preflight:\n%s", logged)
 				}

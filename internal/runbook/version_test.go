@@ -426,7 +426,7 @@ func TestRollbackVersionSteps(t *testing.T) {
 				t.Fatalf("err %v", err)
 			case c.wantErr != nil && !errors.Is(err, c.wantErr):
 				t.Fatalf("err %v, want %v", err, c.wantErr)
-			case c.wantErr == ErrAfterStop && errors.Is(err, ErrUnhealthy):
+			case errors.Is(c.wantErr, ErrAfterStop) && errors.Is(err, ErrUnhealthy):
 				t.Fatalf("err %v is exit 5, want 4", err)
 			}
 			if got := stepNames(res); got != c.wantSteps {
@@ -437,7 +437,7 @@ func TestRollbackVersionSteps(t *testing.T) {
 					t.Errorf("message lacks %q: %v", s, err)
 				}
 			}
-			if c.wantErr == ErrPreflight {
+			if errors.Is(c.wantErr, ErrPreflight) {
 				if !e.running() || read(t, e.configPath()) != phase2Config {
 					t.Fatal("a preflight failure changed something")
 				}
@@ -445,7 +445,7 @@ func TestRollbackVersionSteps(t *testing.T) {
 					t.Fatal("a preflight failure touched the service")
 				}
 			}
-			if c.wantErr != ErrPreflight && c.wantErr != ErrUnhealthy && !e.running() {
+			if !errors.Is(c.wantErr, ErrPreflight) && !errors.Is(c.wantErr, ErrUnhealthy) && !e.running() {
 				t.Fatal("service left down")
 			}
 			if c.check != nil {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,7 +52,7 @@ func (r *execRunner) Run(ctx context.Context, env []string, name string, args ..
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
-	defer out.Close()
+	defer out.Close()         //nolint:errcheck // an unlinked temp file holding the output, read back and never kept
 	_ = os.Remove(out.Name()) // nothing to leave behind, even if cfrollback is killed
 
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -73,7 +74,7 @@ func (r *execRunner) Run(ctx context.Context, env []string, name string, args ..
 	off := max(0, fi.Size()-maxOutput)
 	b := make([]byte, fi.Size()-off)
 	n, err := out.ReadAt(b, off)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("run %s: read output: %w", name, err)
 	}
 	return b[:n], runErr

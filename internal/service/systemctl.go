@@ -48,7 +48,7 @@ func (b *systemctlBackend) ctl(ctx context.Context, verb string) error {
 }
 
 func (b *systemctlBackend) wrap(what string, err error) error {
-	return fmt.Errorf("%s (used because the system bus is unreachable: %v): %w", what, b.busErr, err)
+	return fmt.Errorf("%s (used because the system bus is unreachable: %v): %w", what, b.busErr, err) //nolint:errorlint // the bus error explains the fallback; only err is the cause
 }
 
 // parseSystemctlShow reads `systemctl show --property=...` output (KEY=VALUE lines).

@@ -287,7 +287,7 @@ func num(v any) int {
 	case int32:
 		return int(n)
 	case uint64:
-		return int(n)
+		return int(n) //nolint:gosec // read for MainPID and NRestarts, which are uint32 on the bus
 	case int64:
 		return int(n)
 	case int:

@@ -253,7 +253,7 @@ func beginRead(s *sqlite3.SQLiteConn) error {
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	defer rows.Close() //nolint:errcheck // a read query's cursor
 	v := make([]driver.Value, 1)
 	if err := rows.Next(v); err != nil && !errors.Is(err, io.EOF) {
 		return err
@@ -344,7 +344,7 @@ func sha256Mapped(path string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	fi, err := f.Stat()
 	if err != nil {
 		return "", 0, err
@@ -367,7 +367,7 @@ func sha256File(path string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {

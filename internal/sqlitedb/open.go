@@ -108,7 +108,7 @@ func readHeader(path string) (header, error) {
 	if err != nil {
 		return header{}, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: nothing to lose
 	h := header{Size: fi.Size()}
 	if fi.Size() == 0 {
 		return h, fmt.Errorf("%s: empty (0 bytes): %w", path, ErrNotDatabase)
@@ -137,7 +137,7 @@ func syncFile(path string) error {
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()
@@ -207,18 +207,18 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer in.Close() //nolint:errcheck // opened read-only: nothing to lose
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close()
 		os.Remove(dst)
 		return err
 	}
 	if err := out.Sync(); err != nil {
-		out.Close()
+		_ = out.Close()
 		os.Remove(dst)
 		return err
 	}
@@ -254,7 +254,7 @@ func untilDone[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 	}
 }
 
-// ErrBadSidecar: a database's -wal, -shm or -journal is not a regular file (a FIFO, a
+// ErrBadSidecar means a database's -wal, -shm or -journal is not a regular file (a FIFO, a
 // device, a directory, a symlink). SQLite fails on it with an error that looks like
 // corruption; the database itself may be intact.
 var ErrBadSidecar = errors.New("a SQLite sidecar file is not a regular file")

@@ -141,7 +141,7 @@ func probeOps(ctx context.Context, path string, ops []string, busy time.Duration
 					return "", err
 				}
 				for _, n := range names {
-					rows, err := tx.QueryContext(ctx, "SELECT * FROM "+quoteIdent(n)+" LIMIT 1")
+					rows, err := tx.QueryContext(ctx, "SELECT * FROM "+quoteIdent(n)+" LIMIT 1") //nolint:gosec // the table name is quoted by quoteIdent
 					if err != nil {
 						return "", fmt.Errorf("read %s: %w", n, err)
 					}
@@ -160,12 +160,12 @@ func probeOps(ctx context.Context, path string, ops []string, busy time.Duration
 				if _, err := tx.ExecContext(ctx, "CREATE TABLE "+table+"(k TEXT, v TEXT)"); err != nil {
 					return "", err
 				}
-				if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" VALUES('cfrollback', 'probe')"); err != nil {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" VALUES('cfrollback', 'probe')"); err != nil { //nolint:gosec // table is cfrollback_probe_<pid>, made above; no input reaches it
 					return "", err
 				}
 				var v string
 				if err := tx.QueryRowContext(ctx, "SELECT v FROM "+table).Scan(&v); err != nil || v != "probe" {
-					return "", fmt.Errorf("read back the written row: %v", err)
+					return "", fmt.Errorf("read back the written row: %v", err) //nolint:errorlint // err is nil when the row read back differs
 				}
 				wrote = true
 				return "wrote and read back a row (rolled back)", nil
@@ -176,11 +176,11 @@ func probeOps(ctx context.Context, path string, ops []string, busy time.Duration
 					if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE "+table+"(k TEXT, v TEXT)"); err != nil {
 						return "", err
 					}
-					if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" VALUES('cfrollback', 'probe')"); err != nil {
+					if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" VALUES('cfrollback', 'probe')"); err != nil { //nolint:gosec // table is cfrollback_probe_<pid>, made above; no input reaches it
 						return "", err
 					}
 				}
-				r, err := tx.ExecContext(ctx, "DELETE FROM "+table)
+				r, err := tx.ExecContext(ctx, "DELETE FROM "+table) //nolint:gosec // table is cfrollback_probe_<pid>, made above; no input reaches it
 				if err != nil {
 					return "", err
 				}

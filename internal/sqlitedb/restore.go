@@ -237,7 +237,7 @@ func setJournalMode(ctx context.Context, path string, wal bool, busy time.Durati
 // may not run as root) can still write to it.
 func matchOwner(tmp, target string, old os.FileInfo) error {
 	mode := os.FileMode(0o644)
-	var uid, gid int = -1, -1
+	uid, gid := -1, -1
 	if old != nil {
 		mode = old.Mode().Perm()
 		if st, ok := old.Sys().(*syscall.Stat_t); ok {

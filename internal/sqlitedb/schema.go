@@ -162,13 +162,13 @@ func (e *SchemaMismatchError) Error() string {
 // Is makes errors.Is(err, ErrSchemaMismatch) true.
 func (e *SchemaMismatchError) Is(target error) bool { return target == ErrSchemaMismatch }
 
-// FormatSchemaChanges gives one indented line per change, at most max of them, then
+// FormatSchemaChanges gives one indented line per change, at most limit of them, then
 // "and N more".
-func FormatSchemaChanges(changes []SchemaChange, max int) string {
+func FormatSchemaChanges(changes []SchemaChange, limit int) string {
 	var b strings.Builder
 	for i, c := range changes {
-		if max > 0 && i == max {
-			fmt.Fprintf(&b, "\n  and %d more", len(changes)-max)
+		if limit > 0 && i == limit {
+			fmt.Fprintf(&b, "\n  and %d more", len(changes)-limit)
 			break
 		}
 		b.WriteString("\n  ")

@@ -90,7 +90,7 @@ const byteUnits = "KMGTPE"
 // "1.0 MiB", not "1024.0 KiB".
 func Bytes[N ~int | ~int64 | ~uint64 | ~uint](n N) string {
 	if n < 0 {
-		return "-" + Bytes(uint64(-int64(n))) // uint64 of -MinInt64 is still right
+		return "-" + Bytes(uint64(-int64(n))) //nolint:gosec // uint64 of -MinInt64 (which wraps to itself) is still the magnitude
 	}
 	u := uint64(n)
 	if u < 1024 {

@@ -60,11 +60,20 @@ func (p Palette) paint(attr color.Attribute, s string) string {
 	return c.Sprint(s)
 }
 
-func (p Palette) Red(s string) string    { return p.paint(color.FgRed, s) }
-func (p Palette) Green(s string) string  { return p.paint(color.FgGreen, s) }
+// Red paints s red when colour is on.
+func (p Palette) Red(s string) string { return p.paint(color.FgRed, s) }
+
+// Green paints s green when colour is on.
+func (p Palette) Green(s string) string { return p.paint(color.FgGreen, s) }
+
+// Yellow paints s yellow when colour is on.
 func (p Palette) Yellow(s string) string { return p.paint(color.FgYellow, s) }
-func (p Palette) Bold(s string) string   { return p.paint(color.Bold, s) }
-func (p Palette) Faint(s string) string  { return p.paint(color.Faint, s) }
+
+// Bold makes s bold when colour is on.
+func (p Palette) Bold(s string) string { return p.paint(color.Bold, s) }
+
+// Faint makes s faint when colour is on.
+func (p Palette) Faint(s string) string { return p.paint(color.Faint, s) }
 
 // JSON writes v as indented JSON with a trailing newline. Commands in it stay as they are
 // pasted: no HTML escaping of & < > (jq shows "a && b", not "a \u0026\u0026 b").
