@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,8 +42,11 @@ type ExtractOptions struct {
 // Restored: regular files, directories (empty ones too), symlinks and hard
 // links, with permission bits (setuid, setgid and sticky dropped) and
 // modification times (symlinks included; directories last, deepest first, so
-// that creating their children does not undo them). Before returning, one
-// syncfs makes the whole tree durable, so the caller can swap it in.
+// that creating their children does not undo them). Small files and symlinks
+// are written by several goroutines at once (see extract_parallel.go); all
+// of them have finished before hard links are made, directories finished
+// and the tree synced. Before returning, one syncfs makes the whole tree
+// durable, so the caller can swap it in.
 func Extract(ctx context.Context, archivePath, dest string, opt ExtractOptions) (Summary, error) {
 	if dest == "" {
 		return Summary{}, errors.New("extract: empty destination path")
@@ -80,24 +84,23 @@ func extractInto(ctx context.Context, archivePath, dest string, opt ExtractOptio
 		gid:   opt.GID,
 		chown: opt.UID != -1 || opt.GID != -1,
 		dirs:  map[string]*dirMeta{".": {mode: 0o755}},
+		umask: readUmask(),
 	}
 	defer x.close()
 	if err := x.lchown("."); err != nil {
 		return Summary{}, err
 	}
-	apply := x.apply
-	if opt.AfterEntry != nil {
-		written := 0
-		apply = func(e entry, data io.Reader) error {
-			if err := x.apply(e, data); err != nil {
-				return err
-			}
-			written++
-			opt.AfterEntry(written)
-			return nil
-		}
+	p := newPipeline(x, extractWriters, opt.AfterEntry)
+	sum, err := scan(ctx, archivePath, opt.Limits, opt.Progress, p.visit)
+	// Every writer is done before anything else happens: before the hard
+	// links (their targets must be complete), before finishDirs, before
+	// syncfs, and before Extract removes a partial tree.
+	if werr := p.wait(err); werr != nil {
+		err = werr
 	}
-	sum, err := scan(ctx, archivePath, opt.Limits, opt.Progress, apply)
+	if err == nil {
+		err = p.linkAll()
+	}
 	if err != nil {
 		return Summary{}, fmt.Errorf("%s: %w", archivePath, err)
 	}
@@ -121,6 +124,7 @@ type extractor struct {
 	uid, gid int
 	chown    bool
 	dirs     map[string]*dirMeta
+	umask    int // the process's, read once; -1 when unknown
 
 	// The parent of the last entry, kept open both as an os.Root (to create
 	// the entry with one openat instead of a walk from dest per entry) and
@@ -131,7 +135,10 @@ type extractor struct {
 	parentDir  *os.File
 }
 
-func (x *extractor) apply(e entry, data io.Reader) error {
+// makeDirs creates e's missing parents and, for a directory entry, e
+// itself. Only the reader calls it, in archive order, so a parent always
+// exists before anything is handed to a writer.
+func (x *extractor) makeDirs(e entry) error {
 	for _, d := range e.newDirs {
 		if err := x.mkdir(d); err != nil {
 			return err
@@ -140,18 +147,28 @@ func (x *extractor) apply(e entry, data io.Reader) error {
 		// permissions.
 		x.dirs[d] = &dirMeta{mode: 0o755}
 	}
-	hdr := e.hdr
-	switch e.kind {
-	case kindDir:
-		if x.dirs[e.name] == nil {
-			if err := x.mkdir(e.name); err != nil {
-				return err
-			}
-		}
-		x.dirs[e.name] = &dirMeta{mode: e.mode, atime: hdr.AccessTime, mtime: hdr.ModTime, hasTimes: true}
+	if e.kind != kindDir {
 		return nil
+	}
+	if x.dirs[e.name] == nil {
+		if err := x.mkdir(e.name); err != nil {
+			return err
+		}
+	}
+	hdr := e.hdr
+	x.dirs[e.name] = &dirMeta{mode: e.mode, atime: hdr.AccessTime, mtime: hdr.ModTime, hasTimes: true}
+	return nil
+}
+
+// place writes a regular file whose data is in memory, or a symlink. The
+// writers call it, each with an extractor of its own (see clone).
+func (x *extractor) place(e entry, data []byte) error {
+	switch e.kind {
 	case kindFile:
-		return x.writeFile(e, data)
+		return x.writeFile(e, func(w io.Writer) (int64, error) {
+			n, err := w.Write(data)
+			return int64(n), err
+		})
 	case kindSymlink:
 		proot, _, base, err := x.parent(e.name)
 		if err != nil {
@@ -163,40 +180,59 @@ func (x *extractor) apply(e entry, data io.Reader) error {
 		if err := x.lchown(e.name); err != nil {
 			return err
 		}
-		return x.setTimes(e.name, hdr.AccessTime, hdr.ModTime)
-	case kindHardlink:
-		// Mode, owner and times belong to the inode, set with its first name.
-		if err := x.root.Link(e.linkname, e.name); err != nil {
-			return fmt.Errorf("extract: %w", err)
-		}
-		return nil
+		return x.setTimes(e.name, e.hdr.AccessTime, e.hdr.ModTime)
 	}
 	return fmt.Errorf("extract: entry %q: unexpected kind %d", e.name, e.kind)
 }
 
-func (x *extractor) writeFile(e entry, data io.Reader) error {
-	// O_EXCL: the checker already refuses duplicates, but should it ever be
-	// wrong, an existing file or symlink is an error rather than a target.
-	proot, _, base, err := x.parent(e.name)
+// link makes a hard link. Mode, owner and times belong to the inode, set
+// with its first name, which must be complete: links are made last.
+func (x *extractor) link(e entry) error {
+	if err := x.root.Link(e.linkname, e.name); err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	return nil
+}
+
+// writeFile creates e's file, fills it with fill (which returns the number
+// of bytes written), then sets its owner, mode and times.
+//
+// Plain system calls on the parent's descriptor rather than os.Root and
+// os.File: base is one component (no "/", no ".."), the parent was opened
+// through the root, and O_NOFOLLOW|O_EXCL refuse an existing name of any
+// kind, so this is what os.Root would do, without the poller registration
+// and fcntl calls that os.File makes for every file (half of the system
+// calls of a small file). O_EXCL: the checker already refuses duplicates,
+// but should it ever be wrong, an existing file or symlink is an error
+// rather than a target.
+func (x *extractor) writeFile(e entry, fill func(w io.Writer) (int64, error)) error {
+	_, pfd, base, err := x.parent(e.name)
 	if err != nil {
 		return err
 	}
-	f, err := proot.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("extract: %w", err)
+	// Created with its final mode when the umask leaves it whole (0644 and
+	// 0755 under the usual 022): that saves an fchmod per file. Nobody else
+	// can reach it meanwhile: dest is 0700 until the end.
+	createMode, chmod := uint32(0o600), true
+	if x.umask >= 0 && uint32(e.mode)&^uint32(x.umask) == uint32(e.mode) {
+		createMode, chmod = uint32(e.mode), false
 	}
-	n, err := copyData(f, data)
+	fd, err := openFile(pfd, base, createMode)
+	if err != nil {
+		return fmt.Errorf("extract: create %s: %w", e.name, err)
+	}
+	n, err := fill(fdWriter(fd))
 	if err == nil && n != e.hdr.Size {
-		err = corrupt(fmt.Sprintf("entry %q has %d bytes of data, its header says %d", e.hdr.Name, n, e.hdr.Size), nil)
+		err = shortData(e, n)
 	}
 	if err == nil && x.chown {
-		err = f.Chown(x.uid, x.gid)
+		err = unix.Fchown(fd, x.uid, x.gid)
 	}
-	if err == nil {
+	if err == nil && chmod {
 		// After chown, which may clear set-id bits; e.mode has none anyway.
-		err = f.Chmod(e.mode)
+		err = unix.Fchmod(fd, uint32(e.mode))
 	}
-	if cerr := f.Close(); err == nil && cerr != nil {
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
@@ -206,6 +242,57 @@ func (x *extractor) writeFile(e entry, data io.Reader) error {
 		return fmt.Errorf("extract %s: %w", e.name, err)
 	}
 	return x.setTimes(e.name, e.hdr.AccessTime, e.hdr.ModTime)
+}
+
+func openFile(dirfd int, base string, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// readUmask reads the umask without changing it (umask(2) can only set it,
+// which would race with other goroutines creating files), or returns -1.
+func readUmask() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
+}
+
+// fdWriter writes to a descriptor, all of p or an error.
+type fdWriter int
+
+func (w fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(int(w), p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrShortWrite
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func shortData(e entry, n int64) error {
+	return corrupt(fmt.Sprintf("entry %q has %d bytes of data, its header says %d", e.hdr.Name, n, e.hdr.Size), nil)
 }
 
 func (x *extractor) mkdir(name string) error {
@@ -353,6 +440,12 @@ func (x *extractor) sync() error {
 		return fmt.Errorf("extract: syncfs: %w", err)
 	}
 	return nil
+}
+
+// clone returns an extractor for a writer goroutine: the same root and
+// owner, its own cached parent directory. Close it with closeParent.
+func (x *extractor) clone() *extractor {
+	return &extractor{root: x.root, uid: x.uid, gid: x.gid, chown: x.chown, umask: x.umask}
 }
 
 func (x *extractor) close() {
