@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -232,6 +233,12 @@ func (x *extractor) writeFile(e entry, fill func(w io.Writer) (int64, error)) er
 		// After chown, which may clear set-id bits; e.mode has none anyway.
 		err = unix.Fchmod(fd, uint32(e.mode))
 	}
+	if err == nil {
+		// Last: the writes above change mtime, chown and chmod do not.
+		if terr := futimens(fd, timespecs(e.hdr.AccessTime, e.hdr.ModTime)); terr != nil {
+			err = fmt.Errorf("set times: %w", terr)
+		}
+	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -241,7 +248,17 @@ func (x *extractor) writeFile(e entry, fill func(w io.Writer) (int64, error)) er
 		}
 		return fmt.Errorf("extract %s: %w", e.name, err)
 	}
-	return x.setTimes(e.name, e.hdr.AccessTime, e.hdr.ModTime)
+	return nil
+}
+
+// futimens is utimensat(fd, NULL, ts, 0), which x/sys/unix does not export:
+// the times of the open file itself, with no path lookup.
+func futimens(fd int, ts []unix.Timespec) error {
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func openFile(dirfd int, base string, mode uint32) (int, error) {

@@ -3,6 +3,7 @@ package archive
 import (
 	"io"
 	"path"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -13,8 +14,10 @@ import (
 // files of up to smallFileMax bytes are read into memory and, with symlinks,
 // handed to extractWriters writer goroutines: an install dir is mostly small
 // files, and creating one costs a few system calls that wait on the file
-// system's journal and locks; several in flight hide that wait. Larger files
-// are written by the reader itself, streamed, as before. Hard links are made by the reader once every
+// system's journal and locks; several in flight can hide that wait where the
+// disk rather than the CPU is the limit (docs/BENCHMARKS.md: on the 2-core
+// test machine they did not). Larger files are written by the reader itself,
+// streamed, as before. Hard links are made by the reader once every
 // writer has finished, so their targets are complete; then directories get
 // their modes and times, then one syncfs, exactly as when everything was
 // sequential.
@@ -27,9 +30,11 @@ const (
 )
 
 // extractWriters is the number of writer goroutines; 0 writes everything in
-// the reader, sequentially (benchmarks compare the two). Measured with
-// BenchmarkExtractVsTar, see docs/BENCHMARKS.md.
-var extractWriters = 8
+// the reader, sequentially (benchmarks compare the two). Twice the CPUs, at
+// most 8: on the 2-core test machine more writers only added system time
+// (lock contention in the kernel) without making the runs shorter. Measured
+// with BenchmarkExtractVsTar, see docs/BENCHMARKS.md.
+var extractWriters = min(2*runtime.GOMAXPROCS(0), 8)
 
 // writerQueue is the number of jobs a writer may have waiting.
 const writerQueue = 64
