@@ -67,7 +67,7 @@ func Extract(ctx context.Context, archivePath, dest string, opt ExtractOptions) 
 	sum, err := extractInto(ctx, archivePath, dest, opt)
 	if err != nil {
 		if rmErr := removeTree(dest); rmErr != nil {
-			return Summary{}, fmt.Errorf("%w (and removing the partial tree %s failed: %v)", err, dest, rmErr)
+			return Summary{}, fmt.Errorf("%w (and removing the partial tree %s failed: %v)", err, dest, rmErr) //nolint:errorlint // the failed removal is context; callers match the extraction error
 		}
 		return Summary{}, err
 	}
@@ -215,7 +215,7 @@ func (x *extractor) writeFile(e entry, fill func(w io.Writer) (int64, error)) er
 	// 0755 under the usual 022): that saves an fchmod per file. Nobody else
 	// can reach it meanwhile: dest is 0700 until the end.
 	createMode, chmod := uint32(0o600), true
-	if x.umask >= 0 && uint32(e.mode)&^uint32(x.umask) == uint32(e.mode) {
+	if x.umask >= 0 && uint32(e.mode)&^uint32(x.umask) == uint32(e.mode) { //nolint:gosec // umask is 0-0777, read by readUmask
 		createMode, chmod = uint32(e.mode), false
 	}
 	fd, err := openFile(pfd, base, createMode)
@@ -254,7 +254,7 @@ func (x *extractor) writeFile(e entry, fill func(w io.Writer) (int64, error)) er
 // futimens is utimensat(fd, NULL, ts, 0), which x/sys/unix does not export:
 // the times of the open file itself, with no path lookup.
 func futimens(fd int, ts []unix.Timespec) error {
-	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0) //nolint:gosec // ts has two elements and outlives the call, as in unix.UtimesNanoAt
 	if errno != 0 {
 		return errno
 	}
@@ -339,7 +339,7 @@ func (x *extractor) parent(name string) (*os.Root, int, string, error) {
 		}
 		f, err := r.Open(".")
 		if err != nil {
-			r.Close()
+			_ = r.Close()
 			return nil, -1, "", fmt.Errorf("extract: %w", err)
 		}
 		x.parentName, x.parentRoot, x.parentDir = dir, r, f
@@ -349,8 +349,8 @@ func (x *extractor) parent(name string) (*os.Root, int, string, error) {
 
 func (x *extractor) closeParent() {
 	if x.parentDir != nil {
-		x.parentDir.Close()
-		x.parentRoot.Close()
+		_ = x.parentDir.Close() // directories opened read-only
+		_ = x.parentRoot.Close()
 		x.parentDir, x.parentRoot = nil, nil
 	}
 }
@@ -432,7 +432,7 @@ func (x *extractor) finishDir(name string, m *dirMeta) error {
 	if err != nil {
 		return fmt.Errorf("extract: open directory %s: %w", name, err)
 	}
-	defer unix.Close(fd)
+	defer unix.Close(fd) //nolint:errcheck // a directory opened read-only
 	if err := unix.Fchmod(fd, uint32(m.mode)); err != nil {
 		return fmt.Errorf("extract: chmod %s: %w", name, err)
 	}
@@ -452,7 +452,7 @@ func (x *extractor) sync() error {
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: syncfs reports the errors
 	if err := unix.Syncfs(int(f.Fd())); err != nil {
 		return fmt.Errorf("extract: syncfs: %w", err)
 	}
@@ -467,7 +467,7 @@ func (x *extractor) clone() *extractor {
 
 func (x *extractor) close() {
 	x.closeParent()
-	x.root.Close()
+	_ = x.root.Close()
 }
 
 // removeTree removes a partial extraction. Directories were left 0700 until
