@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X github.com/cfrollback/cfrollback/internal/cli.Version=$(VERS
 BIN := bin/cfrollback
 export PATH := $(CURDIR)/tools/pm2/node_modules/.bin:$(PATH)
 
-.PHONY: all build deps demo test test-faults test-fuzz test-unit test-race vet fmt-check tidy-check bench man docs deb clean
+.PHONY: all build deps demo test test-faults test-fuzz test-unit test-race vet lint fmt-check tidy-check bench man docs deb clean
 
 all: build
 
@@ -29,10 +29,10 @@ build:
 demo: deps build
 	./$(BIN) drill
 
-# The whole suite, as CI runs it: vet, gofmt, tidy, then every package with
+# The whole suite, as CI runs it: vet, golangci-lint, gofmt, tidy, then every package with
 # -race, real systemd (in its own namespaces, as root), real pm2 and the real
 # claude-flow from npm (internal/integration's realapp tests, 1-4 min each).
-test: deps vet fmt-check tidy-check
+test: deps vet lint fmt-check tidy-check
 	$(GO) test -race -count=1 -timeout 45m ./...
 	$(MAKE) test-fuzz FUZZTIME=10s
 
@@ -68,6 +68,11 @@ test-unit:
 
 vet:
 	$(GO) vet ./...
+
+# golangci-lint with the linters and exclusions of .golangci.yml (each exclusion says why),
+# pinned and built into tools/gobin by scripts/setup-deps.sh.
+lint: deps
+	tools/gobin/golangci-lint run ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
