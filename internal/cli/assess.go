@@ -166,7 +166,7 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 		in.Data = append(in.Data, opts.Databases.CheckDatabases(ctx)...)
 	}
 	if cfg.Health.URL != "" && opts.Samples > 0 {
-		in.Latency, in.LatencyFailed, _ = latencyNow(ctx, cfg.Health.URL, opts.Samples, opts.Interval, cfg.Health.Timeout)
+		in.Latency, in.LatencyFailed, _ = health.MeasureLatency(ctx, cfg.Health.URL, opts.Samples, opts.Interval, cfg.Health.Timeout)
 	}
 	b, err := assess.ReadBaseline(cfg.StateDir)
 	switch {
@@ -204,7 +204,7 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 		res.Acted = true
 		res.Emergency, emErr = actEmergency(ctx, opts)
 		if res.Emergency != nil && res.Emergency.RunID != "" && !opts.DryRun {
-			if err := appendLocked(ctx, cfg, "cfrollback assess", res.Emergency.RunID, "assess", res.Assessment); err != nil {
+			if err := runbook.AppendLocked(ctx, cfg, "cfrollback assess", res.Emergency.RunID, "assess", res.Assessment); err != nil {
 				opts.IO.Warnf("assessment not recorded in the journal: %v", err)
 			}
 		}

@@ -124,7 +124,7 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 	}
 	if cfg.Health.URL != "" {
 		b.URL = appconfig.RedactURL(cfg.Health.URL)
-		ok, failed, _ := latencyNow(ctx, cfg.Health.URL, opts.Samples, opts.Interval, cfg.Health.Timeout)
+		ok, failed, _ := health.MeasureLatency(ctx, cfg.Health.URL, opts.Samples, opts.Interval, cfg.Health.Timeout)
 		s := health.Summarise(ok)
 		b.Latency = assess.Latency{Count: s.Count, P50MS: ms(s.P50), P95MS: ms(s.P95), P99MS: ms(s.P99), MaxMS: ms(s.Max)}
 		b.ErrorRate = float64(failed) / float64(len(ok)+failed)

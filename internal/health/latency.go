@@ -167,3 +167,19 @@ func IsLoopbackURL(raw string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// MeasureLatency times n requests to url: the successful latencies, the number that failed,
+// and a summary of all of them (assess, baseline and verify take the response time so).
+func MeasureLatency(ctx context.Context, url string, n int, interval, timeout time.Duration) (ok []time.Duration, failed int, stats LatencyStats) {
+	results := SampleLatency(ctx, SampleOptions{URL: url, Samples: n, Interval: interval, Timeout: timeout})
+	all := make([]time.Duration, 0, len(results))
+	for _, r := range results {
+		all = append(all, r.Duration)
+		if r.OK {
+			ok = append(ok, r.Duration)
+		} else {
+			failed++
+		}
+	}
+	return ok, failed, Summarise(all)
+}
