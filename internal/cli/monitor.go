@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,28 +14,11 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/assess"
 	"github.com/cfrollback/cfrollback/internal/config"
-	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
-
-// watchPatterns are the log lines each --watch-for condition counts.
-var watchPatterns = map[string]*regexp.Regexp{
-	"agent-spawn-failure": regexp.MustCompile(`(?i)(failed to spawn|spawn\w*\W+(\w+\W+){0,3}(fail|error)|agent\W+(\w+\W+){0,3}(spawn\w*\W+)?fail)`),
-	"api-timeout":         regexp.MustCompile(`(?i)(timed?[ -]?out|ETIMEDOUT|deadline exceeded)`),
-	"memory-leak":         nil, // judged on the RSS series, not on log lines
-}
-
-func watchNames() []string {
-	names := make([]string, 0, len(watchPatterns))
-	for n := range watchPatterns {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
 
 type monitorOptions struct {
 	IO         *ui.IO
@@ -91,8 +73,8 @@ Only one monitor runs at a time (<state_dir>/monitor.lock).` +
 				if w = strings.TrimSpace(w); w == "" {
 					continue
 				}
-				if _, ok := watchPatterns[w]; !ok {
-					return usageErrorf("--watch-for %s: give any of %s", w, strings.Join(watchNames(), ", "))
+				if _, ok := assess.WatchPatterns[w]; !ok {
+					return usageErrorf("--watch-for %s: give any of %s", w, strings.Join(assess.WatchNames(), ", "))
 				}
 				opts.WatchFor = append(opts.WatchFor, w)
 			}
@@ -112,7 +94,7 @@ Only one monitor runs at a time (<state_dir>/monitor.lock).` +
 	fl := cmd.Flags()
 	durationVar(fl, &opts.Interval, "interval", 5*time.Second, "time between samples (at least 50ms)")
 	fl.IntVar(&opts.Samples, "samples", 0, "stop after this many samples (0: until interrupted)")
-	fl.StringVar(&watch, "watch-for", "", "alert on these conditions: "+strings.Join(watchNames(), ","))
+	fl.StringVar(&watch, "watch-for", "", "alert on these conditions: "+strings.Join(assess.WatchNames(), ","))
 	fl.IntVar(&opts.PID, "pid", 0, "measure this process (default: the manager's main pid, when visible here)")
 	durationVar(fl, &opts.Retention, "retention", assess.DefaultRetention, "keep samples this long in the store")
 	fl.Float64Var(&memMBh, "memory-growth", assess.DefaultThresholds.MemoryPerHour/assess.MB, "memory-leak alert: RSS growth in MB/hour")
@@ -137,11 +119,11 @@ func runMonitor(ctx context.Context, opts *monitorOptions) error {
 	if opts.CPUSample <= 0 {
 		opts.CPUSample = min(200*time.Millisecond, opts.Interval/2)
 	}
-	tail := newLogTail(ctx, opts)
+	sampler, logDesc := newSampler(ctx, opts)
 	var history []assess.Sample
 	alerted := map[string]bool{}
 	if !opts.JSON && !opts.IO.OutTTY {
-		fmt.Fprintf(opts.IO.ErrOut, "monitoring %s every %s into %s (log: %s)\n", opts.Service.Name(), opts.Interval, store.Path, tail.desc)
+		fmt.Fprintf(opts.IO.ErrOut, "monitoring %s every %s into %s (log: %s)\n", opts.Service.Name(), opts.Interval, store.Path, logDesc)
 	}
 	for n := 1; opts.Samples == 0 || n <= opts.Samples; n++ {
 		if n > 1 {
@@ -151,7 +133,7 @@ func runMonitor(ctx context.Context, opts *monitorOptions) error {
 			case <-time.After(opts.Interval):
 			}
 		}
-		s := takeSample(ctx, opts, tail)
+		s := sampler.Take(ctx)
 		if ctx.Err() != nil {
 			return nil // an interrupted sample is not a sample
 		}
@@ -167,7 +149,7 @@ func runMonitor(ctx context.Context, opts *monitorOptions) error {
 		if len(history) > 2000 {
 			history = history[len(history)-2000:]
 		}
-		alerts := watchAlerts(opts, history, s)
+		alerts := sampler.Alerts(history, s, opts.Thresholds)
 		printSample(opts, history, alerts)
 		for _, a := range alerts {
 			key := a[:strings.IndexByte(a, ':')]
@@ -180,126 +162,25 @@ func runMonitor(ctx context.Context, opts *monitorOptions) error {
 	return nil
 }
 
-func takeSample(ctx context.Context, opts *monitorOptions, tail *logTail) assess.Sample {
-	cfg, m := opts.Config, opts.Service
-	s := assess.Sample{Time: opts.Now().UTC()}
-	st, err := m.Status(ctx)
-	if err == nil {
-		s.Active, s.State, s.CrashLoop, s.Restarts = assess.Ptr(st.Active), st.State, health.CrashLooping(st), assess.Ptr(st.Restarts)
-	}
-	pid := opts.PID
-	if pid == 0 && err == nil && st.MainPID > 0 {
-		if ok, _ := pidVisible(m, cfg)(st.MainPID); ok {
-			pid = st.MainPID
-		}
-	}
-	if pid > 0 {
-		if ps, err := health.SampleProcess(ctx, pid, opts.CPUSample); err == nil {
-			s.PID, s.RSS, s.CPUPercent = pid, assess.Ptr(ps.RSS), assess.Ptr(ps.CPUPercent)
-		}
-	}
-	if cfg.Health.URL != "" {
-		r := health.HTTPProbe{URL: cfg.Health.URL, Timeout: cfg.Health.Timeout}.Probe(ctx)
-		s.Probe = &assess.Probe{OK: r.OK, LatencyMS: ms(r.Duration), StatusCode: r.StatusCode, Network: !r.OK && r.StatusCode == 0}
-		if !r.OK {
-			s.Probe.Detail = r.Detail
-		}
-	}
-	if errs, agentFails, watch, ok := tail.read(ctx); ok {
-		s.ErrorLines, s.AgentFailures = assess.Ptr(errs), assess.Ptr(agentFails)
-		for _, w := range opts.WatchFor {
-			if watchPatterns[w] != nil {
-				if s.Watch == nil {
-					s.Watch = map[string]int{}
-				}
-				s.Watch[w] = watch[w]
-			}
-		}
-	}
-	if slices.Contains(opts.WatchFor, "api-timeout") && s.Probe != nil && strings.Contains(s.Probe.Detail, "timeout") {
-		if s.Watch == nil {
-			s.Watch = map[string]int{}
-		}
-		s.Watch["api-timeout"]++
-	}
-	return s
-}
-
-// watchAlerts says which --watch-for conditions the newest sample trips.
-func watchAlerts(opts *monitorOptions, history []assess.Sample, s assess.Sample) []string {
-	var out []string
-	for _, w := range opts.WatchFor {
-		if w == "memory-leak" {
-			c := assess.MemoryGrowth(history, s.Time, opts.Thresholds)
-			if c.Status == assess.Met {
-				out = append(out, "memory-leak: "+c.Evidence)
-			}
-			continue
-		}
-		if n := s.Watch[w]; n > 0 {
-			out = append(out, fmt.Sprintf("%s: %d since the last sample", w, n))
-		}
-	}
-	return out
-}
-
-// logTail counts the error lines the log gained since the last sample (logs.Tail).
-type logTail struct {
-	tail   *logs.Tail // nil: the log is not read
-	desc   string
-	opts   *monitorOptions
-	errRE  *regexp.Regexp
-	failed string // the last read error warned about, so a failing log warns once
-}
-
-func newLogTail(ctx context.Context, opts *monitorOptions) *logTail {
-	t := &logTail{opts: opts, desc: "not read"}
+// newSampler is monitor's sampler for these options; the log is read where the logs setting
+// (or --log-files) says, and a log that cannot be found is warned about once and not counted.
+func newSampler(ctx context.Context, opts *monitorOptions) (*assess.Sampler, string) {
+	cfg := opts.Config
+	sm := &assess.Sampler{Service: opts.Service, PID: opts.PID, PIDVisible: pidVisible(opts.Service, cfg), CPUSample: opts.CPUSample,
+		HealthURL: cfg.Health.URL, Timeout: cfg.Health.Timeout, WatchFor: opts.WatchFor, Warn: warner(opts.IO), Now: opts.Now}
 	re, err := regexp.Compile(opts.Logs.grep())
 	if err != nil {
-		warner(opts.IO)(fmt.Sprintf("--error-grep: %v; error lines are not counted", err))
-		return t
+		opts.IO.Warnf("--error-grep: %v; error lines are not counted", err)
+		return sm, "not read"
 	}
-	src, err := resolveLogs(ctx, opts.IO, opts.Config, opts.Logs.Files)
+	src, err := resolveLogs(ctx, opts.IO, cfg, opts.Logs.Files)
 	if err != nil {
-		warner(opts.IO)(fmt.Sprintf("%v; error lines are not counted", err))
-		return t
+		opts.IO.Warnf("%v; error lines are not counted", err)
+		return sm, "not read"
 	}
 	r := logs.Reader{Journal: opts.Logs.Journal, Warn: warner(opts.IO)}
-	t.tail, t.desc, t.errRE = logs.NewTail(r, src, opts.Now()), src.Desc, re
-	return t
-}
-
-// read counts the new lines; ok is false when the log is not read or this read failed:
-// an unread log is no evidence of a clean one, so the sample then has no error count.
-func (t *logTail) read(ctx context.Context) (errs, agentFails int, watch map[string]int, ok bool) {
-	if t.tail == nil {
-		return 0, 0, nil, false
-	}
-	watch = map[string]int{}
-	spawn := watchPatterns["agent-spawn-failure"]
-	err := t.tail.Read(ctx, t.opts.Now(), func(l logs.Line) error {
-		if t.errRE.MatchString(l.Message) {
-			errs++
-		}
-		if spawn.MatchString(l.Message) {
-			agentFails++
-		}
-		for _, w := range t.opts.WatchFor {
-			if re := watchPatterns[w]; re != nil && re.MatchString(l.Message) {
-				watch[w]++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		if ctx.Err() == nil && err.Error() != t.failed {
-			warner(t.opts.IO)(fmt.Sprintf("%v; this sample has no error count", err))
-		}
-		t.failed = err.Error()
-		return 0, 0, nil, false
-	}
-	t.failed = ""
-	return errs, agentFails, watch, true
+	sm.Tail, sm.ErrorRE = logs.NewTail(r, src, opts.Now()), re
+	return sm, src.Desc
 }
 
 func printSample(opts *monitorOptions, history []assess.Sample, alerts []string) {

@@ -177,11 +177,11 @@ func TestMonitorSamples(t *testing.T) {
 	opts := &monitorOptions{IO: io, JSON: true, Config: cfg, Service: &fakeService{}, Interval: 50 * time.Millisecond, Samples: 1,
 		Retention: time.Hour, Thresholds: assess.DefaultThresholds, WatchFor: []string{"agent-spawn-failure", "api-timeout"},
 		Logs: logCountOptions{Files: filepath.Join(logDir, "*.log")}, Now: time.Now}
-	tail := newLogTail(t.Context(), opts)
+	sampler, _ := newSampler(t.Context(), opts)
 	f, _ := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND, 0)
 	_, _ = f.WriteString("ERROR agent coder failed to spawn: EMFILE\nINFO ok\nERROR request to api timed out after 30s\n")
 	_ = f.Close()
-	s := takeSample(t.Context(), opts, tail)
+	s := sampler.Take(t.Context())
 	if s.ErrorLines == nil || *s.ErrorLines != 2 || s.Watch["agent-spawn-failure"] != 1 || s.Watch["api-timeout"] != 1 {
 		t.Errorf("error lines %v, watch %v", s.ErrorLines, s.Watch)
 	}
