@@ -3,39 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/configs"
-	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
-
-const (
-	scheduleService = "cfrollback-backup.service"
-	scheduleTimer   = "cfrollback-backup.timer"
-	// shippedBinary is the ExecStart path in configs/systemd; install points
-	// it at the binary that runs the install.
-	shippedBinary = "/usr/local/bin/cfrollback"
-)
-
-// unitInstaller is what `backup schedule --install` does to the host:
-// systemdInstaller for real, dryRunInstaller to print the same steps.
-type unitInstaller interface {
-	WriteUnit(path string, content []byte) error
-	Reload(ctx context.Context) error
-	Enable(ctx context.Context, unit string) error
-	Start(ctx context.Context, unit string) error
-	// NextRun is when the timer elapses next; zero when unknown.
-	NextRun(ctx context.Context, timer string) time.Time
-	Close()
-}
 
 type backupScheduleOptions struct {
 	IO      *ui.IO
@@ -48,7 +24,7 @@ type backupScheduleOptions struct {
 	ConfigFile string
 	// Installer does the work; nil dials systemd over D-Bus (or prints,
 	// with DryRun).
-	Installer unitInstaller
+	Installer service.TimerInstaller
 }
 
 type scheduleUnitJSON struct {
@@ -73,7 +49,7 @@ func newBackupScheduleCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schedule --install [--dry-run] [--unit-dir DIR]",
 		Short: "Install the systemd timer that backs up daily at 02:00 and prunes",
-		Long: `Write ` + scheduleService + ` and ` + scheduleTimer + ` (shipped in
+		Long: `Write ` + service.ScheduleService + ` and ` + service.ScheduleTimer + ` (shipped in
 configs/systemd) into --unit-dir, then, over D-Bus, reload systemd, enable the
 timer and start it (systemctl daemon-reload; systemctl enable --now). The timer
 runs the service daily at 02:00 (the seed's cron time, plus up to 5 minutes
@@ -88,7 +64,7 @@ started now other than the timer. Running it again rewrites the units.
 				"2  bad usage"),
 		Example: `  cfrollback backup schedule --install --dry-run
   sudo cfrollback backup schedule --install
-  systemctl list-timers ` + scheduleTimer,
+  systemctl list-timers ` + service.ScheduleTimer,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !install {
@@ -130,22 +106,22 @@ started now other than the timer. Running it again rewrites the units.
 }
 
 func runBackupSchedule(ctx context.Context, opts *backupScheduleOptions) error {
-	units, err := renderScheduleUnits(opts.Binary, opts.ConfigFile)
+	units, err := service.RenderScheduleUnits(opts.Binary, opts.ConfigFile)
 	if err != nil {
 		return err
 	}
 	inst := opts.Installer
 	if inst == nil {
 		if opts.DryRun {
-			inst = &dryRunInstaller{}
-		} else if inst, err = dialSystemdInstaller(ctx); err != nil {
+			inst = service.DryRunInstaller{}
+		} else if inst, err = service.DialTimerInstaller(ctx); err != nil {
 			return fmt.Errorf("backup schedule: connect to systemd over D-Bus: %w; nothing was written. On a host without systemd, run 'cfrollback backup create --label scheduled && cfrollback backup prune' from cron at 02:00", err)
 		}
 	}
 	defer inst.Close()
 
-	res := scheduleResult{DryRun: opts.DryRun, UnitDir: opts.UnitDir, Timer: scheduleTimer, Units: []scheduleUnitJSON{}}
-	for _, name := range []string{scheduleService, scheduleTimer} {
+	res := scheduleResult{DryRun: opts.DryRun, UnitDir: opts.UnitDir, Timer: service.ScheduleTimer, Units: []scheduleUnitJSON{}}
+	for _, name := range []string{service.ScheduleService, service.ScheduleTimer} {
 		p := filepath.Join(opts.UnitDir, name)
 		if err := inst.WriteUnit(p, units[name]); err != nil {
 			return fmt.Errorf("backup schedule: write %s: %w; check --unit-dir and that you are root", p, err)
@@ -155,15 +131,15 @@ func runBackupSchedule(ctx context.Context, opts *backupScheduleOptions) error {
 	if err := inst.Reload(ctx); err != nil {
 		return fmt.Errorf("backup schedule: systemd daemon-reload: %w; the unit files are in %s", err, opts.UnitDir)
 	}
-	if err := inst.Enable(ctx, scheduleTimer); err != nil {
-		return fmt.Errorf("backup schedule: enable %s: %w; is %s in systemd's unit search path?", scheduleTimer, err, opts.UnitDir)
+	if err := inst.Enable(ctx, service.ScheduleTimer); err != nil {
+		return fmt.Errorf("backup schedule: enable %s: %w; is %s in systemd's unit search path?", service.ScheduleTimer, err, opts.UnitDir)
 	}
 	res.Enabled = !opts.DryRun
-	if err := inst.Start(ctx, scheduleTimer); err != nil {
-		return fmt.Errorf("backup schedule: start %s: %w; 'systemctl status %s' says why", scheduleTimer, err, scheduleTimer)
+	if err := inst.Start(ctx, service.ScheduleTimer); err != nil {
+		return fmt.Errorf("backup schedule: start %s: %w; 'systemctl status %s' says why", service.ScheduleTimer, err, service.ScheduleTimer)
 	}
 	res.Started = !opts.DryRun
-	if next := inst.NextRun(ctx, scheduleTimer); !next.IsZero() {
+	if next := inst.NextRun(ctx, service.ScheduleTimer); !next.IsZero() {
 		res.NextRun = &next
 	}
 
@@ -174,118 +150,17 @@ func runBackupSchedule(ctx context.Context, opts *backupScheduleOptions) error {
 		for _, u := range res.Units {
 			fmt.Fprintf(opts.IO.Out, "# %s\n%s\n", u.Path, u.Content)
 		}
-		fmt.Fprintf(opts.IO.Out, "would run: systemctl daemon-reload && systemctl enable --now %s\n", scheduleTimer)
+		fmt.Fprintf(opts.IO.Out, "would run: systemctl daemon-reload && systemctl enable --now %s\n", service.ScheduleTimer)
 		return nil
 	}
 	p := opts.IO.OutPalette()
 	for _, u := range res.Units {
 		fmt.Fprintf(opts.IO.Out, "wrote %s\n", u.Path)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s %s enabled and started: daily backup at 02:00, then prune\n", p.Green("scheduled:"), scheduleTimer)
+	fmt.Fprintf(opts.IO.Out, "%s %s enabled and started: daily backup at 02:00, then prune\n", p.Green("scheduled:"), service.ScheduleTimer)
 	if res.NextRun != nil {
 		fmt.Fprintf(opts.IO.Out, "next run: %s (%s)\n", res.NextRun.Local().Format("2006-01-02 15:04"), ui.Duration(time.Until(*res.NextRun).Round(time.Minute)))
 	}
-	fmt.Fprintf(opts.IO.Out, "check it with 'systemctl list-timers %s'; the runs log to 'journalctl -u %s'\n", scheduleTimer, scheduleService)
+	fmt.Fprintf(opts.IO.Out, "check it with 'systemctl list-timers %s'; the runs log to 'journalctl -u %s'\n", service.ScheduleTimer, service.ScheduleService)
 	return nil
 }
-
-// renderScheduleUnits reads the shipped units and points ExecStart at bin
-// (and --config file when one is given).
-func renderScheduleUnits(bin, configFile string) (map[string][]byte, error) {
-	cmdline := systemdQuote(bin)
-	if configFile != "" {
-		cmdline += " --config " + systemdQuote(configFile)
-	}
-	out := map[string][]byte{}
-	for _, name := range []string{scheduleService, scheduleTimer} {
-		b, err := fs.ReadFile(configs.Systemd, "systemd/"+name)
-		if err != nil {
-			return nil, fmt.Errorf("shipped unit %s: %w", name, err)
-		}
-		out[name] = []byte(strings.ReplaceAll(string(b), "ExecStart="+shippedBinary+" ", "ExecStart="+cmdline+" "))
-	}
-	return out, nil
-}
-
-// systemdQuote makes s one word of an ExecStart line: % doubled (specifiers),
-// and double quotes around anything with a space, quote or backslash.
-func systemdQuote(s string) string {
-	s = strings.ReplaceAll(s, "%", "%%")
-	if !strings.ContainsAny(s, " \t\"'\\") {
-		return s
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-// systemdInstaller writes unit files durably and drives systemd over D-Bus.
-type systemdInstaller struct{ conn *sddbus.Conn }
-
-var _ unitInstaller = (*systemdInstaller)(nil)
-
-// dialSystemdInstaller connects first, so that a host without systemd gets
-// no unit files written.
-func dialSystemdInstaller(ctx context.Context) (*systemdInstaller, error) {
-	conn, err := sddbus.NewSystemConnectionContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &systemdInstaller{conn: conn}, nil
-}
-
-func (s *systemdInstaller) WriteUnit(path string, content []byte) error {
-	return fsutil.Write(path, content, 0o644, fsutil.WriteOptions{})
-}
-
-func (s *systemdInstaller) Reload(ctx context.Context) error { return s.conn.ReloadContext(ctx) }
-
-// Enable is 'systemctl enable' by unit name, so systemd resolves it in its
-// own search path (and its own mount namespace).
-func (s *systemdInstaller) Enable(ctx context.Context, unit string) error {
-	_, _, err := s.conn.EnableUnitFilesContext(ctx, []string{unit}, false, true)
-	if err != nil {
-		return err
-	}
-	return s.conn.ReloadContext(ctx)
-}
-
-func (s *systemdInstaller) Start(ctx context.Context, unit string) error {
-	done := make(chan string, 1)
-	if _, err := s.conn.StartUnitContext(ctx, unit, "replace", done); err != nil {
-		return err
-	}
-	select {
-	case r := <-done:
-		if r != "done" {
-			return fmt.Errorf("start job result %q", r)
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *systemdInstaller) NextRun(ctx context.Context, timer string) time.Time {
-	p, err := s.conn.GetUnitTypePropertyContext(ctx, timer, "Timer", "NextElapseUSecRealtime")
-	if err != nil {
-		return time.Time{}
-	}
-	us, ok := p.Value.Value().(uint64)
-	if !ok || us == 0 || us == ^uint64(0) {
-		return time.Time{}
-	}
-	return time.UnixMicro(int64(us)) //nolint:gosec // a systemd usec timestamp: far below 2^63 (the year 294247)
-}
-
-func (s *systemdInstaller) Close() { s.conn.Close() }
-
-// dryRunInstaller changes nothing; runBackupSchedule prints what it would do.
-type dryRunInstaller struct{}
-
-var _ unitInstaller = (*dryRunInstaller)(nil)
-
-func (dryRunInstaller) WriteUnit(string, []byte) error                { return nil }
-func (dryRunInstaller) Reload(context.Context) error                  { return nil }
-func (dryRunInstaller) Enable(context.Context, string) error          { return nil }
-func (dryRunInstaller) Start(context.Context, string) error           { return nil }
-func (dryRunInstaller) NextRun(context.Context, string) (t time.Time) { return t }
-func (dryRunInstaller) Close()                                        {}

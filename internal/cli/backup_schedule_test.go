@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -38,7 +39,7 @@ func TestBackupScheduleInstallSystemd(t *testing.T) {
 		}
 	}
 
-	svc, err := os.ReadFile(filepath.Join(sb.UnitDir, scheduleService))
+	svc, err := os.ReadFile(filepath.Join(sb.UnitDir, service.ScheduleService))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,16 +70,16 @@ func TestBackupScheduleInstallSystemd(t *testing.T) {
 		}
 		return string(out)
 	}
-	timer := show(scheduleTimer)
+	timer := show(service.ScheduleTimer)
 	for _, want := range []string{"LoadState=loaded", "ActiveState=active", "SubState=waiting", "UnitFileState=enabled"} {
 		if !strings.Contains(timer, want) {
 			t.Errorf("timer lacks %s:\n%s", want, timer)
 		}
 	}
-	if service := show(scheduleService); !strings.Contains(service, "ActiveState=inactive") || !strings.Contains(service, "LoadState=loaded") {
-		t.Errorf("the service was started (or not loaded); only the timer should be:\n%s", service)
+	if unit := show(service.ScheduleService); !strings.Contains(unit, "ActiveState=inactive") || !strings.Contains(unit, "LoadState=loaded") {
+		t.Errorf("the service was started (or not loaded); only the timer should be:\n%s", unit)
 	}
-	if v, err := sb.Exec("systemd-analyze", "verify", filepath.Join("/run/systemd/system", scheduleTimer)); err != nil {
+	if v, err := sb.Exec("systemd-analyze", "verify", filepath.Join("/run/systemd/system", service.ScheduleTimer)); err != nil {
 		t.Logf("systemd-analyze verify: %v\n%s", err, v)
 	}
 }
@@ -114,8 +115,8 @@ func TestSystemdQuote(t *testing.T) {
 		`/x/a"b\c`:                  `"/x/a\"b\\c"`,
 		"/x/100%/cfrollback":        "/x/100%%/cfrollback",
 	} {
-		if got := systemdQuote(in); got != want {
-			t.Errorf("systemdQuote(%q) = %q, want %q", in, got, want)
+		if got := service.SystemdQuote(in); got != want {
+			t.Errorf("service.SystemdQuote(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -24,11 +24,17 @@ var _ systemdConn = (*sddbus.Conn)(nil)
 
 // dialSystemBus connects to the system bus; godbus honours DBUS_SYSTEM_BUS_ADDRESS.
 func dialSystemBus(ctx context.Context) (systemdConn, error) {
-	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	conn, err := dialBus(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return conn, nil
+}
+
+// dialBus is cfrollback's one D-Bus client of systemd: the manager's and the timer
+// installer's connections are made here.
+func dialBus(ctx context.Context) (*sddbus.Conn, error) {
+	return sddbus.NewSystemConnectionContext(ctx)
 }
 
 func realDeps() deps {
