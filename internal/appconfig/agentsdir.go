@@ -201,9 +201,30 @@ func writeSynced(p string, data []byte, mode fs.FileMode, uid, gid int) error {
 	return nil
 }
 
-// HiveCounts counts the app's agents by status from table agents of its
-// runtime database, opened read-only (the live app may be writing).
+// HiveCounts counts the app's agents by status from table agents of its runtime database,
+// opened read-only (the live app may be writing). It returns as soon as ctx ends: SQLite's
+// busy handler sleeps through a cancel, and a hive.db the app holds locked would keep an
+// interrupted command waiting for the whole busy timeout (the abandoned read ends with the
+// process).
 func HiveCounts(ctx context.Context, dbPath string) (map[string]int, error) {
+	type result struct {
+		counts map[string]int
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := hiveCounts(ctx, dbPath)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.counts, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+func hiveCounts(ctx context.Context, dbPath string) (map[string]int, error) {
 	abs, err := filepath.Abs(dbPath)
 	if err != nil {
 		return nil, err

@@ -194,19 +194,9 @@ type agentsChangeResult struct {
 
 // replace validates files as a set and swaps them in, journaled and locked.
 func (o *agentsOptions) replace(command string, intent map[string]any, files []appconfig.BundleFile) error {
-	sts := appconfig.CheckSet(files)
-	var problems []string
-	agents := 0
-	for _, s := range sts {
-		for _, e := range s.Errors {
-			problems = append(problems, s.File+": "+e)
-		}
-		if s.OK() && s.Agent != nil {
-			agents++
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("the new agent set is invalid, nothing was changed: %s", strings.Join(problems, "; "))
+	agents, err := appconfig.ValidateSet(files)
+	if err != nil {
+		return err
 	}
 	dir := o.Config.AgentsPath()
 	res := agentsChangeResult{Dir: dir, Files: len(files), Agents: agents}
@@ -248,39 +238,16 @@ func (o *agentsOptions) replace(command string, intent map[string]any, files []a
 // or mode) and removes against the current dir.
 type agentsPlan struct {
 	agentsChangeResult
-	DryRun  bool     `json:"dry_run"`
-	Added   []string `json:"added"`
-	Changed []string `json:"changed"`
-	Removed []string `json:"removed"`
-	Same    int      `json:"unchanged"`
+	DryRun bool `json:"dry_run"`
+	appconfig.ReplacePlan
 }
 
 func (o *agentsOptions) planReplace(res agentsChangeResult, files []appconfig.BundleFile) error {
-	cur, err := appconfig.ReadDir(res.Dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read the current set: %w", err)
+	p, err := appconfig.PlanReplace(res.Dir, files)
+	if err != nil {
+		return err
 	}
-	plan := agentsPlan{agentsChangeResult: res, DryRun: true, Added: []string{}, Changed: []string{}, Removed: []string{}}
-	old := map[string]appconfig.BundleFile{}
-	for _, f := range cur {
-		old[f.Path] = f
-	}
-	for _, f := range files {
-		c, ok := old[f.Path]
-		switch {
-		case !ok:
-			plan.Added = append(plan.Added, f.Path)
-		case c.SHA256 != f.SHA256 || c.Mode != f.Mode:
-			plan.Changed = append(plan.Changed, f.Path)
-		default:
-			plan.Same++
-		}
-		delete(old, f.Path)
-	}
-	for p := range old {
-		plan.Removed = append(plan.Removed, p)
-	}
-	sort.Strings(plan.Removed)
+	plan := agentsPlan{agentsChangeResult: res, DryRun: true, ReplacePlan: p}
 	if o.JSON {
 		return ui.JSON(o.IO.Out, plan)
 	}
@@ -338,30 +305,16 @@ agents of <install>/.hive-mind/hive.db (opened read-only) when it exists.` +
 func runAgentsStatus(ctx context.Context, opts *agentsOptions, healthCheck bool) error {
 	dir := opts.Config.AgentsPath()
 	res := agentsStatusResult{Dir: dir, Agents: []appconfig.AgentStatus{}}
-	files, err := appconfig.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read agents dir: %w", err)
+	sts, valid, ok, err := appconfig.SetStatus(dir)
+	if err != nil {
+		return err
 	}
-	if sts := appconfig.CheckSet(files); sts != nil {
-		res.Agents = sts
-	}
-	valid := 0
-	res.OK = true
-	for _, s := range res.Agents {
-		if !s.OK() {
-			res.OK = false
-		} else if s.Agent != nil {
-			valid++
-		}
-	}
-	if valid == 0 {
-		res.OK = false
-	}
+	res.Agents, res.OK = sts, ok
 	if healthCheck {
 		h := &hiveStatus{Path: filepath.Join(opts.Config.InstallDir, ".hive-mind", "hive.db")}
 		if _, err := os.Stat(h.Path); err == nil {
 			h.Present = true
-			if h.ByStatus, err = hiveCounts(ctx, h.Path); err != nil {
+			if h.ByStatus, err = appconfig.HiveCounts(ctx, h.Path); err != nil {
 				h.Error, res.OK = err.Error(), false
 			}
 		}
@@ -429,26 +382,5 @@ func printAgentsStatus(io *ui.IO, res agentsStatusResult, valid int) {
 		fmt.Fprintf(io.Out, "%s %d agent definitions valid\n", p.Green("OK:"), valid)
 	default:
 		fmt.Fprintf(io.Out, "%s problems found in %s\n", p.Red("FAIL:"), res.Dir)
-	}
-}
-
-// hiveCounts is appconfig.HiveCounts, returning as soon as ctx ends: SQLite's busy handler
-// sleeps through a cancel, and a hive.db the app holds locked would keep an interrupted
-// command waiting for the whole busy timeout. The abandoned read ends with the process.
-func hiveCounts(ctx context.Context, path string) (map[string]int, error) {
-	type result struct {
-		counts map[string]int
-		err    error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		c, err := appconfig.HiveCounts(ctx, path)
-		ch <- result{c, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.counts, r.err
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
 	}
 }
