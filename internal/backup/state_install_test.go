@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 func touch(t *testing.T, path string) {
@@ -202,7 +202,7 @@ func TestStateRefusesNewerVersion(t *testing.T) {
 // backup.state defaults to <state_dir>/backups.json: changing state_dir moves it; an
 // explicit backup.state is kept.
 func TestStateDefaultFollowsStateDir(t *testing.T) {
-	c := config.Defaults()
+	c := settings.Defaults()
 	c.InstallDir, c.Backup.Dir = "/srv/app", "/srv/backups"
 	c.StateDir = "/srv/state-a"
 	if err := c.Validate(); err != nil {
@@ -211,11 +211,11 @@ func TestStateDefaultFollowsStateDir(t *testing.T) {
 	if c.Backup.State != "/srv/state-a/backups.json" {
 		t.Fatalf("backup.state = %q", c.Backup.State)
 	}
-	c = config.Defaults()
+	c = settings.Defaults()
 	if err := c.Validate(); err != nil || c.Backup.State != "/var/lib/cfrollback/backups.json" {
 		t.Fatalf("default backup.state = %q (%v)", c.Backup.State, err)
 	}
-	c = config.Defaults()
+	c = settings.Defaults()
 	c.StateDir, c.Backup.State = "/srv/state-a", "/srv/elsewhere/marks.json"
 	if err := c.Validate(); err != nil || c.Backup.State != "/srv/elsewhere/marks.json" {
 		t.Fatalf("explicit backup.state = %q (%v)", c.Backup.State, err)

@@ -15,21 +15,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type agentsOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	Now    func() time.Time
 	// DryRun (import, reset): validate and list what would change; write nothing.
 	DryRun bool
 }
 
-func agentsBackupDir(cfg config.Config) string { return filepath.Join(cfg.Backup.Dir, "agents") }
+func agentsBackupDir(cfg settings.Config) string { return filepath.Join(cfg.Backup.Dir, "agents") }
 
 func newAgentsCmd(f *Factory) *cobra.Command {
 	opts := &agentsOptions{IO: f.IO, Now: time.Now}

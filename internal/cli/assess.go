@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -56,7 +56,7 @@ type assessResult struct {
 type assessOptions struct {
 	IO         *ui.IO
 	JSON       bool
-	Config     config.Config
+	Config     settings.Config
 	Service    service.Manager
 	Databases  health.DatabaseChecker
 	Thresholds assess.Thresholds
@@ -67,7 +67,7 @@ type assessOptions struct {
 	Args       []string
 	Now        func() time.Time
 	// NewService builds the manager for --act's emergency; tests replace it.
-	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
+	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
 }
 
 func newAssessCmd(f *Factory) *cobra.Command {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -49,7 +49,7 @@ marked bad, and marks the backup it restored good or bad by the outcome.`,
 type backupCreateOptions struct {
 	IO         *ui.IO
 	JSON       bool
-	Config     config.Config
+	Config     settings.Config
 	Label      string
 	AppVersion string
 	Exclude    []string
@@ -178,12 +178,12 @@ func currentUser() string {
 
 // backupStore is backup.state for the backup commands, which may create
 // its directory.
-func backupStore(cfg config.Config) backup.Store {
+func backupStore(cfg settings.Config) backup.Store {
 	return backup.Store{Path: cfg.Backup.State, CreateDir: true, Install: cfg.InstallDir, BackupDir: cfg.Backup.Dir}
 }
 
 // discoverBackups lists backup.dir, warning about entries that are not backups.
-func discoverBackups(io *ui.IO, cfg config.Config) ([]backup.Candidate, error) {
+func discoverBackups(io *ui.IO, cfg settings.Config) ([]backup.Candidate, error) {
 	cands, rejected, err := backup.Discover(cfg.Backup.Dir, cfg.Backup.Pattern)
 	if err != nil {
 		return nil, fmt.Errorf("%w; check backup.dir ('cfrollback settings') and its permissions", err)

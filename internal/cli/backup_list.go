@@ -8,14 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type backupListOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	Now    func() time.Time
 }
 
@@ -108,7 +108,7 @@ func dash(s string) string {
 type backupMarkOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	Value  string
 	ID     string
 	Reason string

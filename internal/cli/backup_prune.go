@@ -11,14 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type backupPruneOptions struct {
 	IO              *ui.IO
 	JSON            bool
-	Config          config.Config
+	Config          settings.Config
 	Keep            int
 	MaxAge          string
 	FailedOlderThan string

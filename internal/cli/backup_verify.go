@@ -9,14 +9,14 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type backupVerifyOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	IDs    []string
 	All    bool
 	Deep   bool

@@ -12,16 +12,16 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type baselineOptions struct {
 	IO       *ui.IO
 	JSON     bool
-	Config   config.Config
+	Config   settings.Config
 	Service  service.Manager
 	Samples  int
 	Interval time.Duration

@@ -11,9 +11,9 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -59,7 +59,7 @@ the same settings (--config, CFROLLBACK_*) as the command being completed.
 
 // completionConfig reads the settings for a completion: silently (a warning would land in
 // the shell's prompt), and nil when they cannot be read (no candidates then).
-func completionConfig(f *Factory) *config.Config {
+func completionConfig(f *Factory) *settings.Config {
 	cfg, err := f.Settings.Load(func(string) {})
 	if err != nil {
 		return nil

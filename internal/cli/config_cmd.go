@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -19,7 +19,7 @@ import (
 type configOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	Now    func() time.Time
 	// DryRun (set, restore, reset): show the change, write nothing.
 	DryRun bool
@@ -37,7 +37,7 @@ func (o *configOptions) dryRunFlag(cmd *cobra.Command) {
 
 // appConfigPath is the first of the app config candidates that exists, or
 // the first one (where reset and restore create it).
-func appConfigPath(cfg config.Config) string {
+func appConfigPath(cfg settings.Config) string {
 	paths := cfg.AppConfigPaths()
 	for _, p := range paths {
 		if _, err := os.Stat(p); err == nil {
@@ -47,7 +47,7 @@ func appConfigPath(cfg config.Config) string {
 	return paths[0]
 }
 
-func configCheckpointDir(cfg config.Config) string { return filepath.Join(cfg.Backup.Dir, "config") }
+func configCheckpointDir(cfg settings.Config) string { return filepath.Join(cfg.Backup.Dir, "config") }
 
 func newConfigCmd(f *Factory) *cobra.Command {
 	opts := &configOptions{IO: f.IO, Now: time.Now}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/viper"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -32,7 +32,7 @@ func uncomment(example string) string {
 	return b.String()
 }
 
-func loadSettingsFile(t *testing.T, path string) (config.Config, *settingsLoader, []string) {
+func loadSettingsFile(t *testing.T, path string) (settings.Config, *settingsLoader, []string) {
 	t.Helper()
 	for _, k := range keys() {
 		env := "CFROLLBACK_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
@@ -52,7 +52,7 @@ func loadSettingsFile(t *testing.T, path string) (config.Config, *settingsLoader
 }
 
 // effective renders cfg as `cfrollback settings` shows it, one value per key.
-func effective(t *testing.T, cfg config.Config) *viper.Viper {
+func effective(t *testing.T, cfg settings.Config) *viper.Viper {
 	t.Helper()
 	v := viper.New()
 	if err := v.MergeConfigMap(structToMap(cfg)); err != nil {
@@ -65,7 +65,7 @@ func effective(t *testing.T, cfg config.Config) *viper.Viper {
 // to its promise, "a commented example of every key": as shipped it loads without a warning and
 // changes nothing; with its commented-out lines uncommented it still loads without a warning
 // (no unknown or misspelt key), sets every key `cfrollback settings` shows, and each to its
-// real default (a default changed in internal/config and not here fails).
+// real default (a default changed in internal/settings and not here fails).
 func TestConfigExampleHasEveryKey(t *testing.T) {
 	example := filepath.Join(testenv.RepoRoot(t), "configs", "config.yaml")
 	raw, err := os.ReadFile(example)

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 func newConfigRestoreCmd(opts *configOptions, load func() error) *cobra.Command {
@@ -45,7 +45,7 @@ A bare file name not found in the current directory is looked up in
 }
 
 // findRestoreFile resolves a bare checkpoint name against the checkpoint dir.
-func findRestoreFile(cfg config.Config, file string) string {
+func findRestoreFile(cfg settings.Config, file string) string {
 	if _, err := os.Stat(file); err == nil || strings.ContainsRune(file, '/') {
 		return file
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -38,14 +38,14 @@ leave a stale -wal next to the restored file. See docs/DATABASES.md.` +
 }
 
 // selectDatabases returns the databases --db names: one by name, or every one for "all".
-func selectDatabases(cfg config.Config, name string) ([]config.DatabaseRef, error) {
+func selectDatabases(cfg settings.Config, name string) ([]settings.DatabaseRef, error) {
 	if name == "" || name == "all" {
 		return cfg.Databases, nil
 	}
 	var names []string
 	for _, d := range cfg.Databases {
 		if d.Name == name {
-			return []config.DatabaseRef{d}, nil
+			return []settings.DatabaseRef{d}, nil
 		}
 		names = append(names, d.Name)
 	}
@@ -54,13 +54,13 @@ func selectDatabases(cfg config.Config, name string) ([]config.DatabaseRef, erro
 
 // backupName is <name>-backup-YYYYmmdd-HHMMSS.db, the seed's own naming.
 func dbBackupName(name string, t time.Time) string {
-	return fmt.Sprintf("%s-backup-%s.db", name, t.Format(config.TimestampLayout))
+	return fmt.Sprintf("%s-backup-%s.db", name, t.Format(settings.TimestampLayout))
 }
 
 type databaseBackupOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	DB     string
 	Output string
 	DryRun bool

@@ -9,16 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type databaseCheckOptions struct {
 	IO             *ui.IO
 	JSON           bool
-	Config         config.Config
+	Config         settings.Config
 	DB             string
 	Tables         string
 	Quick          bool
@@ -29,7 +29,7 @@ type databaseCheckOptions struct {
 	Args                  []string
 	// NewService builds the service manager (only to start a service that a killed
 	// database restore left stopped); tests replace it.
-	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
+	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
 }
 
 // problemsShown bounds the problems printed per database for a person; --json has all.

@@ -9,16 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type databaseRestoreOptions struct {
 	IO          *ui.IO
 	JSON        bool
-	Config      config.Config
+	Config      settings.Config
 	DB          string
 	File        string
 	Latest      bool
@@ -28,7 +28,7 @@ type databaseRestoreOptions struct {
 	DryRun      bool
 	Args        []string
 	// NewService builds the service manager; tests replace it.
-	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
+	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
 }
 
 func newDatabaseRestoreCmd(f *Factory) *cobra.Command {

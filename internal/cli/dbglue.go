@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 )
 
@@ -50,7 +50,7 @@ func (c sqliteChecker) Check(ctx context.Context, path string) error {
 
 // healthDatabases is health-check --comprehensive's row per database: a full
 // integrity_check of the live file, read-only (a WAL database stays as it is).
-type healthDatabases struct{ cfg config.Config }
+type healthDatabases struct{ cfg settings.Config }
 
 var _ health.DatabaseChecker = healthDatabases{}
 

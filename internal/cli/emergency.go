@@ -11,17 +11,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type emergencyOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	Backup string
 	DryRun bool
 	// WithData also rolls the preserved databases back to the backup's own copies.
@@ -29,7 +29,7 @@ type emergencyOptions struct {
 	Timeout  time.Duration
 	Args     []string
 	// NewService builds the service manager; tests replace it.
-	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
+	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
 }
 
 func newEmergencyCmd(f *Factory) *cobra.Command {
@@ -85,7 +85,7 @@ It never prompts. Every step is journaled (cfrollback history).` +
 	return cmd
 }
 
-func newServiceManager(ctx context.Context, cfg config.Config) (service.Manager, error) {
+func newServiceManager(ctx context.Context, cfg settings.Config) (service.Manager, error) {
 	m, err := service.New(ctx, runbook.ServiceConfig(cfg))
 	if err != nil {
 		return nil, &runbook.StepError{Step: "preflight", Err: err,

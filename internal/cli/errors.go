@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -76,7 +76,7 @@ func exitCode(err error) int {
 		return ExitAfterStop
 	case errors.Is(err, runbook.ErrPreflight):
 		return ExitPreflight
-	case errors.Is(err, config.ErrInvalid), errors.As(err, &ue), isFlagError(err):
+	case errors.Is(err, settings.ErrInvalid), errors.As(err, &ue), isFlagError(err):
 		return ExitUsage
 	}
 	return ExitFailed
@@ -133,7 +133,7 @@ func hintFor(err error) string {
 		return "run 'cfrollback emergency' again: it reads the journal and completes or undoes this run"
 	case errors.Is(err, runbook.ErrPreflight):
 		return "nothing was changed and the service was not stopped; 'cfrollback emergency --dry-run' shows the plan"
-	case errors.Is(err, config.ErrInvalid):
+	case errors.Is(err, settings.ErrInvalid):
 		return "fix the setting named above; 'cfrollback settings' shows every value and where it came from"
 	}
 	return ""

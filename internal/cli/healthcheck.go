@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -28,7 +28,7 @@ type healthCheckResult struct {
 type healthCheckOptions struct {
 	IO      *ui.IO
 	JSON    bool
-	Config  config.Config
+	Config  settings.Config
 	Level   health.Level
 	Strict  bool
 	Service service.Manager

@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -141,7 +141,7 @@ func warner(io *ui.IO) func(string) {
 // resolveLogs is where the service's logs are for every command that reads them: the glob
 // of --log-files when given (override), else the setting logs.source. Its errors say what
 // to set or give instead.
-func resolveLogs(ctx context.Context, io *ui.IO, cfg config.Config, override string) (logs.Source, error) {
+func resolveLogs(ctx context.Context, io *ui.IO, cfg settings.Config, override string) (logs.Source, error) {
 	svc := runbook.ServiceConfig(cfg)
 	r := logs.Resolver{
 		Settings: logs.Settings{Source: cfg.Logs.Source, Files: cfg.Logs.Files, Manager: cfg.Service.Manager,

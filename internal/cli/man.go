@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra/doc"
 	"github.com/spf13/pflag"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // WriteManPages writes one man page per visible command into dir (cfrollback.1,
@@ -189,20 +189,20 @@ func defaultText(key string) string {
 	case string:
 		if x == "" {
 			if key == "backup.state" {
-				return filepath.Join(config.Defaults().StateDir, "backups.json")
+				return filepath.Join(settings.Defaults().StateDir, "backups.json")
 			}
 			return `""`
 		}
 		return x
 	case []string:
 		return strings.Join(x, ",")
-	case []config.DatabaseRef:
+	case []settings.DatabaseRef:
 		var refs []string
 		for _, r := range x {
 			refs = append(refs, r.Name+" "+r.Path)
 		}
 		return strings.Join(refs, ", ") + "; a list of {name, path}: give it in the settings file"
-	case []config.Webhook:
+	case []settings.Webhook:
 		if len(x) == 0 {
 			return "none; a list of {name, url, kind}: give it in the settings file"
 		}
@@ -212,7 +212,7 @@ func defaultText(key string) string {
 
 // filesSection lists the files cfrollback reads and writes, at their defaults.
 func filesSection() string {
-	d := config.Defaults()
+	d := settings.Defaults()
 	state := d.Backup.State
 	if state == "" {
 		state = filepath.Join(d.StateDir, "backups.json")

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -108,7 +108,7 @@ func TestManPages(t *testing.T) {
 				t.Errorf("%s.1: ENVIRONMENT does not name %s", name, want)
 			}
 		}
-		d := config.Defaults()
+		d := settings.Defaults()
 		for _, want := range []string{DefaultConfigFile, d.Journal, d.Lock, d.StateDir, d.Backup.Dir} {
 			if !strings.Contains(fs, roffText(want)) {
 				t.Errorf("%s.1: FILES does not name %s", name, want)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -16,7 +16,7 @@ import (
 type memoryTestOptions struct {
 	IO         *ui.IO
 	JSON       bool
-	Config     config.Config
+	Config     settings.Config
 	DB         string
 	Operations []string
 }

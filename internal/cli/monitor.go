@@ -13,17 +13,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type monitorOptions struct {
 	IO         *ui.IO
 	JSON       bool
-	Config     config.Config
+	Config     settings.Config
 	Service    service.Manager
 	Interval   time.Duration
 	Samples    int // stop after this many; 0 means until interrupted

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // leakStep and leakMax shape the leaking child: 4 MiB every 100 ms, at most
@@ -76,10 +76,10 @@ func (f *fakeService) Status(ctx context.Context) (service.Status, error) {
 func (f *fakeService) Stop(context.Context) error  { return nil }
 func (f *fakeService) Start(context.Context) error { return nil }
 
-func testConfig(t *testing.T) config.Config {
+func testConfig(t *testing.T) settings.Config {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Defaults()
+	cfg := settings.Defaults()
 	cfg.InstallDir, cfg.Backup.Dir = filepath.Join(dir, "opt/app"), filepath.Join(dir, "backups")
 	cfg.StateDir, cfg.Journal, cfg.Lock = filepath.Join(dir, "state"), filepath.Join(dir, "log/journal.jsonl"), filepath.Join(dir, "run/lock")
 	cfg.Health.URL = ""
@@ -207,7 +207,7 @@ func TestMonitorSamples(t *testing.T) {
 	}
 }
 
-func acquireForTest(cfg config.Config) (func(), error) {
+func acquireForTest(cfg settings.Config) (func(), error) {
 	lk, err := lock.Acquire(filepath.Join(cfg.StateDir, "monitor.lock"), lock.Holder{Command: "test"})
 	if err != nil {
 		return nil, err

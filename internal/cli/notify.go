@@ -9,29 +9,29 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/notify"
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // newRunNotifier tells notify.webhooks about a run: pass it as the runbook's
 // Deps.Notifier (rollback_started) and call Finished once the result is
 // printed. With no webhooks set it sends nothing.
-func newRunNotifier(io *ui.IO, cfg config.Config) *notify.RunNotifier {
+func newRunNotifier(io *ui.IO, cfg settings.Config) *notify.RunNotifier {
 	return notify.NewRun(cfg.Notify, io.ErrOut, "cfrollback/"+Version, warnPrinter(io))
 }
 
 // notifyAfterRun sends a finished run's outcome; it never changes the run's
 // outcome or exit code.
-func notifyAfterRun(ctx context.Context, io *ui.IO, cfg config.Config, res *runbook.Result) {
+func notifyAfterRun(ctx context.Context, io *ui.IO, cfg settings.Config, res *runbook.Result) {
 	newRunNotifier(io, cfg).Finished(ctx, res)
 }
 
 type notifyOptions struct {
 	IO       *ui.IO
 	JSON     bool
-	Config   config.Config
+	Config   settings.Config
 	Event    string
 	RunID    string
 	Message  string

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -38,7 +38,7 @@ what to set instead of printing a command that fails.`,
 }
 
 // printQuickref prints the block; logsLine is the logs command (after "sudo cfrollback ").
-func printQuickref(io *ui.IO, asJSON bool, cfg config.Config, configFile, logsLine string) error {
+func printQuickref(io *ui.IO, asJSON bool, cfg settings.Config, configFile, logsLine string) error {
 	cf := "cfrollback"
 	if configFile != "" {
 		cf += " --config " + configFile

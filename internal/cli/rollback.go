@@ -13,17 +13,17 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 type rollbackOptions struct {
 	IO         *ui.IO
 	JSON       bool
-	Config     config.Config
+	Config     settings.Config
 	To         string
 	Before     string
 	AppVersion string
@@ -32,7 +32,7 @@ type rollbackOptions struct {
 	Args       []string
 	// InTTY says whether a person can answer the question; tests set it.
 	InTTY      func() bool
-	NewService func(ctx context.Context, cfg config.Config) (service.Manager, error)
+	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
 }
 
 func newRollbackCmd(f *Factory) *cobra.Command {
@@ -156,7 +156,7 @@ func runRollback(ctx context.Context, opts *rollbackOptions) error {
 }
 
 // printRollbackPlan goes to stderr: stdout carries the result (or JSON).
-func printRollbackPlan(io *ui.IO, cfg config.Config, c backup.Candidate, st *backup.State, passed []string) {
+func printRollbackPlan(io *ui.IO, cfg settings.Config, c backup.Candidate, st *backup.State, passed []string) {
 	w := io.ErrOut
 	p := io.ErrPalette()
 	fmt.Fprintf(w, "%s\n", p.Bold("rollback plan"))
@@ -192,7 +192,7 @@ func printRollbackPlan(io *ui.IO, cfg config.Config, c backup.Candidate, st *bac
 	fmt.Fprintf(w, "               keep the current install as %s, start, wait until healthy\n", cfg.FailedDir(time.Now()))
 }
 
-func serviceLabel(cfg config.Config) string {
+func serviceLabel(cfg settings.Config) string {
 	switch cfg.Service.Manager {
 	case "pm2":
 		return "pm2 app " + cfg.Service.PM2Name

@@ -8,15 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // On a terminal, rollback asks; anything but y/yes leaves everything as it was.
 func TestRollbackPromptDeclined(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Defaults()
+	cfg := settings.Defaults()
 	cfg.InstallDir = filepath.Join(dir, "opt", "app")
 	cfg.Backup.Dir = filepath.Join(dir, "backups")
 	cfg.Backup.State = filepath.Join(dir, "state.json")
@@ -34,7 +34,7 @@ func TestRollbackPromptDeclined(t *testing.T) {
 		err := runRollback(context.Background(), &rollbackOptions{
 			IO: &ui.IO{In: strings.NewReader(answer), Out: &out, ErrOut: &errOut}, Config: cfg, To: "latest",
 			InTTY: func() bool { return true },
-			NewService: func(context.Context, config.Config) (service.Manager, error) {
+			NewService: func(context.Context, settings.Config) (service.Manager, error) {
 				called = true
 				return nil, nil
 			},

@@ -21,8 +21,8 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -70,12 +70,12 @@ func keys() []string {
 			out = append(out, k)
 		}
 	}
-	walk(reflect.TypeOf(config.Config{}), "")
+	walk(reflect.TypeOf(settings.Config{}), "")
 	return out
 }
 
 func defaultValue(key string) any {
-	v := reflect.ValueOf(config.Defaults())
+	v := reflect.ValueOf(settings.Defaults())
 	for _, part := range strings.Split(key, ".") {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
@@ -88,7 +88,7 @@ func defaultValue(key string) any {
 	switch x := v.Interface().(type) {
 	case time.Duration:
 		return x.String()
-	case config.ByteSize:
+	case settings.ByteSize:
 		return x.String()
 	default:
 		return x
@@ -96,7 +96,7 @@ func defaultValue(key string) any {
 }
 
 // Load builds the effective Config: defaults < file < CFROLLBACK_* env < flags.
-func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
+func (s *settingsLoader) Load(warn func(string)) (settings.Config, error) {
 	v := viper.New()
 	s.v = v
 	for _, k := range keys() {
@@ -122,13 +122,13 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 		// until it hangs or runs out of memory.
 		b, err := fsutil.ReadFile(file, fsutil.MaxSmallFile)
 		if errors.Is(err, fs.ErrNotExist) {
-			return config.Config{}, usageErrorf("settings file %s does not exist", file)
+			return settings.Config{}, usageErrorf("settings file %s does not exist", file)
 		}
 		if err != nil {
-			return config.Config{}, usageErrorf("settings file: %v", err) // err names the file
+			return settings.Config{}, usageErrorf("settings file: %v", err) // err names the file
 		}
 		if err := v.ReadConfig(bytes.NewReader(b)); err != nil {
-			return config.Config{}, usageErrorf("settings file %s: %v", file, err)
+			return settings.Config{}, usageErrorf("settings file %s: %v", file, err)
 		}
 		s.used, s.raw = file, b
 		known := map[string]bool{}
@@ -148,7 +148,7 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 			}
 		}
 	}
-	var cfg config.Config
+	var cfg settings.Config
 	hook := mapstructure.ComposeDecodeHookFunc(
 		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
@@ -157,7 +157,7 @@ func (s *settingsLoader) Load(warn func(string)) (config.Config, error) {
 	)
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
 		key := keyFromDecodeError(err)
-		return cfg, s.asTyped(&config.InvalidError{Key: key, Value: v.Get(key), Reason: decodeReason(err)}, s.raw)
+		return cfg, s.asTyped(&settings.InvalidError{Key: key, Value: v.Get(key), Reason: decodeReason(err)}, s.raw)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, s.asTyped(err, s.raw)
@@ -221,7 +221,7 @@ func isInt(k reflect.Kind) bool {
 // 99999999999999999999 as the float 1e+20, which is not what was typed. Only for a key
 // whose value came from the file.
 func (s *settingsLoader) asTyped(err error, file []byte) error {
-	var ie *config.InvalidError
+	var ie *settings.InvalidError
 	if !errors.As(err, &ie) || !strings.HasPrefix(s.Source(ie.Key), "file ") {
 		return err
 	}
@@ -263,18 +263,18 @@ func yamlScalar(doc []byte, key string) (string, bool) {
 }
 
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeOf(config.ByteSize(0)) {
+	if to != reflect.TypeOf(settings.ByteSize(0)) {
 		return data, nil
 	}
 	switch x := data.(type) {
 	case string:
-		return config.ParseByteSize(x)
+		return settings.ParseByteSize(x)
 	case int:
-		return config.ByteSize(x), nil
+		return settings.ByteSize(x), nil
 	case int64:
-		return config.ByteSize(x), nil
+		return settings.ByteSize(x), nil
 	case float64:
-		return config.ByteSize(x), nil
+		return settings.ByteSize(x), nil
 	}
 	return data, nil
 }
@@ -325,7 +325,7 @@ func (s *settingsLoader) Source(key string) string {
 }
 
 // loadConfig is what every command calls first.
-func (f *Factory) loadConfig() (config.Config, error) {
+func (f *Factory) loadConfig() (settings.Config, error) {
 	return f.Settings.Load(func(msg string) {
 		f.IO.Warnf("%s", msg)
 	})
@@ -359,10 +359,10 @@ env (CFROLLBACK_<KEY> with dots as underscores, e.g. CFROLLBACK_BACKUP_DIR), or 
 	}
 }
 
-func runSettings(io *ui.IO, asJSON bool, s *settingsLoader, cfg config.Config) error {
+func runSettings(io *ui.IO, asJSON bool, s *settingsLoader, cfg settings.Config) error {
 	// Shown, never the credentials in them.
 	cfg.Health.URL = appconfig.RedactURL(cfg.Health.URL)
-	hooks := make([]config.Webhook, len(cfg.Notify.Webhooks))
+	hooks := make([]settings.Webhook, len(cfg.Notify.Webhooks))
 	for i, w := range cfg.Notify.Webhooks {
 		w.URL = appconfig.RedactWebhookURL(w.URL)
 		hooks[i] = w
@@ -389,7 +389,7 @@ func runSettings(io *ui.IO, asJSON bool, s *settingsLoader, cfg config.Config) e
 }
 
 // structToMap renders cfg with its mapstructure keys, durations as text.
-func structToMap(cfg config.Config) map[string]any {
+func structToMap(cfg settings.Config) map[string]any {
 	var walk func(v reflect.Value) map[string]any
 	walk = func(v reflect.Value) map[string]any {
 		m := map[string]any{}
@@ -400,7 +400,7 @@ func structToMap(cfg config.Config) map[string]any {
 			switch x := fv.Interface().(type) {
 			case time.Duration:
 				m[k] = ui.FormatDuration(x) // as it would be typed: 7d, not 168h0m0s
-			case config.ByteSize:
+			case settings.ByteSize:
 				m[k] = x.String()
 			default:
 				if fv.Kind() == reflect.Struct {

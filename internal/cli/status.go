@@ -12,22 +12,22 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // statusOptions holds status's flags and what it reads through.
 type statusOptions struct {
 	IO     *ui.IO
-	Config config.Config
+	Config settings.Config
 	JSON   bool
 	Now    func() time.Time
 	// ServiceTimeout bounds building the manager and asking it (a hung D-Bus or pm2
 	// must not hang the one screen an on-call engineer reads first).
 	ServiceTimeout time.Duration
-	NewService     func(ctx context.Context, cfg config.Config) (service.Manager, error)
+	NewService     func(ctx context.Context, cfg settings.Config) (service.Manager, error)
 }
 
 // statusResult is status's --json: one object, every part named; a part that could not

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -86,7 +86,7 @@ func TestRunStatusService(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := config.Defaults()
+			cfg := settings.Defaults()
 			cfg.InstallDir, cfg.Backup.Dir, cfg.StateDir = filepath.Join(dir, "app"), filepath.Join(dir, "backups"), filepath.Join(dir, "state")
 			cfg.Journal, cfg.Backup.State = filepath.Join(dir, "log", "journal.jsonl"), filepath.Join(dir, "state", "backups.json")
 			cfg.Lock = filepath.Join(dir, "run", "cfrollback.lock")
@@ -104,7 +104,7 @@ func TestRunStatusService(t *testing.T) {
 				var out, errOut bytes.Buffer
 				opts := &statusOptions{IO: &ui.IO{Out: &out, ErrOut: &errOut}, Config: cfg, JSON: asJSON, Now: func() time.Time { return now },
 					ServiceTimeout: 100 * time.Millisecond,
-					NewService: func(context.Context, config.Config) (service.Manager, error) {
+					NewService: func(context.Context, settings.Config) (service.Manager, error) {
 						if tc.newErr != nil {
 							return nil, tc.newErr
 						}
@@ -148,7 +148,7 @@ func TestRunStatusService(t *testing.T) {
 // A backup marked bad is not the newest good one.
 func TestRunStatusSkipsBadBackup(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Defaults()
+	cfg := settings.Defaults()
 	cfg.InstallDir, cfg.Backup.Dir, cfg.StateDir = filepath.Join(dir, "app"), filepath.Join(dir, "backups"), filepath.Join(dir, "state")
 	cfg.Journal, cfg.Backup.State = filepath.Join(dir, "journal.jsonl"), filepath.Join(dir, "state", "backups.json")
 	for _, p := range []string{cfg.InstallDir, cfg.Backup.Dir} {
@@ -170,7 +170,7 @@ func TestRunStatusSkipsBadBackup(t *testing.T) {
 	}
 	var out bytes.Buffer
 	opts := &statusOptions{IO: &ui.IO{Out: &out, ErrOut: &bytes.Buffer{}}, Config: cfg, JSON: true, Now: time.Now, ServiceTimeout: time.Second,
-		NewService: func(context.Context, config.Config) (service.Manager, error) {
+		NewService: func(context.Context, settings.Config) (service.Manager, error) {
 			return &statusFakeService{status: func(context.Context) (service.Status, error) { return service.Status{Exists: true}, nil }}, nil
 		}}
 	if err := runStatus(context.Background(), opts); err != nil {

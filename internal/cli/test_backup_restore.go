@@ -12,7 +12,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -20,7 +20,7 @@ import (
 type testBackupRestoreOptions struct {
 	IO     *ui.IO
 	JSON   bool
-	Config config.Config
+	Config settings.Config
 	ID     string // "" or "latest": the newest backup
 	// Dir is the parent of the throwaway restore; "" means backup.dir, so
 	// the space comes from the backups' disk, never the install's.

@@ -7,12 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 	"github.com/cfrollback/cfrollback/internal/verify"
 )
@@ -27,7 +27,7 @@ type logCountOptions struct {
 type verifyOptions struct {
 	IO        *ui.IO
 	JSON      bool
-	Config    config.Config
+	Config    settings.Config
 	Service   service.Manager
 	Databases health.DatabaseChecker
 	RunID     string // record against this run; "" means the last rollback run
@@ -153,7 +153,7 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 	return nil
 }
 
-func pidVisible(m service.Manager, cfg config.Config) func(int) (bool, string) {
+func pidVisible(m service.Manager, cfg settings.Config) func(int) (bool, string) {
 	return func(pid int) (bool, string) {
 		if m.Kind() == service.KindSystemd {
 			return health.PIDVisible(pid, serviceUnit(cfg.Service.Unit))
@@ -171,7 +171,7 @@ func (o logCountOptions) grep() string {
 
 // errorLines reads the service's log lines since since that match the error expression,
 // from where the logs setting (or --log-files) says they are.
-func errorLines(ctx context.Context, io *ui.IO, cfg config.Config, o logCountOptions, since time.Time) ([]logs.Line, string, error) {
+func errorLines(ctx context.Context, io *ui.IO, cfg settings.Config, o logCountOptions, since time.Time) ([]logs.Line, string, error) {
 	filter, err := parseLogFilter(o.grep(), "", since)
 	if err != nil {
 		return nil, "", err

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/archive"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/drillapp"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // Options of a drill.
@@ -94,13 +94,13 @@ func Run(ctx context.Context, opt Options) (rep *Report, err error) {
 	}
 	say("v1.0.0 is up and healthy")
 
-	good := filepath.Join(cfg.Backup.Dir, "backup-"+time.Now().Add(-2*time.Hour).Format(config.TimestampLayout)+".tar.gz")
+	good := filepath.Join(cfg.Backup.Dir, "backup-"+time.Now().Add(-2*time.Hour).Format(settings.TimestampLayout)+".tar.gz")
 	sum, err := archive.Create(ctx, cfg.InstallDir, good, archive.CreateOptions{})
 	if err != nil {
 		return rep, fmt.Errorf("back up v1.0.0: %w", err)
 	}
 	say("backed up v1.0.0 to %s (%d entries)", filepath.Base(good), sum.Entries)
-	corrupt := filepath.Join(cfg.Backup.Dir, "backup-"+time.Now().Add(-time.Hour).Format(config.TimestampLayout)+".tar.gz")
+	corrupt := filepath.Join(cfg.Backup.Dir, "backup-"+time.Now().Add(-time.Hour).Format(settings.TimestampLayout)+".tar.gz")
 	if err := truncatedCopy(good, corrupt); err != nil {
 		return rep, err
 	}
@@ -163,8 +163,8 @@ func (r *Report) check(name string, ok bool, info string) {
 }
 
 // Config is the drill's settings: every path inside the sandbox.
-func Config(dir, exe string, port int) config.Config {
-	cfg := config.Defaults()
+func Config(dir, exe string, port int) settings.Config {
+	cfg := settings.Defaults()
 	run := filepath.Join(dir, "run")
 	_ = os.MkdirAll(run, 0o755)
 	_ = os.MkdirAll(filepath.Join(dir, "opt"), 0o755)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/drillapp"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -136,7 +136,7 @@ func TestUntrustedHumanLogSymlink(t *testing.T) {
 	var script strings.Builder
 	now := time.Now()
 	for i := -5; i < 300; i++ {
-		name := filepath.Base(s.Install) + "-rollback-" + now.Add(time.Duration(i)*time.Second).Format(config.TimestampLayout) + ".log"
+		name := filepath.Base(s.Install) + "-rollback-" + now.Add(time.Duration(i)*time.Second).Format(settings.TimestampLayout) + ".log"
 		script.WriteString("ln -s '" + secret + "' '" + filepath.Join(hlog, name) + "'\n")
 	}
 	mustAsNobody(t, script.String())

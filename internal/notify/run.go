@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // InterruptedBudget is all the time an interrupted run spends telling the
@@ -23,7 +23,7 @@ const InterruptedBudget = 500 * time.Millisecond
 // the outcome. Neither ever changes the run's outcome or exit code.
 type RunNotifier struct {
 	Notifier *Notifier
-	Hooks    []config.Webhook
+	Hooks    []settings.Webhook
 	// Warn gets one line per webhook that was not delivered, for a person.
 	Warn func(string)
 
@@ -39,7 +39,7 @@ type RunNotifier struct {
 var _ runbook.Notifier = (*RunNotifier)(nil)
 
 // NewRun is the RunNotifier for the settings; log gets the failed attempts.
-func NewRun(cfg config.NotifyConfig, log io.Writer, userAgent string, warn func(string)) *RunNotifier {
+func NewRun(cfg settings.NotifyConfig, log io.Writer, userAgent string, warn func(string)) *RunNotifier {
 	return &RunNotifier{Notifier: New(cfg, log, userAgent), Hooks: cfg.Webhooks, Warn: warn}
 }
 

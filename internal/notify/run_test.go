@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 func runNotifier(url string, log *lockedBuffer, warns *[]string) *RunNotifier {
@@ -17,7 +17,7 @@ func runNotifier(url string, log *lockedBuffer, warns *[]string) *RunNotifier {
 	if log != nil {
 		n.Log = log
 	}
-	return &RunNotifier{Notifier: n, Hooks: []config.Webhook{{Name: "ops", URL: url}},
+	return &RunNotifier{Notifier: n, Hooks: []settings.Webhook{{Name: "ops", URL: url}},
 		Warn: func(s string) { *warns = append(*warns, s) }}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // The retry policy's fixed numbers; notify.timeout and notify.retries are the
@@ -70,7 +70,7 @@ type Notifier struct {
 }
 
 // New is the Notifier for notify.timeout and notify.retries.
-func New(cfg config.NotifyConfig, log io.Writer, userAgent string) *Notifier {
+func New(cfg settings.NotifyConfig, log io.Writer, userAgent string) *Notifier {
 	return &Notifier{Timeout: cfg.Timeout, Retries: cfg.Retries, Backoff: FirstBackoff, UserAgent: userAgent, Log: log}
 }
 
@@ -92,7 +92,7 @@ func (n *Notifier) Budget() time.Duration {
 // Send delivers ev to every hook, all at once, within Budget, and returns
 // their results in the hooks' order. It returns no error: what a failed
 // delivery means is the caller's to say.
-func (n *Notifier) Send(ctx context.Context, hooks []config.Webhook, ev Event) []Delivery {
+func (n *Notifier) Send(ctx context.Context, hooks []settings.Webhook, ev Event) []Delivery {
 	ctx, cancel := context.WithTimeout(ctx, n.Budget())
 	defer cancel()
 	out := make([]Delivery, len(hooks))
@@ -119,7 +119,7 @@ func (n *Notifier) logf(format string, a ...any) {
 
 // deliver sends to one hook: retryablehttp runs the attempts and the waits;
 // check (its CheckRetry) judges each attempt and chooses the next wait.
-func (n *Notifier) deliver(ctx context.Context, h config.Webhook, ev Event) Delivery {
+func (n *Notifier) deliver(ctx context.Context, h settings.Webhook, ev Event) Delivery {
 	kind := orBlank(h.Kind, Generic)
 	d := Delivery{Name: h.Name, Kind: kind, URL: appconfig.RedactWebhookURL(h.URL), DryRun: n.DryRun}
 	body, err := Payload(kind, ev)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // receiver is a local webhook: it answers each request with the next of
@@ -103,7 +103,7 @@ const secret = "s3cr3t"
 func TestRetryThenSuccess(t *testing.T) {
 	rc := newReceiver(t, reply{status: 500}, reply{hang: 5 * time.Second}, reply{status: 200})
 	var log lockedBuffer
-	hooks := []config.Webhook{{Name: "ops", URL: rc.URL + "/hooks/T000/B000/" + secret + "?token=" + secret, Kind: Slack}}
+	hooks := []settings.Webhook{{Name: "ops", URL: rc.URL + "/hooks/T000/B000/" + secret + "?token=" + secret, Kind: Slack}}
 	start := time.Now()
 	res := testNotifier(&log).Send(t.Context(), hooks, FromRun(&runbook.Result{RunID: "r1", Service: "svc", Outcome: "ok", DowntimeMS: 1200}))
 	if len(res) != 1 || !res[0].OK || res[0].Attempts != 3 || res[0].Status != 200 {
@@ -133,7 +133,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
 		rc := newReceiver(t, reply{status: status, retryAfter: "1"}, reply{status: 200})
 		var log lockedBuffer
-		res := testNotifier(&log).Send(t.Context(), []config.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
+		res := testNotifier(&log).Send(t.Context(), []settings.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
 		_, at := rc.got()
 		if len(res) != 1 || !res[0].OK || res[0].Attempts != 2 || len(at) != 2 {
 			t.Fatalf("%d: %+v\n%s", status, res, log.String())
@@ -147,7 +147,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 	// an HTTP date is honoured too
 	rc := newReceiver(t, reply{status: 429, retryAfter: time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}, reply{status: 200})
-	res := testNotifier(nil).Send(t.Context(), []config.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
+	res := testNotifier(nil).Send(t.Context(), []settings.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
 	if _, at := rc.got(); !res[0].OK || len(at) != 2 || at[1].Sub(at[0]) < 900*time.Millisecond {
 		t.Errorf("HTTP date: %+v %v", res, at)
 	}
@@ -158,7 +158,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 func TestRetryAfterTooLong(t *testing.T) {
 	rc := newReceiver(t, reply{status: 429, retryAfter: "120"})
 	start := time.Now()
-	res := testNotifier(nil).Send(t.Context(), []config.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
+	res := testNotifier(nil).Send(t.Context(), []settings.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
 	if res[0].OK || res[0].Attempts != 1 || !strings.Contains(res[0].Error, "asked to retry after 2m0s: longer than the 30s cfrollback waits") {
 		t.Errorf("%+v", res[0])
 	}
@@ -173,7 +173,7 @@ func TestStatusesRetried(t *testing.T) {
 	bad := newReceiver(t, reply{status: 400})
 	gone := newReceiver(t, reply{status: 404})
 	slow := newReceiver(t, reply{status: 408}, reply{status: 204})
-	res := testNotifier(nil).Send(t.Context(), []config.Webhook{
+	res := testNotifier(nil).Send(t.Context(), []settings.Webhook{
 		{Name: "bad", URL: bad.URL}, {Name: "gone", URL: gone.URL}, {Name: "slow", URL: slow.URL},
 		{Name: "down", URL: "http://127.0.0.1:1/x", Kind: StatusPage},
 	}, TestEvent("svc", "hi"))
@@ -203,7 +203,7 @@ func TestCancelEndsWait(t *testing.T) {
 	defer cancel()
 	done := make(chan []Delivery)
 	go func() {
-		done <- testNotifier(log).Send(ctx, []config.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
+		done <- testNotifier(log).Send(ctx, []settings.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
 	}()
 	line := <-log.onWrite // the first attempt failed: the 30s wait begins
 	if !strings.Contains(line, "next attempt in 30s") {
@@ -230,7 +230,7 @@ func TestCancelEndsWait(t *testing.T) {
 func TestSecretNeverLogged(t *testing.T) {
 	rc := newReceiver(t, reply{status: 500, body: "bad hook http://x/hooks/" + secret}, reply{status: 302})
 	var log lockedBuffer
-	hooks := []config.Webhook{
+	hooks := []settings.Webhook{
 		{Name: "echo", URL: strings.Replace(rc.URL, "http://", "http://user:"+secret+"@", 1) + "/hooks/" + secret + "?token=" + secret},
 		{Name: "down", URL: "http://127.0.0.1:1/services/" + secret + "?sig=" + secret},
 		{Name: "hang", URL: newReceiver(t, reply{hang: 5 * time.Second}).URL + "/" + secret},
@@ -263,7 +263,7 @@ func TestBudget(t *testing.T) {
 	rc := newReceiver(t, reply{status: 503, retryAfter: "20"})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
-	res := testNotifier(nil).Send(ctx, []config.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
+	res := testNotifier(nil).Send(ctx, []settings.Webhook{{Name: "ops", URL: rc.URL}}, TestEvent("svc", "hi"))
 	if res[0].OK || res[0].Attempts != 1 || !strings.Contains(res[0].Error, "no time left to wait 20s") {
 		t.Errorf("%+v", res[0])
 	}
@@ -292,7 +292,7 @@ func TestDryRun(t *testing.T) {
 	rc := newReceiver(t)
 	n := testNotifier(nil)
 	n.DryRun = true
-	res := n.Send(t.Context(), []config.Webhook{{Name: "a", URL: rc.URL + "/" + secret, Kind: Slack}, {Name: "b", URL: rc.URL, Kind: "teams"}}, TestEvent("svc", "hi"))
+	res := n.Send(t.Context(), []settings.Webhook{{Name: "a", URL: rc.URL + "/" + secret, Kind: Slack}, {Name: "b", URL: rc.URL, Kind: "teams"}}, TestEvent("svc", "hi"))
 	if !res[0].OK || !res[0].DryRun || string(res[0].Payload) != `{"text":"hi"}` || strings.Contains(res[0].URL, secret) {
 		t.Errorf("%+v", res[0])
 	}

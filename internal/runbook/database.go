@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // The database procedures' commands, as journaled in their intent and shown by history.
@@ -122,7 +122,7 @@ type dbRunner struct {
 	steps []StepResult
 }
 
-func newDBRunner(cfg config.Config, command string, dryRun bool, args []string, killAt string, deps DBDeps) *dbRunner {
+func newDBRunner(cfg settings.Config, command string, dryRun bool, args []string, killAt string, deps DBDeps) *dbRunner {
 	r := newRunner(Options{Config: cfg, Command: command, DryRun: dryRun, Args: args, KillAt: killAt},
 		Deps{Now: deps.Now, Events: deps.Events, Probes: deps.Probes})
 	d := &dbRunner{runner: r, dd: deps, steps: []StepResult{}}

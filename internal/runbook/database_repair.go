@@ -7,15 +7,15 @@ import (
 	"os"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 )
 
 // DBCheckOptions are one database check's choices; with Repair it is the repair
 // procedure (check -> repair -> optionally restore).
 type DBCheckOptions struct {
-	Config    config.Config
-	Databases []config.DatabaseRef
+	Config    settings.Config
+	Databases []settings.DatabaseRef
 	// All: every configured database was asked for; a missing file is reported, not an error.
 	All    bool
 	Quick  bool
@@ -224,7 +224,7 @@ func repairDatabases(ctx context.Context, opt DBCheckOptions, deps DBDeps, res *
 // repairOne repairs a corrupt database and, when that is not clean, finds the newest
 // good backup, says what restoring it would lose and, with RestoreIfUnrepairable,
 // restores it.
-func (d *dbRunner) repairOne(ctx context.Context, opt DBCheckOptions, db config.DatabaseRef, path string) (*DBRepair, error) {
+func (d *dbRunner) repairOne(ctx context.Context, opt DBCheckOptions, db settings.DatabaseRef, path string) (*DBRepair, error) {
 	busy := opt.Config.Database.BusyTimeout
 	progress := func(s string) { d.info("%s: %s", db.Name, s) }
 	var rep *DBRepair
@@ -290,7 +290,7 @@ func (d *dbRunner) repairOne(ctx context.Context, opt DBCheckOptions, db config.
 	return rep, nil
 }
 
-func restoreOffer(ctx context.Context, opt DBCheckOptions, db config.DatabaseRef, path string, rr sqlitedb.RepairResult) (*DBRestoreOffer, error) {
+func restoreOffer(ctx context.Context, opt DBCheckOptions, db settings.DatabaseRef, path string, rr sqlitedb.RepairResult) (*DBRestoreOffer, error) {
 	var skipped []DBSkipped
 	c, chk, ok, err := sqlitedb.NewestGood(ctx, DBCandidates(opt.Config, db.Name), opt.Config.Database.BusyTimeout, func(c sqlitedb.Candidate, reason string) {
 		skipped = append(skipped, DBSkipped{Name: db.Name, Path: c.Path, Reason: reason})

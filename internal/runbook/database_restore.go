@@ -8,14 +8,14 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 )
 
 // DBRestoreOptions are one database restore's choices.
 type DBRestoreOptions struct {
-	Config config.Config
-	DB     config.DatabaseRef
+	Config settings.Config
+	DB     settings.DatabaseRef
 	// File is the backup to restore; with Latest, the newest good candidate instead.
 	File        string
 	Latest      bool
@@ -171,7 +171,7 @@ func (d *dbRunner) restore(ctx context.Context, opt DBRestoreOptions, res *DBRes
 // failed, an interrupt, a start that failed, a service that did not become healthy. A
 // service this run stopped and did not start yet is started again (the restore is done:
 // starting is what the run would do next); the hint says what is where.
-func (d *dbRunner) afterRestoreFailed(ctx context.Context, err error, db config.DatabaseRef, res *DBRestoreResult, started bool) error {
+func (d *dbRunner) afterRestoreFailed(ctx context.Context, err error, db settings.DatabaseRef, res *DBRestoreResult, started bool) error {
 	cause := Interruption(ctx)
 	if d.stopped && !started && (cause != nil || errors.Is(err, ErrJournal)) {
 		if serr := d.startAgain(ctx); serr != nil {
@@ -272,7 +272,7 @@ func keptNote(res *DBRestoreResult) string {
 	return "; the replaced database is kept as " + res.Failed.Path
 }
 
-func (d *dbRunner) undoHint(db config.DatabaseRef, res *DBRestoreResult) string {
+func (d *dbRunner) undoHint(db settings.DatabaseRef, res *DBRestoreResult) string {
 	if res.Failed == nil {
 		return "the database was restored; check the service's logs"
 	}
@@ -359,7 +359,7 @@ func (d *dbRunner) chooseBackup(ctx context.Context, opt DBRestoreOptions, res *
 
 // DBCandidates lists <name>-backup-*.db in database.backup_dir and in the seed's
 // <install>/backups, newest first.
-func DBCandidates(cfg config.Config, name string) []sqlitedb.Candidate {
+func DBCandidates(cfg settings.Config, name string) []sqlitedb.Candidate {
 	return sqlitedb.Candidates(name, cfg.Database.BackupDir, filepath.Join(cfg.InstallDir, "backups"))
 }
 

@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // dbEnv is newEnv with a live memory.db ("live") and one database backup ("backup").
@@ -196,7 +196,7 @@ func TestDatabaseRestoreInterruptedBeforeAnyChange(t *testing.T) {
 }
 
 // killedRun journals a database restore that was killed after the given records.
-func killedRun(t *testing.T, cfg config.Config, steps ...[2]string) string {
+func killedRun(t *testing.T, cfg settings.Config, steps ...[2]string) string {
 	t.Helper()
 	j, err := journal.Open(cfg.Journal)
 	if err != nil {

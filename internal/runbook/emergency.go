@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -248,7 +248,7 @@ func (r *runner) probes() []health.Prober {
 // CriticalProbes are the checks of health-check --critical-only and of the
 // wait after a start: the service manager says active, and health.url (when
 // set) answers 2xx. extra, when not nil, replaces the URL probe.
-func CriticalProbes(m service.Manager, h config.HealthConfig, extra []health.Prober) []health.Prober {
+func CriticalProbes(m service.Manager, h settings.HealthConfig, extra []health.Prober) []health.Prober {
 	ps := []health.Prober{health.FuncProbe{Name: "service active", F: func(ctx context.Context) health.Result {
 		st, err := m.Status(ctx)
 		switch {

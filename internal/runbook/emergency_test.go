@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/archive"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -61,13 +61,13 @@ func (m *fakeManager) Start(context.Context) error {
 
 type env struct {
 	t   *testing.T
-	cfg config.Config
+	cfg settings.Config
 	m   *fakeManager
 }
 
 func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
-	cfg := config.Defaults()
+	cfg := settings.Defaults()
 	cfg.InstallDir = filepath.Join(dir, "opt", "app")
 	cfg.Backup.Dir = filepath.Join(dir, "backups")
 	cfg.Journal = filepath.Join(dir, "log", "journal.jsonl")
@@ -79,7 +79,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Health.URL = ""
 	// One database, memory: these tests follow one file through check_data (the profile's
 	// hive.db is exercised by the real-app tests in internal/integration).
-	cfg.Databases = []config.DatabaseRef{{Name: "memory", Path: ".swarm/memory.db"}}
+	cfg.Databases = []settings.DatabaseRef{{Name: "memory", Path: ".swarm/memory.db"}}
 	cfg.Health.Interval = 5 * time.Millisecond
 	cfg.Health.Consecutive = 2
 	cfg.Health.WaitTimeout = 2 * time.Second

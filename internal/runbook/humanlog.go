@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // humanLog is the seed's /var/log/claude-flow-rollback-<ts>.log: plain lines
@@ -18,8 +18,8 @@ type humanLog struct {
 	f    *os.File
 }
 
-func openHumanLog(cfg config.Config, start time.Time, warn func(Event)) *humanLog {
-	name := filepath.Base(filepath.Clean(cfg.InstallDir)) + "-rollback-" + start.Format(config.TimestampLayout) + ".log"
+func openHumanLog(cfg settings.Config, start time.Time, warn func(Event)) *humanLog {
+	name := filepath.Base(filepath.Clean(cfg.InstallDir)) + "-rollback-" + start.Format(settings.TimestampLayout) + ".log"
 	p := filepath.Join(cfg.LogDir, name)
 	// Root appends here: never in a dir other users can write, never through a symlink.
 	if err := fsutil.MkdirTrusted(cfg.LogDir, 0o755); err != nil {

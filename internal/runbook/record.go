@@ -7,15 +7,15 @@ import (
 	"os"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // AppendLocked appends one record under the lock, so it never interleaves
 // with a running rollback's records. A rollback in progress is waited for
 // only briefly: the caller reports the record as not written.
-func AppendLocked(ctx context.Context, cfg config.Config, command, runID, event string, data any) error {
+func AppendLocked(ctx context.Context, cfg settings.Config, command, runID, event string, data any) error {
 	var lk *lock.Lock
 	var err error
 	for i := range 10 {

@@ -14,13 +14,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // Deps are the effects a run needs; the cli passes real ones, tests may not.
@@ -45,7 +45,7 @@ type Notifier interface {
 
 // Options are one invocation's choices.
 type Options struct {
-	Config     config.Config
+	Config     settings.Config
 	Command    string // emergency | rollback | undo
 	BackupPath string // explicit --backup
 	DryRun     bool
@@ -64,7 +64,7 @@ type Options struct {
 // runner is the state of one run.
 type runner struct {
 	opt    Options
-	cfg    config.Config
+	cfg    settings.Config
 	deps   Deps
 	res    *Result
 	j      *journal.Journal
@@ -116,7 +116,7 @@ func newRunner(opt Options, deps Deps) *runner {
 func newRunID(t time.Time) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	return t.Format(config.TimestampLayout) + "-" + hex.EncodeToString(b)
+	return t.Format(settings.TimestampLayout) + "-" + hex.EncodeToString(b)
 }
 
 // begin takes the lock and opens the journal and the human log; dry runs do
@@ -385,7 +385,7 @@ func whoami() string {
 func shellQuote(s string) string { return fsutil.QuotePath(s) }
 
 // ServiceConfig maps cfrollback's settings to the service package's config.
-func ServiceConfig(cfg config.Config) service.Config {
+func ServiceConfig(cfg settings.Config) service.Config {
 	s := cfg.Service
 	return service.Config{
 		Manager: s.Manager, Unit: s.Unit, PM2Name: s.PM2Name, PM2Home: s.PM2Home, PM2Bin: s.PM2Bin,

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -24,7 +24,7 @@ import (
 type versionEnv struct {
 	t   *testing.T
 	dir string
-	cfg config.Config
+	cfg settings.Config
 	m   service.Manager
 }
 

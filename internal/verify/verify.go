@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -49,7 +49,7 @@ type Result struct {
 // Options are what the checklist reads. The functions are the command's: where the logs are,
 // how a connection is tested, how a pid is seen.
 type Options struct {
-	Config     config.Config
+	Config     settings.Config
 	Service    service.Manager
 	Databases  health.DatabaseChecker
 	PIDVisible func(pid int) (bool, string)

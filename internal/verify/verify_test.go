@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/config"
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 type fakeService struct{ active bool }
@@ -71,7 +71,7 @@ func TestRun(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 	defer srv.Close()
 	dir := t.TempDir()
-	cfg := config.Defaults()
+	cfg := settings.Defaults()
 	cfg.InstallDir, cfg.Backup.Dir = filepath.Join(dir, "app"), filepath.Join(dir, "backups")
 	cfg.Health.URL, cfg.Databases = srv.URL, nil
 	if err := os.MkdirAll(cfg.InstallDir, 0o755); err != nil {
