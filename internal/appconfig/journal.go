@@ -38,7 +38,7 @@ func Journaled(lockPath, journalPath, command string, intent map[string]any, cha
 	for k, v := range intent {
 		data[k] = v
 	}
-	if _, err := j.Append(runID, "intent", "", data); err != nil {
+	if _, err := j.Append(runID, journal.EventIntent, "", data); err != nil {
 		return runID, fmt.Errorf("journal: %w; nothing was changed", err)
 	}
 	out, cerr := change()
@@ -49,7 +49,7 @@ func Journaled(lockPath, journalPath, command string, intent map[string]any, cha
 	if cerr != nil {
 		out["outcome"], out["error"] = "failed", RedactString(cerr.Error())
 	}
-	if _, err := j.Append(runID, "outcome", "", out); err != nil && cerr == nil {
+	if _, err := j.Append(runID, journal.EventOutcome, "", out); err != nil && cerr == nil {
 		return runID, fmt.Errorf("the change is done but its outcome was not journaled: %w", err)
 	}
 	return runID, cerr

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/assess"
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
@@ -204,7 +205,7 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 		res.Acted = true
 		res.Emergency, emErr = actEmergency(ctx, opts)
 		if res.Emergency != nil && res.Emergency.RunID != "" && !opts.DryRun {
-			if err := runbook.AppendLocked(ctx, cfg, "cfrollback assess", res.Emergency.RunID, "assess", res.Assessment); err != nil {
+			if err := runbook.AppendLocked(ctx, cfg, "cfrollback assess", res.Emergency.RunID, journal.EventAssess, res.Assessment); err != nil {
 				opts.IO.Warnf("assessment not recorded in the journal: %v", err)
 			}
 		}

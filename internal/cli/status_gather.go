@@ -95,7 +95,7 @@ func statusOfJournal(path string, res *statusResult, problem func(string, ...any
 	}
 	for i := len(jc.Records) - 1; i >= 0; i-- {
 		rec := jc.Records[i]
-		if rec.Event != "assess" {
+		if rec.Event != journal.EventAssess {
 			continue
 		}
 		var a struct {

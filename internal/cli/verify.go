@@ -135,7 +135,7 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 		res.NotRecorded = runErr.Error()
 	default:
 		res.RunID = run.ID
-		if err := runbook.AppendLocked(ctx, cfg, "cfrollback verify", run.ID, "verify", res); err != nil {
+		if err := runbook.AppendLocked(ctx, cfg, "cfrollback verify", run.ID, journal.EventVerify, res); err != nil {
 			res.RunID, res.NotRecorded = "", err.Error()
 		} else {
 			res.Recorded = true

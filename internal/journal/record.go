@@ -140,3 +140,19 @@ func (lr *lineReader) next() (line []byte, terminated bool, err error) {
 		}
 	}
 }
+
+// The events of a run, in the order they are written. A procedure writes intent first (what
+// it is about to do, before it changes anything), then step_start / step_done / step_failed
+// per step, then outcome; verify and assess are recorded against a run afterwards. Readers
+// (Runs, recovery, history, report) know a run by these names.
+const (
+	EventIntent     = "intent"
+	EventStepStart  = "step_start"
+	EventStepDone   = "step_done"
+	EventStepFailed = "step_failed"
+	EventOutcome    = "outcome"
+	EventVerify     = "verify"
+	EventAssess     = "assess"
+	// EventRecovered closes a run that a later run completed or undid (crash recovery).
+	EventRecovered = "recovered"
+)

@@ -50,9 +50,9 @@ func (r Run) Unfinished() bool {
 	intent := false
 	for _, rec := range r.Records {
 		switch rec.Event {
-		case "outcome", "recovered":
+		case EventOutcome, EventRecovered:
 			return false
-		case "intent":
+		case EventIntent:
 			intent = true
 		}
 	}
@@ -80,7 +80,7 @@ func (r *Run) add(rec Record) {
 	r.Records = append(r.Records, rec)
 	d := decodeData(rec.Data)
 	switch rec.Event {
-	case "intent":
+	case EventIntent:
 		r.Started = rec.Time
 		setString(&r.Command, d, "command")
 		setString(&r.User, d, "user")
@@ -88,7 +88,7 @@ func (r *Run) add(rec Record) {
 		if r.Backup == "" {
 			setString(&r.Backup, d, "backup")
 		}
-	case "outcome":
+	case EventOutcome:
 		r.Ended = rec.Time
 		setString(&r.Outcome, d, "outcome")
 		setString(&r.Error, d, "error")
@@ -96,7 +96,7 @@ func (r *Run) add(rec Record) {
 		if v, ok := d["downtime_ms"]; ok {
 			_ = json.Unmarshal(v, &r.DowntimeMS)
 		}
-	case "recovered":
+	case EventRecovered:
 		r.Recovered = true
 	case "step_start":
 		r.Steps = append(r.Steps, StepRecord{Name: rec.Step, Status: StepStarted, Started: rec.Time})

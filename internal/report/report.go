@@ -43,23 +43,23 @@ func factsOf(run journal.Run) runFacts {
 	f.details = map[string]string{}
 	for _, rec := range run.Records {
 		switch rec.Event {
-		case "intent":
+		case journal.EventIntent:
 			_ = json.Unmarshal(rec.Data, &f.intent)
-		case "outcome":
+		case journal.EventOutcome:
 			_ = json.Unmarshal(rec.Data, &f.outcome)
-		case "step_done":
+		case journal.EventStepDone:
 			var d struct {
 				Detail string `json:"detail"`
 			}
 			if json.Unmarshal(rec.Data, &d) == nil {
 				f.details[rec.Step] = d.Detail
 			}
-		case "verify":
+		case journal.EventVerify:
 			var v verify.Result
 			if json.Unmarshal(rec.Data, &v) == nil {
 				f.verify, f.verified = &v, rec.Time
 			}
-		case "assess":
+		case journal.EventAssess:
 			var a struct {
 				Severity string `json:"severity"`
 			}

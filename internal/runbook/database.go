@@ -169,7 +169,7 @@ func (d *dbRunner) intent(it dbIntent) error {
 	host, _ := os.Hostname()
 	it.Command, it.Args, it.User, it.Host, it.PID = d.opt.Command, d.opt.Args, whoami(), host, os.Getpid()
 	it.InstallDir = d.res.InstallDir
-	if err := d.record("intent", "", it); err != nil {
+	if err := d.record(journal.EventIntent, "", it); err != nil {
 		return &StepError{Step: "journal", Err: err, Hint: "nothing was changed; fix the journal path or its permissions ('cfrollback settings' shows where it points)"}
 	}
 	d.hlog.printf("%s initiated by %s (run %s)", d.opt.Command, whoami(), d.runID)
@@ -184,7 +184,7 @@ func (d *dbRunner) step(ctx context.Context, name string, fn func(ctx context.Co
 		return false, d.fail(name, fmt.Errorf("cancelled before %s: %w", name, context.Cause(ctx)))
 	}
 	d.event(Event{Kind: "step_start", Step: name})
-	if err := d.record("step_start", name, nil); err != nil {
+	if err := d.record(journal.EventStepStart, name, nil); err != nil {
 		return false, d.fail(name, err)
 	}
 	d.maybeKill(name, "start")
@@ -194,7 +194,7 @@ func (d *dbRunner) step(ctx context.Context, name string, fn func(ctx context.Co
 	if err != nil {
 		d.steps = append(d.steps, StepResult{Name: name, Status: "failed", DurationMS: dur.Milliseconds(), Detail: err.Error()})
 		d.event(Event{Kind: "step_failed", Step: name, Message: err.Error(), Duration: dur})
-		if jerr := d.record("step_failed", name, dbStepFailed{DurationMS: dur.Milliseconds(), Error: err.Error()}); jerr != nil {
+		if jerr := d.record(journal.EventStepFailed, name, dbStepFailed{DurationMS: dur.Milliseconds(), Error: err.Error()}); jerr != nil {
 			err = fmt.Errorf("%w (and %w)", err, jerr)
 		}
 		return false, d.fail(name, err)
@@ -205,7 +205,7 @@ func (d *dbRunner) step(ctx context.Context, name string, fn func(ctx context.Co
 	}
 	d.steps = append(d.steps, StepResult{Name: name, Status: status, DurationMS: dur.Milliseconds(), Detail: detail})
 	d.event(Event{Kind: "step_done", Step: name, Message: detail, Duration: dur})
-	if err := d.record("step_done", name, dbStepDone{DurationMS: dur.Milliseconds(), Detail: detail, Data: data}); err != nil {
+	if err := d.record(journal.EventStepDone, name, dbStepDone{DurationMS: dur.Milliseconds(), Detail: detail, Data: data}); err != nil {
 		return true, d.fail(name, err)
 	}
 	d.maybeKill(name, "done")
@@ -277,7 +277,7 @@ func (d *dbRunner) recordOutcome(o dbOutcome, err error) error {
 		return err
 	}
 	d.hlog.printf("%s outcome: %s", d.opt.Command, strings.ToUpper(o.Outcome))
-	if jerr := d.record("outcome", "", o); jerr != nil {
+	if jerr := d.record(journal.EventOutcome, "", o); jerr != nil {
 		if err == nil {
 			return jerr
 		}

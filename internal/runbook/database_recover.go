@@ -48,17 +48,17 @@ func (d *dbRunner) findDBInterrupted() *dbInterrupted {
 		it := &dbInterrupted{runID: run.ID}
 		for _, rec := range run.Records {
 			switch {
-			case rec.Event == "intent":
+			case rec.Event == journal.EventIntent:
 				_ = json.Unmarshal(rec.Data, &it.intent)
-			case rec.Event == "step_start" && rec.Step == "stop":
+			case rec.Event == journal.EventStepStart && rec.Step == "stop":
 				it.stopped = true
-			case rec.Event == "step_start" && rec.Step == "restore":
+			case rec.Event == journal.EventStepStart && rec.Step == "restore":
 				it.replacing = true
-			case rec.Event == "step_done" && rec.Step == "restore":
+			case rec.Event == journal.EventStepDone && rec.Step == "restore":
 				it.replacing, it.replaced = false, true
-			case rec.Event == "step_failed" && rec.Step == "restore":
+			case rec.Event == journal.EventStepFailed && rec.Step == "restore":
 				it.replacing = false
-			case rec.Event == "step_done" && rec.Step == "start":
+			case rec.Event == journal.EventStepDone && rec.Step == "start":
 				it.started = true
 			}
 		}
@@ -123,7 +123,7 @@ func (d *dbRunner) recoverDB(ctx context.Context) (*Recovery, error) {
 			d.warn("%s", rec.Detail)
 		}
 		if !d.opt.DryRun && d.jw != nil {
-			if _, err := d.jw.Append(it.runID, "outcome", "", dbOutcome{Outcome: rec.Action + " by " + d.runID, Backup: it.intent.Backup}); err != nil {
+			if _, err := d.jw.Append(it.runID, journal.EventOutcome, "", dbOutcome{Outcome: rec.Action + " by " + d.runID, Backup: it.intent.Backup}); err != nil {
 				d.jerr = &JournalError{Path: d.cfg.Journal, Event: "outcome of run " + it.runID, Err: err}
 				return "", nil, d.jerr
 			}

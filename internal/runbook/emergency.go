@@ -10,6 +10,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -59,7 +60,7 @@ func (r *runner) emergency(ctx context.Context) error {
 	r.res.StagingDir = install + ".staging-" + r.runID
 	r.res.FailedDir = r.uniqueFailedDir()
 	host, _ := os.Hostname()
-	if err := r.record("intent", "", intentData{
+	if err := r.record(journal.EventIntent, "", intentData{
 		Command: r.opt.Command, Args: r.opt.Args, User: whoami(), Host: host, PID: os.Getpid(),
 		Service: r.res.Service, InstallDir: install, StagingDir: r.res.StagingDir, FailedDir: r.res.FailedDir,
 		Backup: r.opt.BackupPath,
@@ -366,7 +367,7 @@ func (r *runner) finish(err error) {
 	if r.opt.DryRun {
 		return
 	}
-	_ = r.record("outcome", "", map[string]any{
+	_ = r.record(journal.EventOutcome, "", map[string]any{
 		"outcome": r.res.Outcome, "backup": backupPath(r.res), "failed_dir": r.res.FailedDir,
 		"downtime_ms": r.res.DowntimeMS, "duration_ms": r.res.DurationMS, "error": r.res.Error,
 	})

@@ -68,11 +68,11 @@ func findInterrupted(exclude string, warn func(string, ...any), paths ...string)
 		it.runID = run.ID
 		for _, rec := range run.Records {
 			switch {
-			case rec.Event == "intent":
+			case rec.Event == journal.EventIntent:
 				_ = json.Unmarshal(rec.Data, &it.intent)
-			case rec.Event == "step_start" && rec.Step == "stop":
+			case rec.Event == journal.EventStepStart && rec.Step == "stop":
 				it.stopped = true
-			case rec.Event == "step_done" && rec.Step == "preflight":
+			case rec.Event == journal.EventStepDone && rec.Step == "preflight":
 				var p struct {
 					Data stagedData `json:"data"`
 				}
@@ -160,7 +160,7 @@ func (r *runner) completeInterrupted(ctx context.Context, it *interrupted) error
 		if err != nil {
 			outcome = "unhealthy_after_recovery by " + r.runID
 		}
-		_, _ = r.j.Append(it.runID, "outcome", "", map[string]any{"outcome": outcome, "backup": it.staged.Backup, "failed_dir": it.intent.FailedDir})
+		_, _ = r.j.Append(it.runID, journal.EventOutcome, "", map[string]any{"outcome": outcome, "backup": it.staged.Backup, "failed_dir": it.intent.FailedDir})
 	}
 	return err
 }
@@ -190,7 +190,7 @@ func (r *runner) abandonInterrupted(ctx context.Context, it *interrupted) error 
 			}
 		}
 		if !r.opt.DryRun {
-			_, _ = r.j.Append(it.runID, "outcome", "", map[string]any{"outcome": "abandoned by " + r.runID})
+			_, _ = r.j.Append(it.runID, journal.EventOutcome, "", map[string]any{"outcome": "abandoned by " + r.runID})
 		}
 		return fmt.Sprintf("undid interrupted run %s (%s)", it.runID, rec.Detail), rec, nil
 	})

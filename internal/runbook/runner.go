@@ -313,7 +313,7 @@ func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 		return r.fail(name, fmt.Errorf("cancelled before %s: %w", name, err))
 	}
 	r.event(Event{Kind: "step_start", Step: name})
-	if err := r.record("step_start", name, nil); err != nil {
+	if err := r.record(journal.EventStepStart, name, nil); err != nil {
 		return r.fail(name, err)
 	}
 	r.maybeKill(name, "start")
@@ -322,7 +322,7 @@ func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 	d := time.Since(t0)
 	if err != nil {
 		r.res.Steps = append(r.res.Steps, StepResult{Name: name, Status: "failed", DurationMS: d.Milliseconds(), Detail: err.Error()})
-		_ = r.record("step_failed", name, map[string]any{"error": err.Error(), "duration_ms": d.Milliseconds()})
+		_ = r.record(journal.EventStepFailed, name, map[string]any{"error": err.Error(), "duration_ms": d.Milliseconds()})
 		r.event(Event{Kind: "step_failed", Step: name, Message: err.Error(), Duration: d})
 		return r.fail(name, err)
 	}
@@ -335,7 +335,7 @@ func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 	if data != nil {
 		payload["data"] = data
 	}
-	if err := r.record("step_done", name, payload); err != nil {
+	if err := r.record(journal.EventStepDone, name, payload); err != nil {
 		return r.fail(name, err)
 	}
 	r.event(Event{Kind: "step_done", Step: name, Message: detail, Duration: d})

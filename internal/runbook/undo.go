@@ -69,9 +69,9 @@ func undoTarget(journalPath, targetID string) (*interrupted, error) {
 		it := &interrupted{runID: run.ID}
 		for _, rec := range run.Records {
 			switch {
-			case rec.Event == "intent":
+			case rec.Event == journal.EventIntent:
 				_ = json.Unmarshal(rec.Data, &it.intent)
-			case rec.Event == "step_done" && rec.Step == "preflight":
+			case rec.Event == journal.EventStepDone && rec.Step == "preflight":
 				var p struct {
 					Data stagedData `json:"data"`
 				}
@@ -107,7 +107,7 @@ func lastUndoOf(recs []journal.Record, targetID string) (*undoIntent, string, bo
 	finished := false
 	for _, run := range journal.Runs(recs) {
 		for _, rec := range run.Records {
-			if rec.Event != "intent" {
+			if rec.Event != journal.EventIntent {
 				continue
 			}
 			var ui undoIntent
@@ -149,7 +149,7 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 		}
 	}
 	host, _ := os.Hostname()
-	if err := r.record("intent", "", undoIntent{Command: "undo", Target: it.runID, User: whoami(), Host: host, PID: os.Getpid(),
+	if err := r.record(journal.EventIntent, "", undoIntent{Command: "undo", Target: it.runID, User: whoami(), Host: host, PID: os.Getpid(),
 		InstallDir: r.res.InstallDir, FailedDir: failed, KeptDir: r.res.KeptDir, FailedID: failedID}); err != nil {
 		return &StepError{Step: "journal", Err: err}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/journal"
 )
 
 // VersionCommand is the journal's command name for rollback --to-version.
@@ -114,7 +115,7 @@ func RollbackVersion(ctx context.Context, o VersionOptions, deps Deps) (*Version
 func (v *versionRun) body(ctx context.Context) error {
 	r := v.r
 	host, _ := os.Hostname()
-	if err := r.record("intent", "", map[string]any{
+	if err := r.record(journal.EventIntent, "", map[string]any{
 		"command": VersionCommand, "args": appconfig.RedactArgs(r.opt.Args), "user": whoami(), "host": host, "pid": os.Getpid(),
 		"service": r.res.Service, "install_dir": r.res.InstallDir, "to_version": v.o.To,
 	}); err != nil {

@@ -180,7 +180,7 @@ func (v *versionRun) unfinishedRuns() (from string) {
 			last = run.Steps[n-1].Name + " (" + run.Steps[n-1].Status + ")"
 		}
 		for _, rec := range run.Records {
-			if rec.Event == "step_done" && rec.Step == "preflight" {
+			if rec.Event == journal.EventStepDone && rec.Step == "preflight" {
 				var p struct {
 					Data struct {
 						From string `json:"from"`
@@ -194,7 +194,7 @@ func (v *versionRun) unfinishedRuns() (from string) {
 		v.interrupted = run.ID
 		r.warn("rollback --to-version run %s was interrupted (last step %s); this run takes over from it", run.ID, orUnknown(last))
 		if r.j != nil {
-			_, _ = r.j.Append(run.ID, "outcome", "", map[string]any{"outcome": "superseded by " + r.runID})
+			_, _ = r.j.Append(run.ID, journal.EventOutcome, "", map[string]any{"outcome": "superseded by " + r.runID})
 		}
 	}
 	return from
