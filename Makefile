@@ -49,7 +49,7 @@ test-faults: deps
 # never hides a real failure ("Failing input written" always fails the target).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/archive:FuzzExtract ./internal/journal:FuzzReadAll \
-  ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/cli:FuzzSettingsFile \
+  ./internal/service:FuzzParseSystemctlShow ./internal/service:FuzzParseJlist ./internal/settings:FuzzSettingsFile \
   ./internal/appconfig:FuzzValidate ./internal/appconfig:FuzzParseSet \
   ./internal/backup:FuzzDecodeManifest ./internal/appconfig:FuzzSetKey
 test-fuzz:

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -74,7 +75,7 @@ started now other than the timer. Running it again rewrites the units.
 				return err
 			}
 			opts.IO, opts.JSON = f.IO, f.JSON
-			if u := f.Settings.used; u != "" && u != DefaultConfigFile {
+			if u := f.Settings.Used(); u != "" && u != settings.DefaultFile {
 				abs, err := filepath.Abs(u)
 				if err != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/backup"
@@ -21,7 +22,6 @@ import (
 // a command of this name replaces it). The dynamic candidates (backup IDs, run IDs, database
 // names, managers) come from the functions below, registered by each command's constructor.
 func newCompletionCmd(f *Factory) *cobra.Command {
-	registerManagerCompletion(f)
 	cmd := &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print the shell completion script (backup IDs, run IDs, databases, managers)",
@@ -220,16 +220,9 @@ func completeDatabases(f *Factory, all bool) cobra.CompletionFunc {
 	}
 }
 
-// registerManagerCompletion completes the global --manager flag (bound by the settings
-// loader on the root's persistent flags before the subcommands are built).
-func registerManagerCompletion(f *Factory) {
-	if f.Settings == nil || f.Settings.flags == nil {
-		return
-	}
-	fl := f.Settings.flags.Lookup("manager")
-	if fl == nil {
-		return
-	}
+// registerManagerCompletion completes the global --manager flag (bound with the other
+// settings flags on the root's persistent flags before the subcommands are built).
+func registerManagerCompletion(fl *pflag.Flag) {
 	// cobra keys flag completions by the flag itself; a command holding the root's flag
 	// registers it for every command that inherits it.
 	holder := &cobra.Command{Use: "manager"}

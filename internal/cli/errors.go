@@ -76,7 +76,7 @@ func exitCode(err error) int {
 		return ExitAfterStop
 	case errors.Is(err, runbook.ErrPreflight):
 		return ExitPreflight
-	case errors.Is(err, settings.ErrInvalid), errors.As(err, &ue), isFlagError(err):
+	case errors.Is(err, settings.ErrInvalid), errors.As(err, new(*settings.FileError)), errors.As(err, &ue), isFlagError(err):
 		return ExitUsage
 	}
 	return ExitFailed

@@ -4,12 +4,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // Every visible command is in a group of --help, and the groups name only real commands.
 func TestCommandGroups(t *testing.T) {
-	root := newRootCmd(&Factory{IO: &ui.IO{}, Settings: newSettingsLoader()})
+	root := newRootCmd(&Factory{IO: &ui.IO{}, Settings: &settings.Loader{}})
 	root.InitDefaultHelpCmd()
 	seen := map[string]bool{}
 	for _, c := range root.Commands() {

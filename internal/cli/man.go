@@ -166,25 +166,21 @@ func environmentSection(c *cobra.Command) string {
 	item := func(name, text string) {
 		fmt.Fprintf(&b, ".TP\n\\fB%s\\fR\n%s\n", roffText(name), roffText(text))
 	}
-	item("CFROLLBACK_CONFIG", "the settings file to read when --config is not given (instead of "+DefaultConfigFile+")")
+	item("CFROLLBACK_CONFIG", "the settings file to read when --config is not given (instead of "+settings.DefaultFile+")")
 	if c.HasParent() {
 		b.WriteString(".TP\n\\fBCFROLLBACK_\\fR\\fIKEY\\fR\n" + roffText("any setting, the key in capitals with dots as underscores (CFROLLBACK_BACKUP_DIR for backup.dir); it overrides the settings file, a flag overrides it. Every one is listed in") + " \\fBcfrollback\\fR(1).\n")
 	} else {
 		b.WriteString(".PP\n" + roffText("Every setting can be given as CFROLLBACK_<KEY>, the key in capitals with dots as underscores. It overrides the settings file; a flag (--install-dir, --backup-dir, --manager, --health-url) overrides it. An empty value is a value: CFROLLBACK_HEALTH_URL= turns the URL check off. 'cfrollback settings' shows where each value came from.") + "\n")
-		for _, k := range keys() {
-			item(envName(k), fmt.Sprintf("setting %s (default %s)", k, defaultText(k)))
+		for _, k := range settings.Keys() {
+			item(settings.EnvVar(k), fmt.Sprintf("setting %s (default %s)", k, defaultText(k)))
 		}
 	}
 	item("NO_COLOR", "when set to a non-empty value, nothing is coloured (no-color.org); colour is only ever used on a terminal, and not with TERM=dumb")
 	return b.String()
 }
 
-func envName(key string) string {
-	return "CFROLLBACK_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
-
 func defaultText(key string) string {
-	v := defaultValue(key)
+	v := settings.DefaultValue(key)
 	switch x := v.(type) {
 	case string:
 		if x == "" {
@@ -220,7 +216,7 @@ func filesSection() string {
 	var b strings.Builder
 	b.WriteString(".SH FILES\n")
 	for _, f := range []struct{ path, text string }{
-		{DefaultConfigFile, "the settings file, read when present and neither --config nor CFROLLBACK_CONFIG names another (as installed: every key, commented out, with its default)"},
+		{settings.DefaultFile, "the settings file, read when present and neither --config nor CFROLLBACK_CONFIG names another (as installed: every key, commented out, with its default)"},
 		{d.Journal, "the journal: every run's steps, read by history, undo and a resumed emergency (setting journal)"},
 		{d.Lock, "held while a run changes something, so two runs never overlap (setting lock)"},
 		{d.StateDir, "monitor samples and the recorded baseline (setting state_dir)"},

@@ -109,7 +109,7 @@ func TestManPages(t *testing.T) {
 			}
 		}
 		d := settings.Defaults()
-		for _, want := range []string{DefaultConfigFile, d.Journal, d.Lock, d.StateDir, d.Backup.Dir} {
+		for _, want := range []string{settings.DefaultFile, d.Journal, d.Lock, d.StateDir, d.Backup.Dir} {
 			if !strings.Contains(fs, roffText(want)) {
 				t.Errorf("%s.1: FILES does not name %s", name, want)
 			}
@@ -125,9 +125,9 @@ func TestManPages(t *testing.T) {
 	}
 	root, _ := os.ReadFile(filepath.Join(dir, "cfrollback.1"))
 	env := section(string(root), "ENVIRONMENT")
-	for _, k := range keys() {
-		if !strings.Contains(env, roffText(envName(k))) {
-			t.Errorf("cfrollback.1: ENVIRONMENT does not list %s (setting %s)", envName(k), k)
+	for _, k := range settings.Keys() {
+		if !strings.Contains(env, roffText(settings.EnvVar(k))) {
+			t.Errorf("cfrollback.1: ENVIRONMENT does not list %s (setting %s)", settings.EnvVar(k), k)
 		}
 	}
 

@@ -32,7 +32,7 @@ what to set instead of printing a command that fails.`,
 			if err != nil {
 				logsLine = "settings | grep '^logs'     # no log found here (" + err.Error() + ")"
 			}
-			return printQuickref(f.IO, f.JSON, cfg, f.Settings.file, logsLine)
+			return printQuickref(f.IO, f.JSON, cfg, f.Settings.File, logsLine)
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -36,7 +37,7 @@ var (
 // Factory carries what every command needs.
 type Factory struct {
 	IO       *ui.IO
-	Settings *settingsLoader
+	Settings *settings.Loader
 	// JSON is the global --json flag.
 	JSON bool
 	// JQ is the global --jq expression; jq is stdout's filter once it is compiled.
@@ -69,7 +70,7 @@ func Main() int {
 
 // Run runs the command tree with args on the given streams.
 func Run(ctx context.Context, io *ui.IO, args []string) int {
-	f := &Factory{IO: io, Settings: newSettingsLoader()}
+	f := &Factory{IO: io, Settings: &settings.Loader{}}
 	root := newRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(io.In)
@@ -148,10 +149,10 @@ turns colour off.`,
 		return err
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&f.Settings.file, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
+	pf.StringVar(&f.Settings.File, "config", "", "settings file (default /etc/cfrollback/config.yaml if present)")
 	pf.BoolVar(&f.JSON, "json", false, "print the result as JSON on stdout (errors as JSON on stderr)")
 	pf.StringVar(&f.JQ, "jq", "", "filter the JSON result with a jq `expression` (implies --json; strings print as plain text)")
-	f.Settings.bindFlags(pf)
+	bindSettingsFlags(f.Settings, pf)
 	root.SetVersionTemplate("cfrollback {{.Version}}\n")
 	root.AddCommand(
 		newEmergencyCmd(f),

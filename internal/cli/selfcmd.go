@@ -21,14 +21,14 @@ import (
 // would need quoting (a space, a quote, a $) is not added: quoted inside a quoted hint or a
 // JSON string it would be printed wrong, which is worse than not at all.
 func carryConfig(f *Factory, root *cobra.Command) {
-	if f.Settings.file == "" {
+	if f.Settings.File == "" {
 		return
 	}
-	abs, err := filepath.Abs(f.Settings.file)
+	abs, err := filepath.Abs(f.Settings.File)
 	if err != nil {
 		return
 	}
-	f.Settings.file = abs
+	f.Settings.File = abs
 	if strings.Trim(abs, plainPathChars) != "" {
 		return
 	}

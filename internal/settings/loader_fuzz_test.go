@@ -1,4 +1,4 @@
-package cli
+package settings
 
 import (
 	"os"
@@ -22,8 +22,7 @@ func FuzzSettingsFile(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s := newSettingsLoader()
-		s.file = p
+		s := &Loader{File: p}
 		cfg, err := s.Load(func(string) {})
 		if err != nil {
 			return

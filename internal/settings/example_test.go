@@ -1,4 +1,4 @@
-package cli
+package settings_test
 
 import (
 	"fmt"
@@ -32,17 +32,16 @@ func uncomment(example string) string {
 	return b.String()
 }
 
-func loadSettingsFile(t *testing.T, path string) (settings.Config, *settingsLoader, []string) {
+func loadSettingsFile(t *testing.T, path string) (settings.Config, *settings.Loader, []string) {
 	t.Helper()
-	for _, k := range keys() {
-		env := "CFROLLBACK_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
+	for _, k := range settings.Keys() {
+		env := settings.EnvVar(k)
 		if _, ok := os.LookupEnv(env); ok {
 			t.Setenv(env, "")
 			os.Unsetenv(env) // the file's values are under test, not the environment's
 		}
 	}
-	s := newSettingsLoader()
-	s.file = path
+	s := &settings.Loader{File: path}
 	var warnings []string
 	cfg, err := s.Load(func(msg string) { warnings = append(warnings, msg) })
 	if err != nil {
@@ -55,7 +54,7 @@ func loadSettingsFile(t *testing.T, path string) (settings.Config, *settingsLoad
 func effective(t *testing.T, cfg settings.Config) *viper.Viper {
 	t.Helper()
 	v := viper.New()
-	if err := v.MergeConfigMap(structToMap(cfg)); err != nil {
+	if err := v.MergeConfigMap(settings.AsMap(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -86,7 +85,7 @@ func TestConfigExampleHasEveryKey(t *testing.T) {
 		t.Errorf("configs/config.yaml as shipped loads with warnings: %q", shippedWarnings)
 	}
 	shipped := effective(t, shippedCfg)
-	for _, k := range keys() {
+	for _, k := range settings.Keys() {
 		if got, want := fmt.Sprint(shipped.Get(k)), fmt.Sprint(def.Get(k)); got != want {
 			t.Errorf("configs/config.yaml as shipped sets %s=%s; it must leave every key at its default %s", k, got, want)
 		}
@@ -101,8 +100,8 @@ func TestConfigExampleHasEveryKey(t *testing.T) {
 		t.Errorf("configs/config.yaml uncommented loads with warnings: %q", warnings)
 	}
 	got := effective(t, cfg)
-	for _, k := range keys() {
-		if !s.v.InConfig(k) {
+	for _, k := range settings.Keys() {
+		if !s.InFile(k) {
 			t.Errorf("setting %s is missing from configs/config.yaml: add it, commented out, with its default (%v) and a comment", k, def.Get(k))
 			continue
 		}
