@@ -11,12 +11,13 @@ import (
 // which ParseDuration reads back exactly.
 
 // ageUnits are Age's units, largest first. Weeks start at two weeks: "10d" reads better
-// than "1w3d", "3w2d" better than "23d".
+// than "1w3d", "3w2d" better than "23d". A year is 365 days: "1y3w", not "55w1d".
 var ageUnits = []struct {
 	suffix string
 	unit   time.Duration
 	from   time.Duration // the least duration shown in this unit
 }{
+	{"y", 365 * 24 * time.Hour, 365 * 24 * time.Hour},
 	{"w", 7 * 24 * time.Hour, 14 * 24 * time.Hour},
 	{"d", 24 * time.Hour, 24 * time.Hour},
 	{"h", time.Hour, time.Hour},
@@ -26,7 +27,7 @@ var ageUnits = []struct {
 
 // Age renders how long something has been, compactly, for a row or a sentence: the two
 // largest units, rounded down, the second left out when it is zero: 45s, 12m30s, 3h12m,
-// 2d4h, 10d, 3w2d. Under a second it is "0s"; a negative d gets a minus sign. ParseDuration
+// 2d4h, 10d, 3w2d, 1y3w. Under a second it is "0s"; a negative d gets a minus sign. ParseDuration
 // reads the result back (to the precision shown).
 func Age(d time.Duration) string {
 	if d < 0 {

@@ -28,7 +28,9 @@ func TestAgeAndAgo(t *testing.T) {
 		{"13 days", 13*day + 23*time.Hour, "13d23h", "13d23h ago"},
 		{"two weeks", 2 * week, "2w", "2w ago"},
 		{"weeks and days", 3*week + 2*day + 5*time.Hour, "3w2d", "3w2d ago"},
-		{"a year", 365 * day, "52w1d", "52w1d ago"},
+		{"a year less a day", 364 * day, "52w", "52w ago"},
+		{"a year", 365 * day, "1y", "1y ago"},
+		{"years and weeks", 6*365*day + 47*week + 3*day, "6y47w", "6y47w ago"},
 		{"future, within a second", -500 * time.Millisecond, "-0s", "just now"},
 		{"future", -5 * time.Minute, "-5m", "in 5m"},
 		{"future, days", -(2*day + time.Hour), "-2d1h", "in 2d1h"},
@@ -53,7 +55,7 @@ func TestAgeAndAgo(t *testing.T) {
 	if got := Age(time.Duration(math.MinInt64)); got[0] != '-' {
 		t.Errorf("Age(MinInt64) = %q", got)
 	}
-	if got := Age(time.Duration(math.MaxInt64)); got != "15250w1d" {
+	if got := Age(time.Duration(math.MaxInt64)); got != "292y24w" {
 		t.Errorf("Age(MaxInt64) = %q", got)
 	}
 }

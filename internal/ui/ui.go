@@ -89,7 +89,7 @@ func JSON(w io.Writer, v any) error {
 }
 
 // ParseDuration reads a duration as people write it: Go's units (500ms, 90s, 36h, 1h30m) and
-// days and weeks (7d, 2w, 1d12h). A negative value parses (callers refuse it, naming the flag
+// days, weeks and years of 365 days (7d, 2w, 1d12h, 1y3w: what Age writes). A negative value parses (callers refuse it, naming the flag
 // or key).
 func ParseDuration(s string) (time.Duration, error) {
 	in := strings.TrimSpace(s)
@@ -98,7 +98,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	for _, u := range []struct {
 		suffix string
 		unit   time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
+	}{{"y", 365 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
 		i := strings.Index(rest, u.suffix)
 		if i < 0 {
 			continue
@@ -116,7 +116,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("invalid duration %q: want a number and a unit, such as 30s, 36h, 7d or 2w", s)
 		}
 		total += d
-	} else if total == 0 && !strings.ContainsAny(in, "dw") {
+	} else if total == 0 && !strings.ContainsAny(in, "dwy") {
 		return 0, fmt.Errorf("invalid duration %q: want a number and a unit, such as 30s, 36h, 7d or 2w", s)
 	}
 	if neg {
