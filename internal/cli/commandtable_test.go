@@ -28,6 +28,7 @@ var update = flag.Bool("update", false, "rewrite docs/COMMANDS.md (TestCommandTa
 var changesState = map[string]string{
 	"emergency":        "yes: restores the newest good backup (stops and starts the service)",
 	"rollback":         "yes: restores the chosen backup (stops and starts the service)",
+	"deploy":           "yes: runs the deploy command; makes a backup; on failure restores it (stops and starts the service)",
 	"undo":             "yes: puts back the install a rollback replaced",
 	"backup create":    "yes: writes a backup and its manifest",
 	"backup mark":      "yes: marks a backup good or bad (backup.state)",

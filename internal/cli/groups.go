@@ -8,7 +8,7 @@ var commandGroups = []struct {
 	id, title string
 	commands  []string
 }{
-	{"emergency", "Emergency:", []string{"emergency", "undo", "rollback", "quickref"}},
+	{"emergency", "Emergency:", []string{"emergency", "undo", "rollback", "deploy", "quickref"}},
 	{"data", "Backups and data:", []string{"backup", "database", "memory"}},
 	{"appconfig", "App config:", []string{"config", "agents"}},
 	{"observe", "Observe and decide:", []string{"status", "health-check", "verify", "logs", "monitor", "baseline", "assess", "test", "history", "report", "journal"}},

@@ -48,7 +48,11 @@ func (r *RunNotifier) Starting(ctx context.Context, res *runbook.Result) {
 	if len(r.Hooks) == 0 || res == nil || res.DryRun || res.RunID == "" {
 		return
 	}
-	ev := Started(res)
+	r.startInBackground(ctx, Started(res))
+}
+
+// startInBackground sends ev without waiting; Finished waits for it.
+func (r *RunNotifier) startInBackground(ctx context.Context, ev Event) {
 	n := r.quiet()
 	ctx, r.cancelStarted = context.WithCancelCause(ctx)
 	r.started.Add(1)
@@ -78,6 +82,16 @@ func (r *RunNotifier) quiet() *Notifier {
 // the full retries; otherwise ctx ends the sending at once (Ctrl-C). A dry
 // run, or one refused before it began (no run id), sends nothing.
 func (r *RunNotifier) Finished(ctx context.Context, res *runbook.Result) {
+	if res == nil || res.DryRun || res.RunID == "" {
+		r.finish(ctx, nil)
+		return
+	}
+	ev := FromRun(res)
+	r.finish(ctx, &ev)
+}
+
+// finish is Finished with the outcome's event (nil: none to send).
+func (r *RunNotifier) finish(ctx context.Context, ev *Event) {
 	r.waitStarted()
 	if r.startedLog.Len() > 0 && r.Notifier.Log != nil {
 		_, _ = r.Notifier.Log.Write(r.startedLog.Bytes())
@@ -85,7 +99,7 @@ func (r *RunNotifier) Finished(ctx context.Context, res *runbook.Result) {
 	}
 	r.warn(r.startedRes)
 	r.startedRes = nil
-	if len(r.Hooks) == 0 || res == nil || res.DryRun || res.RunID == "" {
+	if len(r.Hooks) == 0 || ev == nil {
 		return
 	}
 	n := r.Notifier
@@ -98,7 +112,7 @@ func (r *RunNotifier) Finished(ctx context.Context, res *runbook.Result) {
 	} else if ctx.Err() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
-	r.warn(n.Send(ctx, r.Hooks, FromRun(res)))
+	r.warn(n.Send(ctx, r.Hooks, *ev))
 }
 
 var errSuperseded = errors.New("superseded by the run's outcome")

@@ -29,6 +29,8 @@ type Config struct {
 	Notify    NotifyConfig  `mapstructure:"notify" json:"notify"`
 	// Logs says where the service's own log lines are (logs, verify, monitor, baseline).
 	Logs LogsConfig `mapstructure:"logs" json:"logs"`
+	// Deploy is `cfrollback deploy`'s gate (deploy.go).
+	Deploy DeployConfig `mapstructure:"deploy" json:"deploy"`
 	// StateDir keeps monitor samples and the recorded baseline.
 	StateDir string `mapstructure:"state_dir" json:"state_dir"`
 	Journal  string `mapstructure:"journal" json:"journal"`
@@ -193,6 +195,7 @@ func Defaults() Config {
 		Version:  VersionConfig{InstallCommand: "npm install --prefix {install_dir} --save-exact --no-audit --no-fund claude-flow@{version}"},
 		Notify:   NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
 		Logs:     LogsConfig{Source: "auto", Files: "/var/log/claude-flow/*.log"},
+		Deploy:   DefaultDeploy(),
 		StateDir: "/var/lib/cfrollback",
 		Journal:  "/var/log/cfrollback/journal.jsonl",
 		Lock:     "/run/cfrollback/cfrollback.lock",
@@ -377,6 +380,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := filepath.Match(c.Logs.Files, "x"); err != nil {
 		return bad("logs.files", c.Logs.Files, "must be a glob of the service's log files: "+err.Error())
+	}
+	if err := c.Deploy.validate(); err != nil {
+		return err
 	}
 	if c.Health.Consecutive < 1 {
 		return bad("health.consecutive", c.Health.Consecutive, "must be at least 1")
