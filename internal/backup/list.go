@@ -19,6 +19,9 @@ type Info struct {
 	MarkReason string     `json:"mark_reason,omitempty"`
 	MarkedAt   *time.Time `json:"marked_at,omitempty"`
 	MarkedBy   string     `json:"marked_by,omitempty"`
+	// StandbyBytes is the disk the warm standby takes, on the backup it holds (set by the
+	// caller from the standby's seal; internal/runbook StandbyInfo).
+	StandbyBytes int64 `json:"standby_bytes,omitempty"`
 }
 
 // List joins backups (newest first), their manifests and the state.

@@ -13,6 +13,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/install"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -138,8 +139,15 @@ func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
 	if err != nil {
 		return fmt.Errorf("backup create: %w", err)
 	}
+	var sb *runbook.StandbyResult
+	if !res.DryRun {
+		sb = refreshStandbyAfterCreate(ctx, opts.IO, cfg)
+	}
 	if opts.JSON {
-		return ui.JSON(opts.IO.Out, res)
+		return ui.JSON(opts.IO.Out, struct {
+			*backup.CreateResult
+			Standby *runbook.StandbyResult `json:"standby,omitempty"`
+		}{res, sb})
 	}
 	p := opts.IO.OutPalette()
 	if res.DryRun {
@@ -160,6 +168,9 @@ func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
 		fmt.Fprintf(opts.IO.Out, "  label:     %s\n", res.Label)
 	}
 	fmt.Fprintf(opts.IO.Out, "  sha256:    %s\n  took:      %s\n", res.SHA256, ui.Duration(time.Duration(res.DurationMS)*time.Millisecond))
+	if sb != nil && sb.Error == "" {
+		fmt.Fprintf(opts.IO.Out, "  standby:   %s\n", sb.Detail)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -56,6 +57,12 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 		return err
 	}
 	rows := backup.List(cands, st)
+	sb := runbook.StandbyInfo(opts.Config)
+	for i := range rows {
+		if sb.Sealed && rows[i].Path == sb.Backup {
+			rows[i].StandbyBytes = sb.Bytes
+		}
+	}
 	if opts.JSON {
 		return ui.JSON(opts.IO.Out, rows)
 	}
@@ -86,6 +93,9 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 	}
 	if err := tb.Render(opts.IO.Out); err != nil {
 		return err
+	}
+	if line := standbyLine(&sb, now); line != "" {
+		fmt.Fprintf(opts.IO.Out, "standby: %s\n", line)
 	}
 	for _, r := range rows {
 		if r.Verified == "failed" {

@@ -35,6 +35,7 @@ type pruneResult struct {
 	Deleted    int                `json:"deleted"`
 	Freed      int64              `json:"freed_bytes"`
 	Errors     []string           `json:"errors"`
+	Standby    string             `json:"standby,omitempty"` // the standby dropped with its backup
 }
 
 func newBackupPruneCmd(f *Factory) *cobra.Command {
@@ -162,6 +163,7 @@ func runBackupPrune(ctx context.Context, opts *backupPruneOptions) error {
 			}
 		}
 	}
+	res.Standby = pruneStandby(ctx, opts.IO, cfg, opts.DryRun, res.Backups)
 	if opts.JSON {
 		if err := ui.JSON(opts.IO.Out, res); err != nil {
 			return err
@@ -197,6 +199,9 @@ func printPrune(io *ui.IO, res pruneResult, now time.Time) {
 		}
 	}
 	_ = tb.Render(io.Out)
+	if res.Standby != "" {
+		fmt.Fprintln(io.Out, "standby: "+res.Standby)
+	}
 	if res.DryRun {
 		fmt.Fprintln(io.Out, "dry run: nothing was deleted")
 	} else {

@@ -33,6 +33,8 @@ var changesState = map[string]string{
 	"backup create":    "yes: writes a backup and its manifest",
 	"backup mark":      "yes: marks a backup good or bad (backup.state)",
 	"backup prune":     "yes: deletes backups",
+	"standby refresh":  "yes: extracts a backup into the standby dir and seals it",
+	"standby drop":     "yes: removes the standby and its seal",
 	"backup schedule":  "yes, with --install: writes the systemd units, enables and starts the timer",
 	"database backup":  "yes: writes a database backup",
 	"database check":   "yes, with --repair-if-needed: repairs or restores a database",
@@ -62,7 +64,7 @@ var recordsOnly = map[string]string{
 // dir; memory test's writes are in a transaction that is always rolled back.
 var readOnly = setOf("agents export", "agents status", "backup list", "baseline show", "completion",
 	"config checkpoints", "config diff", "config get", "config validate", "drill", "health-check",
-	"history", "journal verify", "logs", "memory test", "quickref", "report", "settings", "status",
+	"history", "journal verify", "logs", "memory test", "quickref", "report", "settings", "standby status", "status",
 	"test api-connection", "test backup-restore", "test load", "test response-time", "version")
 
 // knownMissingDryRun: commands of changesState that have no --dry-run yet. The list only

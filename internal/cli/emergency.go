@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/cfrollback/cfrollback/internal/health"
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
@@ -191,72 +188,10 @@ func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
 		}
 		fmt.Fprintln(w, line)
 	}
+	printStandbyUse(w, p, res.Standby)
 	if res.Recovered != nil {
 		fmt.Fprintf(w, "  recovered:    run %s %s (%s)\n", res.Recovered.RunID, res.Recovered.Action, res.Recovered.Detail)
 	}
 	printRunTail(w, p, runTail{res.DowntimeMS, res.DurationMS, res.Plan, res.Health, res.Journal, res.HumanLog, res.Next})
 	return err
-}
-
-// runTail is the end of every run summary: timings, plan, health, where the
-// records are, what to do next.
-type runTail struct {
-	DowntimeMS, DurationMS int64
-	Plan                   []string
-	Health                 []health.Result
-	Journal, HumanLog      string
-	Next                   []string
-}
-
-func printRunTail(w io.Writer, p ui.Palette, t runTail) {
-	if t.DowntimeMS > 0 {
-		fmt.Fprintf(w, "  downtime:     %s (service stopped -> healthy)\n", ui.Duration(time.Duration(t.DowntimeMS)*time.Millisecond))
-	}
-	fmt.Fprintf(w, "  total:        %s\n", ui.Duration(time.Duration(t.DurationMS)*time.Millisecond))
-	if len(t.Plan) > 0 {
-		fmt.Fprintln(w, "\nplan:")
-		for i, s := range t.Plan {
-			fmt.Fprintf(w, "  %d. %s\n", i+1, s)
-		}
-	}
-	for _, h := range t.Health {
-		mark := p.Green("PASS")
-		if !h.OK {
-			mark = p.Red("FAIL")
-		}
-		fmt.Fprintf(w, "  health %s %s: %s\n", mark, h.Check, h.Detail)
-	}
-	if t.Journal != "" {
-		fmt.Fprintf(w, "  journal:      %s\n", t.Journal)
-	}
-	if t.HumanLog != "" {
-		fmt.Fprintf(w, "  log:          %s\n", t.HumanLog)
-	}
-	if len(t.Next) > 0 {
-		fmt.Fprintln(w, "\nnext:")
-		for _, n := range t.Next {
-			fmt.Fprintf(w, "  %s\n", n)
-		}
-	}
-}
-
-// runHeadline is the first line of a run summary for a person.
-func runHeadline(p ui.Palette, outcome, ok, unhealthy, failed string) string {
-	switch outcome {
-	case "ok":
-		return p.Green(ok)
-	case "planned":
-		return p.Bold("DRY RUN: nothing was changed")
-	case "unhealthy":
-		return p.Red(unhealthy)
-	case "failed":
-		return p.Red(failed)
-	case "preflight_failed":
-		return p.Red("ROLLBACK NOT STARTED: preflight failed, nothing was changed")
-	case "preflight_would_fail":
-		return p.Red("DRY RUN: preflight would fail, nothing was changed")
-	case "interrupted":
-		return p.Red("INTERRUPTED after the service was stopped: run it again to resume")
-	}
-	return strings.ToUpper(outcome)
 }

@@ -9,7 +9,7 @@ var commandGroups = []struct {
 	commands  []string
 }{
 	{"emergency", "Emergency:", []string{"emergency", "undo", "rollback", "deploy", "quickref"}},
-	{"data", "Backups and data:", []string{"backup", "database", "memory"}},
+	{"data", "Backups and data:", []string{"backup", "standby", "database", "memory"}},
 	{"appconfig", "App config:", []string{"config", "agents"}},
 	{"observe", "Observe and decide:", []string{"status", "health-check", "verify", "logs", "monitor", "baseline", "assess", "test", "history", "report", "journal"}},
 	{"setup", "Setup:", []string{"settings", "notify", "drill", "completion", "version", "help"}},

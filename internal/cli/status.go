@@ -13,6 +13,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/assess"
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -33,16 +34,17 @@ type statusOptions struct {
 // statusResult is status's --json: one object, every part named; a part that could not
 // be read is null and its reason is in problems.
 type statusResult struct {
-	Service          *statusService    `json:"service"`
-	InstallDir       string            `json:"install_dir"`
-	AppVersion       string            `json:"app_version"` // "" when it cannot be read
-	BackupDir        string            `json:"backup_dir"`
-	Backups          int               `json:"backups"`
-	NewestGoodBackup *statusBackup     `json:"newest_good_backup"`
-	LastRun          *statusRun        `json:"last_run"`
-	LastAssessment   *statusAssessment `json:"last_assessment"`
-	MonitorSample    *time.Time        `json:"monitor_last_sample"`
-	Disks            []statusDisk      `json:"disks"`
+	Service          *statusService         `json:"service"`
+	InstallDir       string                 `json:"install_dir"`
+	AppVersion       string                 `json:"app_version"` // "" when it cannot be read
+	BackupDir        string                 `json:"backup_dir"`
+	Backups          int                    `json:"backups"`
+	NewestGoodBackup *statusBackup          `json:"newest_good_backup"`
+	Standby          *runbook.StandbyStatus `json:"standby"` // the seal as read, not checked
+	LastRun          *statusRun             `json:"last_run"`
+	LastAssessment   *statusAssessment      `json:"last_assessment"`
+	MonitorSample    *time.Time             `json:"monitor_last_sample"`
+	Disks            []statusDisk           `json:"disks"`
 	// JournalWarning is the journal's hash chain verdict when it has problems; the runs it
 	// no longer vouches for are marked verified: false.
 	JournalWarning string   `json:"journal_warning,omitempty"`
@@ -137,6 +139,8 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 
 	res.Service = statusOfService(ctx, opts, problem)
 	statusOfBackups(opts, &res, now, problem)
+	sb := runbook.StandbyInfo(opts.Config)
+	res.Standby = &sb
 	statusOfJournal(cfg.Journal, &res, problem)
 	if samples, _, err := (assess.Store{Path: assess.StorePath(cfg.StateDir)}).Read(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		problem("monitor samples: %v", err)
@@ -206,6 +210,9 @@ func printStatus(io *ui.IO, asJSON bool, res statusResult, now time.Time) error 
 		tb.Row("newest good backup:", p.Red(fmt.Sprintf("none: all %d in %s are marked bad or failed verify", res.Backups, res.BackupDir)))
 	default:
 		tb.Row("newest good backup:", p.Red("none: no backups in "+res.BackupDir))
+	}
+	if line := standbyLine(res.Standby, now); line != "" {
+		tb.Row("standby:", line)
 	}
 	if r := res.LastRun; r != nil {
 		outcome := r.Outcome

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"path/filepath"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/journal"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
 // statusOfService asks the service manager, for at most ServiceTimeout.
@@ -107,4 +111,21 @@ func statusOfJournal(path string, res *statusResult, problem func(string, ...any
 			Verified: jc.RecordTrusted(rec.Seq)}
 		break
 	}
+}
+
+// standbyLine is the standby on one line, from its seal (status and backup list do not walk
+// it; 'standby status' does): what it holds, its disk cost, its age.
+func standbyLine(st *runbook.StandbyStatus, now time.Time) string {
+	switch {
+	case st == nil, !st.Enabled && !st.Exists && !st.Sealed:
+		return ""
+	case st.Sealed && st.Problem == "":
+		return fmt.Sprintf("%s holds %s, %s on disk, sealed %s ('cfrollback standby status' checks it)",
+			st.Dir, backup.ID(filepath.Base(st.Backup)), ui.Bytes(st.Bytes), ui.Ago(st.SealedAt, now))
+	case st.Exists:
+		return fmt.Sprintf("%s, %s on disk: %s", st.Dir, ui.Bytes(st.Bytes), st.Problem)
+	case st.Problem != "":
+		return st.Problem
+	}
+	return "none ('cfrollback standby refresh' makes one; emergency extracts until then)"
 }

@@ -52,6 +52,7 @@ func Emergency(ctx context.Context, opt Options, deps Deps) (*Result, error) {
 		opt.Command = "emergency"
 	}
 	r := newRunner(opt, deps)
+	r.after = r.refreshStandbyAfter
 	return r.run(ctx, r.emergency)
 }
 

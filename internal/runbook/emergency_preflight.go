@@ -57,45 +57,43 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 	lim.MaxTotalSize = int64(r.cfg.Backup.MaxSize)
 	running, ofFailing := r.inspectRunning(), 0
 	for _, c := range cands {
-		if c.ManifestProblem != "" {
-			if r.opt.BackupPath == "" {
-				r.skip(c, "its manifest is damaged ("+c.ManifestProblem+"); pass --backup "+c.Name+" to use it anyway (the archive is still checked entry by entry)")
+		if ok, failing := r.eligible(c, running); !ok {
+			if failing {
+				ofFailing++
+			}
+			continue
+		}
+		sum, warm := r.useStandby(ctx, c, uid, gid)
+		if !warm {
+			free, err := install.FreeBytes(parent)
+			if err != nil {
+				return "", nil, err
+			}
+			if free < c.Size+preserved+carryMargin {
+				return "", nil, fmt.Errorf("not enough free space in %s: %s free, the backup %s alone is %s compressed and the preserved data is %s; free some space (old failed dirs %s-failed-*?%s) and retry",
+					parent, ui.Bytes(free), c.Name, ui.Bytes(c.Size), ui.Bytes(preserved), r.res.InstallDir, r.standbySpaceHint())
+			}
+			r.info("checking %s (%s) and extracting it to %s", c.Name, ui.Bytes(c.Size), r.res.StagingDir)
+			sum, err = r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{
+				Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name), AfterEntry: r.extractKillHook(),
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return "", nil, ctx.Err()
+				}
+				if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+					return "", nil, fmt.Errorf("extract %s: %w; free some space in %s%s and retry", c.Name, err, parent, r.standbySpaceHint())
+				}
+				r.skip(c, err.Error())
 				continue
 			}
-			r.warn("backup %s: its manifest is damaged (%s); using it because it was asked for by name, checked entry by entry", c.Name, c.ManifestProblem)
-		}
-		if r.passOverFailing(running, c) {
-			ofFailing++
-			continue
+			if c.ManifestSHA256 != "" && !strings.EqualFold(c.ManifestSHA256, sum.SHA256) {
+				_ = r.fx.RemoveAll(r.res.StagingDir)
+				r.skip(c, fmt.Sprintf("sha256 %s does not match its manifest (%s)", sum.SHA256, c.ManifestSHA256))
+				continue
+			}
 		}
 		free, err := install.FreeBytes(parent)
-		if err != nil {
-			return "", nil, err
-		}
-		if free < c.Size+preserved+carryMargin {
-			return "", nil, fmt.Errorf("not enough free space in %s: %s free, the backup %s alone is %s compressed and the preserved data is %s; free some space (old failed dirs %s-failed-*?) and retry",
-				parent, ui.Bytes(free), c.Name, ui.Bytes(c.Size), ui.Bytes(preserved), r.res.InstallDir)
-		}
-		r.info("checking %s (%s) and extracting it to %s", c.Name, ui.Bytes(c.Size), r.res.StagingDir)
-		sum, err := r.fx.Stage(ctx, c.Path, r.res.StagingDir, archive.ExtractOptions{
-			Limits: lim, UID: uid, GID: gid, Progress: r.progress(c.Name), AfterEntry: r.extractKillHook(),
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return "", nil, ctx.Err()
-			}
-			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-				return "", nil, fmt.Errorf("extract %s: %w; free some space in %s and retry", c.Name, err, parent)
-			}
-			r.skip(c, err.Error())
-			continue
-		}
-		if c.ManifestSHA256 != "" && !strings.EqualFold(c.ManifestSHA256, sum.SHA256) {
-			_ = r.fx.RemoveAll(r.res.StagingDir)
-			r.skip(c, fmt.Sprintf("sha256 %s does not match its manifest (%s)", sum.SHA256, c.ManifestSHA256))
-			continue
-		}
-		free, err = install.FreeBytes(parent)
 		if err == nil && !r.opt.DryRun && free < preserved+carryMargin {
 			_ = r.fx.RemoveAll(r.res.StagingDir)
 			return "", nil, fmt.Errorf("after staging, %s has %s free but the preserved data needs %s; free some space and retry", parent, ui.Bytes(free), ui.Bytes(preserved))
@@ -110,10 +108,15 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 			}
 		}
 		verb := "staged"
-		if r.opt.DryRun {
+		switch {
+		case warm && r.opt.DryRun:
+			verb = "would take the standby of"
+		case warm:
+			verb = "took the standby (seal checked, no extraction) of"
+		case r.opt.DryRun:
 			verb = "verified"
 		}
-		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, ui.Bytes(sum.Bytes), sum.SHA256[:12]), data, nil
+		return fmt.Sprintf("%s %s (%d entries, %s, sha256 %s…)", verb, c.Name, sum.Entries, ui.Bytes(sum.Bytes), shortSHA(sum.SHA256)), data, nil
 	}
 	if ofFailing == len(cands) {
 		return "", nil, fmt.Errorf("every backup in %s that is not marked bad holds the version that is failing now or was taken after it was deployed (see the skipped list); nothing was changed, the service was not stopped. To restore one anyway, pass --backup FILE ('cfrollback backup list' shows them)",
@@ -121,6 +124,38 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 	}
 	return "", nil, fmt.Errorf("no usable backup: %d candidate(s) in %s matching %s, none verified (see the skipped list); nothing was changed, the service was not stopped",
 		len(cands), r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+}
+
+// eligible applies the rules that pass a backup over before it is read: a damaged manifest
+// (unless named), and a backup of the failing install (failing true). Preflight and the
+// standby's refresh use the same rules, so the standby holds what preflight will want.
+func (r *runner) eligible(c backup.Candidate, running runningInstall) (ok, failing bool) {
+	if c.ManifestProblem != "" {
+		if r.opt.BackupPath == "" {
+			r.skip(c, "its manifest is damaged ("+c.ManifestProblem+"); pass --backup "+c.Name+" to use it anyway (the archive is still checked entry by entry)")
+			return false, false
+		}
+		r.warn("backup %s: its manifest is damaged (%s); using it because it was asked for by name, checked entry by entry", c.Name, c.ManifestProblem)
+	}
+	if r.passOverFailing(running, c) {
+		return false, true
+	}
+	return true, false
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// standbySpaceHint names the standby when it takes space an extraction needs.
+func (r *runner) standbySpaceHint() string {
+	if st := StandbyInfo(r.cfg); st.Exists && st.Bytes > 0 {
+		return fmt.Sprintf("; the standby %s takes %s: 'cfrollback standby drop' frees it", st.Dir, ui.Bytes(st.Bytes))
+	}
+	return ""
 }
 
 func (r *runner) candidates() ([]backup.Candidate, error) {
@@ -231,7 +266,11 @@ func (r *runner) passOverFailing(running runningInstall, c backup.Candidate) boo
 func (r *runner) skip(c backup.Candidate, reason string) {
 	reason = strings.TrimPrefix(reason, c.Path+": ")
 	r.res.Skipped = append(r.res.Skipped, SkippedBackup{Path: c.Path, Reason: reason})
-	r.warn("SKIPPING backup %s: %s", c.Name, reason)
+	if r.quietSkips {
+		r.info("passing over backup %s: %s", c.Name, reason)
+	} else {
+		r.warn("SKIPPING backup %s: %s", c.Name, reason)
+	}
 	_ = r.record("backup_skipped", "preflight", map[string]string{"backup": c.Path, "reason": reason})
 }
 

@@ -32,11 +32,14 @@ type Result struct {
 	DataChecks []DataCheck     `json:"data_checks,omitempty"`
 	Health     []health.Result `json:"health,omitempty"`
 	Recovered  *Recovery       `json:"recovered,omitempty"`
-	Plan       []string        `json:"plan,omitempty"`
-	Journal    string          `json:"journal,omitempty"`
-	HumanLog   string          `json:"human_log,omitempty"`
-	Next       []string        `json:"next,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	// Standby says whether preflight took the warm standby, why not, and the refresh
+	// after a healthy end.
+	Standby  *StandbyUse `json:"standby,omitempty"`
+	Plan     []string    `json:"plan,omitempty"`
+	Journal  string      `json:"journal,omitempty"`
+	HumanLog string      `json:"human_log,omitempty"`
+	Next     []string    `json:"next,omitempty"`
+	Error    string      `json:"error,omitempty"`
 }
 
 // SkippedBackup is a newer backup that was not used, and why. Skips are loud.

@@ -81,6 +81,16 @@ type runner struct {
 	// background is closed when a file operation left running by an interrupt
 	// (interruptibly) has ended; nil when none was left.
 	background chan struct{}
+	// finishFn, when set, records the outcome instead of finish (procedures other than a
+	// rollback); after runs once the outcome is recorded and the run succeeded, still under
+	// the lock (the standby refresh after a rollback).
+	finishFn func(error)
+	after    func(context.Context)
+	// quietSkips: a backup passed over is news, not a warning (the standby's refresh).
+	quietSkips bool
+	// stepPrefix names the steps of a procedure run inside another run's journal
+	// ("standby_" for the refresh after a rollback).
+	stepPrefix string
 }
 
 func newRunner(opt Options, deps Deps) *runner {
@@ -231,7 +241,14 @@ func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Re
 			return r.res, err
 		}
 	}
-	r.finish(err)
+	if r.finishFn != nil {
+		r.finishFn(err)
+	} else {
+		r.finish(err)
+	}
+	if err == nil && r.after != nil {
+		r.after(ctx)
+	}
 	return r.res, err
 }
 
@@ -309,6 +326,7 @@ func (r *runner) record(event, step string, data any) error {
 // step runs fn as a journaled step. In dry-run, fn still runs (it is given
 // dry-run effects), so the plan is produced by the same code.
 func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Context) (detail string, data any, err error)) error {
+	name = r.stepPrefix + name
 	if err := ctx.Err(); err != nil {
 		return r.fail(name, fmt.Errorf("cancelled before %s: %w", name, err))
 	}

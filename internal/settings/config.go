@@ -15,6 +15,7 @@ type Config struct {
 	FailedDirPattern string         `mapstructure:"failed_dir_pattern" json:"failed_dir_pattern"`
 	Backup           BackupConfig   `mapstructure:"backup" json:"backup"`
 	Restore          RestoreConfig  `mapstructure:"restore" json:"restore"`
+	Standby          StandbyConfig  `mapstructure:"standby" json:"standby"`
 	Service          ServiceConfig  `mapstructure:"service" json:"service"`
 	Health           HealthConfig   `mapstructure:"health" json:"health"`
 	Databases        []DatabaseRef  `mapstructure:"databases" json:"databases"`
@@ -115,6 +116,17 @@ type RestoreConfig struct {
 	Owner string `mapstructure:"owner" json:"owner"`
 }
 
+// StandbyConfig is the warm standby: the backup an emergency would restore, kept extracted
+// and sealed next to the install so that an emergency renames it in instead of extracting.
+type StandbyConfig struct {
+	// Enabled keeps the standby up to date (after backup create, after a rollback that
+	// ended healthy) and lets emergency use it.
+	Enabled bool `mapstructure:"enabled" json:"enabled"`
+	// Dir is where it is kept: a sibling of install_dir on the same filesystem; empty
+	// means <install_dir>.standby (see StandbyPath).
+	Dir string `mapstructure:"dir" json:"dir"`
+}
+
 // ServiceConfig names the service and how to drive it.
 type ServiceConfig struct {
 	Manager       string        `mapstructure:"manager" json:"manager"`
@@ -173,6 +185,7 @@ func Defaults() Config {
 			// node_modules, CLAUDE.md and .claude/ come from the backup.
 			Preserve: []string{".swarm", ".hive-mind", "memory", "coordination", ".claude-flow", "backups"},
 		},
+		Standby: StandbyConfig{Enabled: true},
 		Service: ServiceConfig{
 			Manager:      "auto",
 			Unit:         "claude-flow",
@@ -266,6 +279,18 @@ func (c *Config) Validate() error {
 	} {
 		if Within(c.InstallDir, kv.v) {
 			return bad(kv.k, kv.v, fmt.Sprintf("is inside install_dir (%s): a rollback swaps install_dir away and would take it along; put it outside, e.g. %s", c.InstallDir, kv.def))
+		}
+	}
+	if c.Standby.Dir != "" {
+		if err := absPath("standby.dir", c.Standby.Dir); err != nil {
+			return err
+		}
+		sd := filepath.Clean(c.Standby.Dir)
+		if Within(c.InstallDir, sd) || Within(sd, c.InstallDir) {
+			return bad("standby.dir", c.Standby.Dir, fmt.Sprintf("must be outside install_dir (%s) and not contain it; leave it empty for %s.standby", c.InstallDir, filepath.Clean(c.InstallDir)))
+		}
+		if sd == "/" {
+			return bad("standby.dir", c.Standby.Dir, "must not be the root directory")
 		}
 	}
 	if !strings.Contains(c.FailedDirPattern, "{ts}") {
@@ -425,6 +450,14 @@ func (c *Config) AgentsPath() string {
 		return c.AgentsDir
 	}
 	return filepath.Join(c.InstallDir, ".claude", "agents")
+}
+
+// StandbyPath is standby.dir, or its default <install_dir>.standby.
+func (c *Config) StandbyPath() string {
+	if c.Standby.Dir != "" {
+		return filepath.Clean(c.Standby.Dir)
+	}
+	return filepath.Clean(c.InstallDir) + ".standby"
 }
 
 // TimestampLayout is the seed's `date +%Y%m%d-%H%M%S`.

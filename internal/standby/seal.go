@@ -1,0 +1,345 @@
+package standby
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
+)
+
+// sealVersion is the seal file's format; another version is never trusted.
+const sealVersion = 1
+
+// SealPath is where the seal of the standby at dir is kept: beside it, in the same trusted
+// parent, never inside the tree it vouches for.
+func SealPath(dir string) string { return filepath.Clean(dir) + ".seal" }
+
+// TempPrefix names the siblings a refresh works in (`<dir>.tmp-RUN` for the tree being
+// extracted, `<dir>.old-RUN` for the standby it replaces); what a killed refresh left is
+// removed by the next one.
+func TempPrefix(dir string) string { return filepath.Clean(dir) + ".tmp-" }
+
+// OldPrefix names the standby a refresh set aside before removing it.
+func OldPrefix(dir string) string { return filepath.Clean(dir) + ".old-" }
+
+// Backup is a backup file's identity: where it is, and what stat says of it. A backup file
+// rewritten in place, replaced under the same name, or touched has another identity.
+type Backup struct {
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	CtimeNS int64  `json:"ctime_ns"`
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	// SHA256 is the archive's digest as the extraction read it (archive.Summary.SHA256).
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// BackupOf stats the backup file at path (following no final symlink).
+func BackupOf(path string) (Backup, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return Backup{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return Backup{Path: path, Size: st.Size, MtimeNS: st.Mtim.Nano(), CtimeNS: st.Ctim.Nano(), Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// sameFile reports how b differs from o as a file ("" when it does not); SHA256 is not compared.
+func (b Backup) sameFile(o Backup) string {
+	switch {
+	case b.Path != o.Path:
+		return "path"
+	case b.Dev != o.Dev || b.Ino != o.Ino:
+		return "inode (the file was replaced)"
+	case b.Size != o.Size:
+		return fmt.Sprintf("size (%d bytes, was %d)", o.Size, b.Size)
+	case b.MtimeNS != o.MtimeNS:
+		return "modification time"
+	case b.CtimeNS != o.CtimeNS:
+		return "change time (written, chmod-ed or chown-ed)"
+	}
+	return ""
+}
+
+// Entry is one file, dir or symlink of a standby tree as a stat walk saw it.
+type Entry struct {
+	Path    string `json:"p"`
+	Mode    uint32 `json:"m"` // st_mode: type and permission bits
+	UID     uint32 `json:"u"`
+	GID     uint32 `json:"g"`
+	Size    int64  `json:"s"`
+	MtimeNS int64  `json:"mt"`
+	CtimeNS int64  `json:"ct"`
+	Ino     uint64 `json:"i"`
+	Nlink   uint64 `json:"n"`
+}
+
+// Seal vouches for the standby at Dir: the extraction of Backup, owned UID:GID as an
+// emergency would restore it, and exactly Tree since it was walked.
+type Seal struct {
+	Version int       `json:"version"`
+	Dir     string    `json:"dir"`
+	Dev     uint64    `json:"dev"`
+	Backup  Backup    `json:"backup"`
+	UID     int       `json:"uid"`
+	GID     int       `json:"gid"`
+	Entries int       `json:"entries"`
+	Bytes   int64     `json:"bytes"`
+	Created time.Time `json:"created"`
+	RunID   string    `json:"run_id,omitempty"`
+	Tree    []Entry   `json:"tree"`
+}
+
+// Make walks the extracted tree at dir and returns its seal.
+func Make(ctx context.Context, dir string, b Backup, uid, gid int, now time.Time, runID string) (*Seal, error) {
+	s := &Seal{Version: sealVersion, Dir: filepath.Clean(dir), Backup: b, UID: uid, GID: gid, Created: now.UTC(), RunID: runID}
+	err := walk(ctx, s.Dir, func(e Entry, dev uint64) error {
+		if e.Path == "." {
+			s.Dev = dev
+		}
+		if e.Mode&syscall.S_IFMT == syscall.S_IFREG {
+			s.Bytes += e.Size
+		}
+		s.Tree = append(s.Tree, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Entries = len(s.Tree)
+	return s, nil
+}
+
+// walk stats every entry under dir (dir itself first, as "."), in lexical order, without
+// following symlinks.
+func walk(ctx context.Context, dir string, fn func(Entry, uint64) error) error {
+	n := 0
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		rel, _ := filepath.Rel(dir, p)
+		return fn(Entry{
+			Path: filepath.ToSlash(rel), Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
+			MtimeNS: st.Mtim.Nano(), CtimeNS: st.Ctim.Nano(), Ino: st.Ino, Nlink: uint64(st.Nlink),
+		}, st.Dev)
+	})
+}
+
+// Write stores the seal durably (fsutil.Write: temp file, fsync, rename, fsync the dir),
+// mode 0600, never through a symlink.
+func Write(path string, s *Seal) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return fsutil.Write(path, b, 0o600, fsutil.WriteOptions{NoSymlink: true})
+}
+
+// ErrNoStandby means there is no seal: never refreshed, dropped, or taken by an emergency.
+var ErrNoStandby = errors.New("no sealed standby")
+
+// Read loads the seal at path. It must be a regular file (not a symlink) owned by the
+// effective user and writable by nobody else: anyone else who could write it could vouch
+// for any tree.
+func Read(path string) (*Seal, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoStandby
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("seal %s is a %s, not a regular file", path, fsutil.Kind(fi.Mode()))
+	case st != nil && int(st.Uid) != os.Geteuid():
+		return nil, fmt.Errorf("seal %s is owned by uid %d, not by uid %d who seals standbys", path, st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return nil, fmt.Errorf("seal %s is writable by others (%s)", path, fi.Mode().Perm())
+	}
+	b, err := fsutil.ReadFile(path, fsutil.MaxLargeFile)
+	if err != nil {
+		return nil, err
+	}
+	var s Seal
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("seal %s: %w", path, err)
+	}
+	if s.Version != sealVersion {
+		return nil, fmt.Errorf("seal %s has format version %d, not %d", path, s.Version, sealVersion)
+	}
+	if s.Entries != len(s.Tree) {
+		return nil, fmt.Errorf("seal %s: says %d entries, lists %d", path, s.Entries, len(s.Tree))
+	}
+	return &s, nil
+}
+
+// Want is what an emergency is about to restore: the standby must be exactly this.
+type Want struct {
+	Backup Backup // as BackupOf sees the chosen backup now
+	// ManifestSHA256 is the archive digest its manifest records ("" when it has none).
+	ManifestSHA256 string
+	UID, GID       int   // the owner an extraction would give every entry now
+	MaxBytes       int64 // backup.max_size; 0: no bound
+}
+
+// MismatchError says why the standby is not the tree an emergency wants.
+type MismatchError struct{ Reason string }
+
+func (e *MismatchError) Error() string { return e.Reason }
+
+// Check proves that the standby at dir is the extraction of w.Backup, unchanged since its
+// seal was made, by one stat walk compared entry by entry. The error says why not: a
+// *MismatchError for a standby that is there but not the one wanted (or changed), ErrNoStandby
+// when there is none, another error when the seal could not be read.
+func Check(ctx context.Context, dir string, w Want) (*Seal, error) {
+	dir = filepath.Clean(dir)
+	s, err := Read(SealPath(dir))
+	if err != nil {
+		return nil, err
+	}
+	bad := func(format string, a ...any) (*Seal, error) {
+		return s, &MismatchError{Reason: fmt.Sprintf(format, a...)}
+	}
+	if s.Dir != dir {
+		return bad("the seal is for %s, not %s", s.Dir, dir)
+	}
+	if s.Backup.Path != w.Backup.Path {
+		return bad("it holds %s, not %s, the backup this run chose", filepath.Base(s.Backup.Path), filepath.Base(w.Backup.Path))
+	}
+	if d := s.Backup.sameFile(w.Backup); d != "" {
+		return bad("the backup file %s changed since the standby was extracted: its %s differs", filepath.Base(w.Backup.Path), d)
+	}
+	if w.ManifestSHA256 != "" && !strings.EqualFold(w.ManifestSHA256, s.Backup.SHA256) {
+		return bad("the archive it was extracted from has sha256 %s, its manifest says %s", s.Backup.SHA256, w.ManifestSHA256)
+	}
+	if s.UID != w.UID || s.GID != w.GID {
+		return bad("it is owned %d:%d, a restore now would give %d:%d", s.UID, s.GID, w.UID, w.GID)
+	}
+	if w.MaxBytes > 0 && s.Bytes > w.MaxBytes {
+		return bad("it holds %d bytes, more than backup.max_size (%d)", s.Bytes, w.MaxBytes)
+	}
+	// A merge of the walk (lexical order, as when sealed) with the sealed list; up to
+	// maxReasons differences are named, so that a dir's changed times do not hide what
+	// changed inside it.
+	var reasons []string
+	note := func(r string) error {
+		reasons = append(reasons, r)
+		if len(reasons) >= maxReasons {
+			return errEnough
+		}
+		return nil
+	}
+	i := 0
+	err = walk(ctx, dir, func(e Entry, dev uint64) error {
+		if e.Path == "." && dev != s.Dev {
+			return note(fmt.Sprintf("%s is on another device than when it was sealed", dir))
+		}
+		for i < len(s.Tree) && pathLess(s.Tree[i].Path, e.Path) {
+			if err := note(s.Tree[i].Path + " was removed after the seal"); err != nil {
+				return err
+			}
+			i++
+		}
+		if i >= len(s.Tree) || s.Tree[i].Path != e.Path {
+			return note(e.Path + " was added after the seal")
+		}
+		want := s.Tree[i]
+		i++
+		if why := diff(want, e); why != "" {
+			return note(why)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && i == 0 && len(reasons) == 0:
+		return bad("%s is missing (the seal is left over)", dir)
+	case err != nil && !errors.Is(err, errEnough):
+		return s, err
+	}
+	for ; i < len(s.Tree) && len(reasons) < maxReasons; i++ {
+		reasons = append(reasons, s.Tree[i].Path+" was removed after the seal")
+	}
+	if len(reasons) > 0 {
+		return bad("%s", strings.Join(reasons, "; "))
+	}
+	return s, nil
+}
+
+// maxReasons bounds the differences a failed check names.
+const maxReasons = 4
+
+var errEnough = errors.New("enough differences")
+
+// pathLess orders slash paths as filepath.WalkDir visits them: a dir's entries sorted by
+// name, each dir's subtree right after it.
+func pathLess(a, b string) bool {
+	if a == "." {
+		return b != "."
+	}
+	if b == "." {
+		return false
+	}
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for k := 0; k < len(as) && k < len(bs); k++ {
+		if as[k] != bs[k] {
+			return as[k] < bs[k]
+		}
+	}
+	return len(as) < len(bs)
+}
+
+// diff says how the entry on disk (got) differs from the sealed one of the same name ("" when
+// it does not).
+func diff(want, got Entry) string {
+	switch {
+	case got.Mode&syscall.S_IFMT != want.Mode&syscall.S_IFMT:
+		return fmt.Sprintf("%s changed type (%s, was %s)", got.Path, typeName(got.Mode), typeName(want.Mode))
+	case got.Ino != want.Ino:
+		return got.Path + " was replaced (another inode)"
+	case got.Mode != want.Mode:
+		return fmt.Sprintf("%s changed mode (%o, was %o)", got.Path, got.Mode&0o7777, want.Mode&0o7777)
+	case got.UID != want.UID || got.GID != want.GID:
+		return fmt.Sprintf("%s changed owner (%d:%d, was %d:%d)", got.Path, got.UID, got.GID, want.UID, want.GID)
+	case got.Size != want.Size:
+		return fmt.Sprintf("%s changed size (%d bytes, was %d)", got.Path, got.Size, want.Size)
+	case got.MtimeNS != want.MtimeNS:
+		return got.Path + " was modified (mtime)"
+	case got.Nlink != want.Nlink:
+		return fmt.Sprintf("%s gained or lost a hard link (%d links, was %d)", got.Path, got.Nlink, want.Nlink)
+	case got.CtimeNS != want.CtimeNS:
+		return got.Path + " was changed after the seal (ctime: written, chmod-ed, chown-ed, linked or renamed)"
+	}
+	return ""
+}
+
+func typeName(m uint32) string {
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		return "file"
+	case syscall.S_IFDIR:
+		return "dir"
+	case syscall.S_IFLNK:
+		return "symlink"
+	}
+	return fmt.Sprintf("type %o", m&syscall.S_IFMT)
+}
