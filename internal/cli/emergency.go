@@ -40,7 +40,9 @@ func newEmergencyCmd(f *Factory) *cobra.Command {
   2. finish or undo a run that was interrupted (killed, power loss)
   3. preflight while the service still runs: pick the newest backup that reads
      to the end and whose every entry is safe, check free space, and extract it
-     into a sibling staging dir. A bad backup is skipped loudly. Any failure
+     into a sibling staging dir (or, when the warm standby's seal proves it
+     holds exactly that backup unchanged, rename the standby there instead;
+     'cfrollback standby'). A bad backup is skipped loudly. Any failure
      here: exit 3, nothing changed, the service never stopped.
   4. stop the service
   5. copy preserved paths (restore.preserve: live data such as .swarm/) from
