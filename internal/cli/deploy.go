@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	goio "io"
 	"os"
 	"strings"
 	"time"
@@ -138,11 +139,12 @@ func EmergencyDeps(io *ui.IO, asJSON bool, cfg settings.Config, m service.Manage
 	return runbook.Deps{Service: m, Events: progressPrinter(io, asJSON), Notifier: n}, n
 }
 
-// deployBaseline is 'baseline record' with its defaults, its output on stderr.
+// deployBaseline is 'baseline record' with its defaults; what it recorded is not printed
+// (the deploy's baseline step says so), its warnings are.
 func deployBaseline(ctx context.Context, io *ui.IO, cfg settings.Config, m service.Manager) error {
 	quiet := *io
-	quiet.Out = io.ErrOut
-	return runBaselineRecord(ctx, &baselineOptions{IO: &quiet, JSON: io.JSON, Config: cfg, Service: m, Samples: 20,
+	quiet.Out = goio.Discard
+	return runBaselineRecord(ctx, &baselineOptions{IO: &quiet, JSON: true, Config: cfg, Service: m, Samples: 20,
 		Interval: 100 * time.Millisecond, Now: time.Now})
 }
 

@@ -112,7 +112,8 @@ type WatchResult struct {
 	Assessment assess.Assessment `json:"assessment"`
 }
 
-// watch samples the service every deploy.watch_interval for deploy.watch and evaluates the
+// watch samples the service every deploy.watch_interval for deploy.watch (two samples at
+// least) and evaluates the
 // decision matrix over the samples so far after each one, with the deploy's thresholds; a
 // severity in deploy.fail_on fails it at once. Inconclusive is not a failure.
 func (d *deployRun) watch(ctx context.Context) (string, any, error) {
@@ -150,13 +151,14 @@ func (d *deployRun) watch(ctx context.Context) (string, any, error) {
 			return "", w, fmt.Errorf("watch: %s after %s (%d samples): %s", w.Assessment.Severity,
 				now.Sub(start).Round(time.Millisecond), len(samples), metEvidence(w.Assessment))
 		}
-		if now.Sub(start) >= dc.Watch {
+		// two samples at least, however slow one is: a restart shows between two
+		if now.Sub(start) >= dc.Watch && len(samples) >= 2 {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return "", w, fmt.Errorf("watch stopped after %d samples: %w", len(samples), context.Cause(ctx))
-		case <-time.After(min(dc.WatchInterval, dc.Watch-now.Sub(start))):
+		case <-time.After(max(0, min(dc.WatchInterval, dc.Watch-now.Sub(start)))):
 		}
 	}
 	return fmt.Sprintf("watched %s, %d samples: severity %s", time.Duration(w.DurationMS)*time.Millisecond, w.Samples, w.Assessment.Severity), w, nil
