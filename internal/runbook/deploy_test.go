@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -351,5 +352,43 @@ func TestJudgeWatch(t *testing.T) {
 				t.Fatalf("severity %s met %v, want %s %s\n%+v", a.Severity, a.Met, tc.want, tc.met, a.Conditions)
 			}
 		})
+	}
+}
+
+// Ctrl-C while the command runs: its group is stopped, nothing is rolled back, the outcome
+// says so and names the backup to roll back to.
+func TestDeployInterruptedIsNotRolledBack(t *testing.T) {
+	e, dd, app := deployEnv(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	dd.Run = func(cctx context.Context, argv []string, stdout, stderr io.Writer) (int, error) {
+		go func() {
+			// the operator presses Ctrl-C once the command has begun
+			for i := 0; i < 500; i++ {
+				if b, _ := os.ReadFile(app); string(b) == "v2 broken" {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel(&Interrupt{Signal: syscall.SIGINT})
+		}()
+		return runCommand(cctx, argv, stdout, stderr)
+	}
+	start := time.Now()
+	res, err := Deploy(ctx, DeployOptions{Config: e.cfg, Command: []string{"sh", "-c", "printf 'v2 broken' > " + app + "; sleep 30"}}, dd)
+	if !errors.Is(err, ErrDeployNotRolledBack) || !errors.Is(err, ErrInterrupted) || res.Outcome != "not_rolled_back" {
+		t.Fatalf("err %v, outcome %s", err, res.Outcome)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the interrupted command ran on: %s", took)
+	}
+	if res.Rollback != nil || len(e.m.calls) != 0 || read(t, app) != "v2 broken" {
+		t.Errorf("rolled back anyway: %+v, calls %v", res.Rollback, e.m.calls)
+	}
+	if !strings.Contains(strings.Join(res.Next, "\n"), "cfrollback emergency --backup "+res.Backup.Path) {
+		t.Errorf("next %q", res.Next)
+	}
+	if runs := journalRuns(t, e); len(runs[DeployCommand]) != 1 || runs[DeployCommand][0].Outcome != "not_rolled_back" {
+		t.Errorf("journal %+v", runs)
 	}
 }
