@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -114,14 +116,16 @@ type changeResult struct {
 	Undo string `json:"undo,omitempty"`
 }
 
-// change runs one journaled, locked change of the app config and reports it. With
-// --dry-run it only reports what would change: no lock, no journal, no write.
-func (o *configOptions) change(command string, intent map[string]any, apply func() (appconfig.Result, error)) error {
+// change runs one change of the app config as a procedure (runbook.ChangeConfig: lock,
+// journal, webhooks) and reports it. With --dry-run the same procedure only reports what
+// would change: no lock, no journal, no write, no webhook.
+func (o *configOptions) change(ctx context.Context, command string, ed *appconfig.Editor, intent runbook.ConfigIntent, apply func() (appconfig.Result, error)) error {
+	res, run, err := runbook.ChangeConfig(ctx, runbook.ConfigChange{Config: o.Config, Command: command, Editor: ed, Intent: intent,
+		Args: os.Args[1:], Apply: apply}, changeDeps(o.IO, o.JSON, o.Config))
+	if err != nil {
+		return dbHinted(nothingChanged(err))
+	}
 	if o.DryRun {
-		res, err := apply()
-		if err != nil {
-			return nothingChanged(err)
-		}
 		if o.JSON {
 			return ui.JSON(o.IO.Out, res)
 		}
@@ -133,23 +137,7 @@ func (o *configOptions) change(command string, intent map[string]any, apply func
 		fmt.Fprintf(o.IO.ErrOut, "dry run: would checkpoint and write %s; nothing was changed\n", res.File)
 		return nil
 	}
-	// Where the write would go is judged before the lock and the journal (Apply judges it
-	// again, under the lock): a link another user owns, or not a regular file.
-	if _, err := appconfig.StatFile(o.editor().Path); err != nil {
-		return fmt.Errorf("%w; nothing was changed", err)
-	}
-	var res appconfig.Result
-	runID, err := appconfig.Journaled(o.Config.Lock, o.Config.Journal, command, intent, func() (map[string]any, error) {
-		var err error
-		res, err = apply()
-		out := map[string]any{"changed": res.Changed, "checkpoint": res.Checkpoint, "sha256_before": res.SHA256Old,
-			"sha256_after": res.SHA256New, "diff": res.Diff}
-		return out, err
-	})
-	if err != nil {
-		return nothingChanged(err)
-	}
-	cr := changeResult{RunID: runID, Result: res}
+	cr := changeResult{RunID: run.RunID, Result: res}
 	if res.Checkpoint != "" {
 		cr.Undo = "cfrollback config restore --file " + res.Checkpoint
 	}
@@ -161,7 +149,7 @@ func (o *configOptions) change(command string, intent map[string]any, apply func
 		fmt.Fprintf(o.IO.ErrOut, "%s already has that content; nothing was written\n", res.File)
 		return nil
 	}
-	fmt.Fprintf(o.IO.ErrOut, "wrote %s (run %s)\n", res.File, runID)
+	fmt.Fprintf(o.IO.ErrOut, "wrote %s (run %s)\n", res.File, run.RunID)
 	if cr.Undo != "" {
 		fmt.Fprintf(o.IO.ErrOut, "checkpoint %s; undo with: %s\n", res.Checkpoint, cr.Undo)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
@@ -36,7 +38,7 @@ A bare file name not found in the current directory is looked up in
 			if err := load(); err != nil {
 				return err
 			}
-			return runConfigRestore(opts, file)
+			return runConfigRestore(cmd.Context(), opts, file)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "checkpoint or config file to restore")
@@ -57,7 +59,7 @@ func findRestoreFile(cfg settings.Config, file string) string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func runConfigRestore(opts *configOptions, file string) error {
+func runConfigRestore(ctx context.Context, opts *configOptions, file string) error {
 	file = findRestoreFile(opts.Config, file)
 	content, cp, err := appconfig.ReadSource(file)
 	if err != nil {
@@ -67,11 +69,11 @@ func runConfigRestore(opts *configOptions, file string) error {
 		return fmt.Errorf("%w; nothing was changed", &appconfig.InvalidError{Report: rep})
 	}
 	ed := opts.editor()
-	intent := map[string]any{"file": ed.Path, "from": file}
+	intent := runbook.ConfigIntent{File: ed.Path, From: file}
 	if cp != nil {
-		intent["from_sha256"], intent["from_app_version"] = cp.SHA256, cp.AppVersion
+		intent.FromSHA256, intent.FromAppVersion = cp.SHA256, cp.AppVersion
 	}
-	return opts.change("config restore", intent, func() (appconfig.Result, error) {
+	return opts.change(ctx, runbook.ConfigRestoreCommand, ed, intent, func() (appconfig.Result, error) {
 		return ed.Apply(content, "before restore from "+filepath.Base(file), false)
 	})
 }
@@ -105,7 +107,8 @@ keys, tokens) are carried over so the app is not locked out, unless
 			if err != nil {
 				return err
 			}
-			return opts.change("config reset", map[string]any{"file": ed.Path, "keep_secrets": !dropSecrets},
+			keep := !dropSecrets
+			return opts.change(cmd.Context(), runbook.ConfigResetCommand, ed, runbook.ConfigIntent{File: ed.Path, KeepSecrets: &keep},
 				func() (appconfig.Result, error) { return ed.Apply(text, "before reset --defaults", false) })
 		},
 	}

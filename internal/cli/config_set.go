@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -37,7 +38,7 @@ the current file checkpointed, and the file written atomically.` +
 			}
 			ed := opts.editor()
 			val := ed.TypedValue(args[0], args[1], asString)
-			return opts.change("config set", map[string]any{"file": ed.Path, "key": args[0]},
+			return opts.change(cmd.Context(), runbook.ConfigSetCommand, ed, runbook.ConfigIntent{File: ed.Path, Key: args[0]},
 				func() (appconfig.Result, error) { return ed.Set(args[0], val) })
 		},
 	}

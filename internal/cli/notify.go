@@ -28,6 +28,12 @@ func notifyAfterRun(ctx context.Context, io *ui.IO, cfg settings.Config, res *ru
 	newRunNotifier(io, cfg).Finished(ctx, res)
 }
 
+// changeDeps are the effects of a change (runbook.RunChange) run from the cli: its
+// progress and warnings on stderr, its start and end told to notify.webhooks.
+func changeDeps(io *ui.IO, asJSON bool, cfg settings.Config) runbook.ChangeDeps {
+	return runbook.ChangeDeps{Events: progressPrinter(io, asJSON), Notifier: newRunNotifier(io, cfg)}
+}
+
 type notifyOptions struct {
 	IO       *ui.IO
 	JSON     bool

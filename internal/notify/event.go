@@ -23,10 +23,23 @@ const (
 	// RollbackFailed: a rollback ended any other way; Outcome says how
 	// (preflight_failed, failed, unhealthy, interrupted).
 	RollbackFailed = "rollback_failed"
+	// UndoStarted: undo is about to stop the service to put a failed install back.
+	UndoStarted = "undo_started"
 	// UndoComplete: undo put the failed install back and started the service.
 	UndoComplete = "undo_complete"
 	// UndoFailed: undo ended any other way; Outcome says how.
 	UndoFailed = "undo_failed"
+	// ChangeStarted: a procedure that changes state without a rollback (config set /
+	// restore / reset, agents import / reset, backup mark / prune, baseline record,
+	// database restore / repair) journaled its intent and begins; Command names it.
+	// One generic set of events, with the command in the payload, instead of an event
+	// per command: a receiver filters on command, and a new procedure needs no new name.
+	ChangeStarted = "change_started"
+	// ChangeComplete: such a change ended as asked (outcome ok).
+	ChangeComplete = "change_complete"
+	// ChangeFailed: such a change ended any other way; Outcome and Message say how and
+	// what had been changed by then.
+	ChangeFailed = "change_failed"
 	// Test is 'cfrollback notify --test' and 'cfrollback test webhooks'.
 	Test = "test"
 )
@@ -44,6 +57,7 @@ type Event struct {
 	Service    string    `json:"service"`
 	Host       string    `json:"host"`
 	RunID      string    `json:"run_id,omitempty"`
+	Command    string    `json:"command,omitempty"`
 	Outcome    string    `json:"outcome,omitempty"`
 	Backup     string    `json:"backup,omitempty"`
 	FailedDir  string    `json:"failed_dir,omitempty"`
@@ -54,8 +68,9 @@ type Event struct {
 
 // Payload renders ev as the body a kind of webhook expects: generic gets the
 // Event itself, slack {"text": message}, statuspage an incident whose status is
-// resolved after rollback_complete, identified when a rollback has started and
-// investigating otherwise.
+// resolved after rollback_complete and change_complete, identified when a rollback,
+// undo or change has started and investigating otherwise (an undo puts back an install
+// judged broken: the incident is not over). A change's incident names its command.
 func Payload(kind string, ev Event) ([]byte, error) {
 	switch kind {
 	case Generic, "":
@@ -65,13 +80,16 @@ func Payload(kind string, ev Event) ([]byte, error) {
 	case StatusPage:
 		status := "investigating"
 		switch ev.Event {
-		case RollbackComplete:
+		case RollbackComplete, ChangeComplete:
 			status = "resolved"
-		case RollbackStarted:
+		case RollbackStarted, UndoStarted, ChangeStarted:
 			status = "identified"
 		}
-		return json.Marshal(map[string]any{"incident": map[string]string{
-			"name": ev.Service + ": " + strings.ReplaceAll(ev.Event, "_", " "), "status": status, "body": ev.Message}})
+		name := ev.Service + ": " + strings.ReplaceAll(ev.Event, "_", " ")
+		if ev.Command != "" {
+			name += " (" + ev.Command + ")"
+		}
+		return json.Marshal(map[string]any{"incident": map[string]string{"name": name, "status": status, "body": ev.Message}})
 	}
 	return nil, fmt.Errorf("unknown webhook kind %q", kind)
 }
@@ -109,8 +127,8 @@ func FromRun(res *runbook.Result) Event {
 	return ev
 }
 
-// Started describes a rollback that passed its preflight and is about to stop
-// the service.
+// Started describes a rollback (or undo) that passed its preflight and is about to
+// stop the service: rollback_started, or undo_started for undo.
 func Started(res *runbook.Result) Event {
 	host := hostname()
 	ev := Event{Event: RollbackStarted, Service: res.Service, Host: host, RunID: res.RunID, FailedDir: res.FailedDir, Time: time.Now().UTC()}
@@ -118,7 +136,34 @@ func Started(res *runbook.Result) Event {
 	if res.Backup != nil {
 		ev.Backup, to = res.Backup.Path, res.Backup.Name
 	}
+	switch res.Command {
+	case "undo":
+		ev.Event = UndoStarted
+		ev.Message = fmt.Sprintf("%s on %s: undo started (run %s): the failed install %s is put back; the service stops now", res.Service, host, res.RunID, res.FailedDir)
+		return ev
+	case runbook.VersionCommand:
+		to = "another claude-flow version (rollback --to-version)"
+	}
 	ev.Message = fmt.Sprintf("%s on %s: rollback to %s started (run %s); the service stops now", res.Service, host, to, res.RunID)
+	return ev
+}
+
+// FromNotice describes a change (runbook.RunChange, the database procedures): at its
+// start (n.Outcome "") change_started, at its end change_complete (ok) or change_failed.
+func FromNotice(n runbook.Notice) Event {
+	host := hostname()
+	ev := Event{Event: ChangeStarted, Command: n.Command, Service: n.Service, Host: host, RunID: n.RunID, Outcome: n.Outcome,
+		Backup: n.Backup, DowntimeMS: n.DowntimeMS, Time: time.Now().UTC()}
+	switch n.Outcome {
+	case "":
+		ev.Message = fmt.Sprintf("%s on %s: %s started (run %s): %s", n.Service, host, n.Command, n.RunID, n.Summary)
+	case "ok":
+		ev.Event = ChangeComplete
+		ev.Message = fmt.Sprintf("%s on %s: %s done (run %s): %s", n.Service, host, n.Command, n.RunID, n.Summary)
+	default:
+		ev.Event = ChangeFailed
+		ev.Message = fmt.Sprintf("%s on %s: %s %s (run %s): %s: %s; see 'cfrollback history'", n.Service, host, n.Command, n.Outcome, n.RunID, n.Summary, n.Error)
+	}
 	return ev
 }
 

@@ -30,7 +30,8 @@ func TestPayloads(t *testing.T) {
 	if b, _ := Payload(Slack, ev); string(b) != `{"text":"restored"}` {
 		t.Errorf("slack: %s", b)
 	}
-	for name, status := range map[string]string{RollbackComplete: "resolved", RollbackStarted: "identified", RollbackFailed: "investigating", UndoComplete: "investigating", Test: "investigating"} {
+	for name, status := range map[string]string{RollbackComplete: "resolved", RollbackStarted: "identified", RollbackFailed: "investigating",
+		UndoStarted: "identified", UndoComplete: "investigating", Test: "investigating"} {
 		ev.Event = name
 		b, _ := Payload(StatusPage, ev)
 		var sp struct{ Incident map[string]string }
@@ -66,6 +67,43 @@ func TestFromRun(t *testing.T) {
 	if ev.Event != RollbackStarted || ev.Outcome != "" || ev.FailedDir != "/opt/app-failed-x" ||
 		!strings.Contains(ev.Message, "rollback to backup-20250101-000000.tar.gz started (run r2); the service stops now") {
 		t.Errorf("started: %+v", ev)
+	}
+}
+
+// A change's events carry its command, and every kind of webhook renders them: generic
+// with "command", slack its message, statuspage an incident named after the command.
+func TestChangePayloads(t *testing.T) {
+	n := runbook.Notice{RunID: "r4", Command: "config set", Service: "svc", Summary: "set claude.model in /opt/app/config.json"}
+	for _, c := range []struct {
+		outcome, err, event, status, msg string
+	}{
+		{"", "", ChangeStarted, "identified", "svc on " + hostname() + ": config set started (run r4): set claude.model in /opt/app/config.json"},
+		{"ok", "", ChangeComplete, "resolved", "config set done (run r4): set claude.model"},
+		{"failed", "journal: disk full", ChangeFailed, "investigating", "config set failed (run r4): set claude.model in /opt/app/config.json: journal: disk full; see 'cfrollback history'"},
+	} {
+		n.Outcome, n.Error = c.outcome, c.err
+		ev := FromNotice(n)
+		if ev.Event != c.event || ev.Command != "config set" || ev.RunID != "r4" || ev.Outcome != c.outcome || !strings.Contains(ev.Message, c.msg) {
+			t.Errorf("%q: %+v", c.outcome, ev)
+		}
+		b, err := Payload(Generic, ev)
+		var generic map[string]any
+		if err != nil || json.Unmarshal(b, &generic) != nil || generic["command"] != "config set" || generic["event"] != c.event {
+			t.Errorf("generic %s %v", b, err)
+		}
+		if b, _ := Payload(Slack, ev); !strings.Contains(string(b), `"text":"svc on `) || !strings.Contains(string(b), "config set") {
+			t.Errorf("slack %s", b)
+		}
+		b, _ = Payload(StatusPage, ev)
+		var sp struct{ Incident map[string]string }
+		if err := json.Unmarshal(b, &sp); err != nil || sp.Incident["status"] != c.status ||
+			sp.Incident["name"] != "svc: "+strings.ReplaceAll(c.event, "_", " ")+" (config set)" || sp.Incident["body"] != ev.Message {
+			t.Errorf("statuspage %s", b)
+		}
+	}
+	ev := Started(&runbook.Result{RunID: "r5", Service: "svc", Command: "undo", FailedDir: "/opt/app-failed-x"})
+	if ev.Event != UndoStarted || !strings.Contains(ev.Message, "undo started (run r5): the failed install /opt/app-failed-x is put back; the service stops now") {
+		t.Errorf("undo started: %+v", ev)
 	}
 }
 

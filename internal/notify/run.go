@@ -43,12 +43,33 @@ func NewRun(cfg settings.NotifyConfig, log io.Writer, userAgent string, warn fun
 	return &RunNotifier{Notifier: New(cfg, log, userAgent), Hooks: cfg.Webhooks, Warn: warn}
 }
 
-// Starting sends rollback_started in the background (a dry run sends nothing).
+var _ runbook.ChangeNotifier = (*RunNotifier)(nil)
+
+// Starting sends rollback_started (undo_started) in the background (a dry run sends nothing).
 func (r *RunNotifier) Starting(ctx context.Context, res *runbook.Result) {
 	if len(r.Hooks) == 0 || res == nil || res.DryRun || res.RunID == "" {
 		return
 	}
 	r.startInBackground(ctx, Started(res))
+}
+
+// ChangeStarted sends change_started in the background.
+func (r *RunNotifier) ChangeStarted(ctx context.Context, n runbook.Notice) {
+	if len(r.Hooks) == 0 || n.RunID == "" {
+		return
+	}
+	r.startInBackground(ctx, FromNotice(n))
+}
+
+// ChangeFinished waits for change_started, then sends change_complete or change_failed
+// (as Finished does for a rollback).
+func (r *RunNotifier) ChangeFinished(ctx context.Context, n runbook.Notice) {
+	if n.RunID == "" {
+		r.finish(ctx, nil)
+		return
+	}
+	ev := FromNotice(n)
+	r.finish(ctx, &ev)
 }
 
 // startInBackground sends ev without waiting; Finished waits for it.
@@ -139,7 +160,7 @@ func (r *RunNotifier) waitStarted() {
 func (r *RunNotifier) warn(ds []Delivery) {
 	for _, d := range ds {
 		if !d.OK && r.Warn != nil {
-			r.Warn(fmt.Sprintf("notification %s (%s) not delivered after %d attempts: %s; the rollback itself is unaffected",
+			r.Warn(fmt.Sprintf("notification %s (%s) not delivered after %d attempts: %s; the run itself is unaffected",
 				d.Name, d.URL, d.Attempts, d.Error))
 		}
 	}

@@ -40,8 +40,9 @@ func (e *JournalError) Unwrap() error { return e.Err }
 // Is makes a *JournalError match ErrJournal.
 func (e *JournalError) Is(target error) bool { return target == ErrJournal }
 
-// ChangedError is a failure after a database procedure changed something, with the
-// service never stopped (exit 1, not 3): Hint says what was changed and what to do.
+// ChangedError is a failure of a procedure with the service never stopped (exit 1, not
+// 3): after a database procedure changed something, or a journal write that failed in
+// a change (RunChange). Hint says what was changed (or that nothing was) and what to do.
 type ChangedError struct {
 	Step string
 	Err  error
@@ -69,6 +70,8 @@ type DBDeps struct {
 	Probes []health.Prober
 	Now    func() time.Time
 	Events func(Event)
+	// Notifier hears the run begin (after its intent) and end; nil: nobody.
+	Notifier ChangeNotifier
 	// wrapJournal, when set, wraps the opened journal (tests: a writer that fails).
 	wrapJournal func(journalWriter) journalWriter
 }
@@ -88,18 +91,6 @@ type (
 		Backup      string   `json:"backup,omitempty"`
 		StopService bool     `json:"stop_service,omitempty"`
 	}
-	dbStepDone struct {
-		DurationMS int64  `json:"duration_ms"`
-		Detail     string `json:"detail"`
-		Data       any    `json:"data,omitempty"`
-	}
-	dbStepFailed struct {
-		DurationMS int64  `json:"duration_ms"`
-		Error      string `json:"error"`
-	}
-	dbNote struct {
-		Message string `json:"message"`
-	}
 	dbOutcome struct {
 		Outcome    string   `json:"outcome"`
 		Backup     string   `json:"backup,omitempty"`
@@ -110,22 +101,18 @@ type (
 	}
 )
 
-// dbRunner is one database procedure's run: the runner's lock, human log, events and
-// clock, with its own journal writer, effects and steps.
+// dbRunner is one database procedure's run: a Proc with its own effects and service.
 type dbRunner struct {
-	*runner
-	dd    DBDeps
-	jw    journalWriter
-	jerr  error // the first journal write that failed; nothing more is written
-	fx    dbEffects
-	m     service.Manager
-	steps []StepResult
+	*Proc
+	dd DBDeps
+	fx dbEffects
+	m  service.Manager
 }
 
 func newDBRunner(cfg settings.Config, command string, dryRun bool, args []string, killAt string, deps DBDeps) *dbRunner {
-	r := newRunner(Options{Config: cfg, Command: command, DryRun: dryRun, Args: args, KillAt: killAt},
-		Deps{Now: deps.Now, Events: deps.Events, Probes: deps.Probes})
-	d := &dbRunner{runner: r, dd: deps, steps: []StepResult{}}
+	p := newProc(Options{Config: cfg, Command: command, DryRun: dryRun, Args: args, KillAt: killAt},
+		Deps{Now: deps.Now, Events: deps.Events, Probes: deps.Probes}, deps.wrapJournal, deps.Notifier)
+	d := &dbRunner{Proc: p, dd: deps}
 	d.fx = realDBEffects{}
 	if dryRun {
 		d.fx = dryRunDBEffects{busy: cfg.Database.BusyTimeout}
@@ -133,39 +120,7 @@ func newDBRunner(cfg settings.Config, command string, dryRun bool, args []string
 	return d
 }
 
-// begin takes the lock and opens the journal (neither in a dry run).
-func (d *dbRunner) begin() (func(), error) {
-	release, err := d.runner.begin()
-	if err != nil {
-		return nil, err
-	}
-	if d.j != nil {
-		d.jw = d.j
-		if d.dd.wrapJournal != nil {
-			d.jw = d.dd.wrapJournal(d.jw)
-		}
-	}
-	return release, nil
-}
-
-// record appends to the journal. The first failure is kept and returned for it and
-// for every later record: the journal's state after a failed write is unknown.
-func (d *dbRunner) record(event, step string, data any) error {
-	if d.jw == nil {
-		return nil
-	}
-	if d.jerr != nil {
-		return d.jerr
-	}
-	if _, err := d.jw.Append(d.runID, event, step, data); err != nil {
-		d.jerr = &JournalError{Path: d.cfg.Journal, Event: event, Err: err}
-		d.warn("%v; this run stops here", d.jerr)
-		return d.jerr
-	}
-	return nil
-}
-
-func (d *dbRunner) intent(it dbIntent) error {
+func (d *dbRunner) intent(ctx context.Context, it dbIntent, summary string) error {
 	host, _ := os.Hostname()
 	it.Command, it.Args, it.User, it.Host, it.PID = d.opt.Command, d.opt.Args, whoami(), host, os.Getpid()
 	it.InstallDir = d.res.InstallDir
@@ -173,43 +128,8 @@ func (d *dbRunner) intent(it dbIntent) error {
 		return &StepError{Step: "journal", Err: err, Hint: "nothing was changed; fix the journal path or its permissions ('cfrollback settings' shows where it points)"}
 	}
 	d.hlog.printf("%s initiated by %s (run %s)", d.opt.Command, whoami(), d.runID)
+	d.notifyStarted(ctx, summary)
 	return nil
-}
-
-// step runs fn as a journaled step; in a dry run fn runs too, with dry-run effects.
-// A journal write that fails ends the step with that error; the caller learns from
-// errors.Is(err, ErrJournal) after fn ran (done reports whether fn succeeded).
-func (d *dbRunner) step(ctx context.Context, name string, fn func(ctx context.Context) (detail string, data any, err error)) (done bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return false, d.fail(name, fmt.Errorf("cancelled before %s: %w", name, context.Cause(ctx)))
-	}
-	d.event(Event{Kind: "step_start", Step: name})
-	if err := d.record(journal.EventStepStart, name, nil); err != nil {
-		return false, d.fail(name, err)
-	}
-	d.maybeKill(name, "start")
-	t0 := time.Now()
-	detail, data, err := fn(ctx)
-	dur := time.Since(t0)
-	if err != nil {
-		d.steps = append(d.steps, StepResult{Name: name, Status: "failed", DurationMS: dur.Milliseconds(), Detail: err.Error()})
-		d.event(Event{Kind: "step_failed", Step: name, Message: err.Error(), Duration: dur})
-		if jerr := d.record(journal.EventStepFailed, name, dbStepFailed{DurationMS: dur.Milliseconds(), Error: err.Error()}); jerr != nil {
-			err = fmt.Errorf("%w (and %w)", err, jerr)
-		}
-		return false, d.fail(name, err)
-	}
-	status := "done"
-	if d.opt.DryRun {
-		status = "planned"
-	}
-	d.steps = append(d.steps, StepResult{Name: name, Status: status, DurationMS: dur.Milliseconds(), Detail: detail})
-	d.event(Event{Kind: "step_done", Step: name, Message: detail, Duration: dur})
-	if err := d.record(journal.EventStepDone, name, dbStepDone{DurationMS: dur.Milliseconds(), Detail: detail, Data: data}); err != nil {
-		return true, d.fail(name, err)
-	}
-	d.maybeKill(name, "done")
-	return true, nil
 }
 
 // manager builds the service manager once.
@@ -242,7 +162,7 @@ func (d *dbRunner) startAgain(ctx context.Context) error {
 	d.info("%s was started again", d.m.Name())
 	// Best effort: when the journal is what failed, the returned error says so already.
 	if d.jerr == nil {
-		_ = d.record("note", "", dbNote{Message: d.m.Name() + " started again after the run failed"})
+		_ = d.record("note", "", notePayload{Message: d.m.Name() + " started again after the run failed"})
 	}
 	return nil
 }
@@ -283,6 +203,15 @@ func (d *dbRunner) recordOutcome(o dbOutcome, err error) error {
 		}
 		return fmt.Errorf("%w (and %w)", err, jerr)
 	}
+	return err
+}
+
+// finish journals the outcome (recordOutcome) and tells the notifier.
+func (d *dbRunner) finish(ctx context.Context, o dbOutcome, err error) error {
+	err = d.recordOutcome(o, err)
+	n := d.notice(o.Outcome, err)
+	n.DowntimeMS, n.Backup = o.DowntimeMS, o.Backup
+	d.notifyFinished(ctx, n)
 	return err
 }
 

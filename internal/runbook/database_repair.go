@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/settings"
@@ -165,7 +166,7 @@ func repairDatabases(ctx context.Context, opt DBCheckOptions, deps DBDeps, res *
 		for _, i := range corrupt {
 			names = append(names, res.Databases[i].Name)
 		}
-		if err := d.intent(dbIntent{Databases: names}); err != nil {
+		if err := d.intent(ctx, dbIntent{Databases: names}, "repair the corrupt database(s) "+strings.Join(names, ", ")); err != nil {
 			return err
 		}
 		rec, err := d.recoverDB(ctx)
@@ -218,7 +219,7 @@ func repairDatabases(ctx context.Context, opt DBCheckOptions, deps DBDeps, res *
 			res.Plan = append(res.Plan, s.Name+": "+s.Detail)
 		}
 	}
-	return d.recordOutcome(dbOutcome{Outcome: res.Outcome, Kept: keptFiles(res)}, err)
+	return d.finish(ctx, dbOutcome{Outcome: res.Outcome, Kept: keptFiles(res)}, err)
 }
 
 // repairOne repairs a corrupt database and, when that is not clean, finds the newest

@@ -100,7 +100,11 @@ func (d *dbRunner) refuseRestore(ctx context.Context, res *DBRestoreResult, err 
 }
 
 func (d *dbRunner) restore(ctx context.Context, opt DBRestoreOptions, res *DBRestoreResult, backupFile, target string) error {
-	if err := d.intent(dbIntent{Databases: []string{opt.DB.Name}, Target: target, Backup: backupFile, StopService: opt.StopService}); err != nil {
+	summary := fmt.Sprintf("restore database %s (%s) from %s", opt.DB.Name, target, filepath.Base(backupFile))
+	if opt.StopService {
+		summary += "; the service is stopped for it"
+	}
+	if err := d.intent(ctx, dbIntent{Databases: []string{opt.DB.Name}, Target: target, Backup: backupFile, StopService: opt.StopService}, summary); err != nil {
 		return err
 	}
 	rec, err := d.recoverDB(ctx)
@@ -299,7 +303,7 @@ func (d *dbRunner) finishRestore(ctx context.Context, res *DBRestoreResult, err 
 	if res.Failed != nil {
 		kept = append(kept, res.Failed.Path)
 	}
-	err = d.recordOutcome(dbOutcome{Outcome: res.Outcome, Backup: res.Backup, Kept: kept, DowntimeMS: res.DowntimeMS}, err)
+	err = d.finish(ctx, dbOutcome{Outcome: res.Outcome, Backup: res.Backup, Kept: kept, DowntimeMS: res.DowntimeMS}, err)
 	if err != nil {
 		res.Error = err.Error()
 	}

@@ -31,9 +31,17 @@ type Deps struct {
 	Probes []health.Prober
 	Now    func() time.Time
 	Events func(Event)
-	// Notifier hears that a rollback passed its preflight and stops the
-	// service now (webhooks: internal/notify); nil: nobody.
+	// Notifier hears that a rollback (emergency, rollback --to, --to-version) or
+	// an undo passed its preflight and stops the service now (webhooks:
+	// internal/notify); nil: nobody.
 	Notifier Notifier
+}
+
+// notifyStarting tells the Notifier that the run stops the service now (not in a dry run).
+func (r *runner) notifyStarting(ctx context.Context) {
+	if r.deps.Notifier != nil && !r.opt.DryRun {
+		r.deps.Notifier.Starting(ctx, r.res)
+	}
 }
 
 // Notifier is told when a run is about to stop the service. It must return

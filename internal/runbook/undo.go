@@ -153,6 +153,7 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 		InstallDir: r.res.InstallDir, FailedDir: failed, KeptDir: r.res.KeptDir, FailedID: failedID}); err != nil {
 		return &StepError{Step: "journal", Err: err}
 	}
+	r.notifyStarting(ctx)
 	if err := r.step(ctx, "stop", r.stopService); err != nil {
 		return err
 	}

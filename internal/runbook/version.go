@@ -139,6 +139,7 @@ func (v *versionRun) procedure(ctx context.Context) error {
 	if v.res.FromVersion == v.o.To {
 		return v.alreadyThere(ctx)
 	}
+	r.notifyStarting(ctx)
 	if err := r.step(ctx, "stop", r.stopService); err != nil {
 		v.startAgain(ctx)
 		return err
