@@ -2,20 +2,16 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
-	"github.com/cfrollback/cfrollback/internal/fsutil"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -28,8 +24,6 @@ type agentsOptions struct {
 	// DryRun (import, reset): validate and list what would change; write nothing.
 	DryRun bool
 }
-
-func agentsBackupDir(cfg settings.Config) string { return filepath.Join(cfg.Backup.Dir, "agents") }
 
 func newAgentsCmd(f *Factory) *cobra.Command {
 	opts := &agentsOptions{IO: f.IO, Now: time.Now}
@@ -77,7 +71,7 @@ existing file is never overwritten).` + exitStatusHelp("0  written", "1  the dir
 			if err := load(); err != nil {
 				return err
 			}
-			name, b, err := opts.export("agents export", output, "agents-backup-")
+			name, b, err := runbook.ExportAgents(opts.Config, "agents export", output, "agents-backup-", opts.Now())
 			if err != nil {
 				return err
 			}
@@ -91,29 +85,6 @@ existing file is never overwritten).` + exitStatusHelp("0  written", "1  the dir
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the bundle to this file")
 	return cmd
-}
-
-// export writes the current agents dir as a bundle.
-func (o *agentsOptions) export(reason, output, prefix string) (string, appconfig.Bundle, error) {
-	dir := o.Config.AgentsPath()
-	files, err := appconfig.ReadDir(dir)
-	if err != nil {
-		return "", appconfig.Bundle{}, fmt.Errorf("read agents dir: %w", err)
-	}
-	b := appconfig.NewBundle(dir, files, appconfig.AppVersion(o.Config.InstallDir), reason, o.Now())
-	if output == "" {
-		// <backup.dir>/agents: a deploy user may own it, other users must not write it
-		// (the checkpoints' rule, fsutil.CheckSharedDir)
-		if err := fsutil.MkdirShared(agentsBackupDir(o.Config), 0o700); err != nil {
-			return "", b, fmt.Errorf("write agents bundle: %w", fsutil.WithKey(err, "backup.dir"))
-		}
-		output = filepath.Join(agentsBackupDir(o.Config), appconfig.CheckpointName(prefix, b.Time))
-	}
-	name, err := appconfig.WriteBundle(output, b)
-	if err != nil {
-		return "", b, fmt.Errorf("write agents bundle: %w", err)
-	}
-	return name, b, nil
 }
 
 func newAgentsImportCmd(opts *agentsOptions, load func() error) *cobra.Command {
@@ -139,7 +110,7 @@ directory is looked up in <backup.dir>/agents.` +
 				return err
 			}
 			if !fileExists(file) && !strings.ContainsRune(file, '/') {
-				if alt := filepath.Join(agentsBackupDir(opts.Config), file); fileExists(alt) {
+				if alt := filepath.Join(runbook.AgentsBackupDir(opts.Config), file); fileExists(alt) {
 					file = alt
 				}
 			}
@@ -147,7 +118,7 @@ directory is looked up in <backup.dir>/agents.` +
 			if err != nil {
 				return fmt.Errorf("%w; nothing was changed", err)
 			}
-			return opts.replace("agents import", map[string]any{"from": file}, b.Files)
+			return opts.replace(cmd.Context(), runbook.AgentsImportCommand, runbook.AgentsIntent{From: file}, b.Files)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "bundle to import")
@@ -175,7 +146,7 @@ func newAgentsResetCmd(opts *agentsOptions, load func() error) *cobra.Command {
 			if err := load(); err != nil {
 				return err
 			}
-			return opts.replace("agents reset", map[string]any{"template": template}, files)
+			return opts.replace(cmd.Context(), runbook.AgentsResetCommand, runbook.AgentsIntent{Template: template}, files)
 		},
 	}
 	cmd.Flags().StringVar(&template, "template", "", "built-in set: "+strings.Join(appconfig.Templates(), ", "))
@@ -183,71 +154,34 @@ func newAgentsResetCmd(opts *agentsOptions, load func() error) *cobra.Command {
 	return cmd
 }
 
-type agentsChangeResult struct {
-	RunID      string `json:"run_id"`
-	Dir        string `json:"dir"`
-	Files      int    `json:"files"`
-	Agents     int    `json:"agents"`
-	Checkpoint string `json:"checkpoint,omitempty"`
-	Undo       string `json:"undo,omitempty"`
+// agentsPlan is what --dry-run prints: the files the new set adds, changes (content
+// or mode) and removes against the current dir.
+type agentsPlan struct {
+	*runbook.AgentsResult
+	DryRun bool `json:"dry_run"`
+	appconfig.ReplacePlan
 }
 
-// replace validates files as a set and swaps them in, journaled and locked.
-func (o *agentsOptions) replace(command string, intent map[string]any, files []appconfig.BundleFile) error {
-	agents, err := appconfig.ValidateSet(files)
+// replace swaps a new set in through the procedure (runbook.ReplaceAgents) and prints it.
+func (o *agentsOptions) replace(ctx context.Context, command string, intent runbook.AgentsIntent, files []appconfig.BundleFile) error {
+	res, _, err := runbook.ReplaceAgents(ctx, o.Config, command, intent, files, o.DryRun, os.Args[1:], changeDeps(o.IO, o.JSON, o.Config))
 	if err != nil {
-		return err
+		return dbHinted(err)
 	}
-	dir := o.Config.AgentsPath()
-	res := agentsChangeResult{Dir: dir, Files: len(files), Agents: agents}
 	if o.DryRun {
-		return o.planReplace(res, files)
-	}
-	intent["dir"], intent["files"] = dir, len(files)
-	runID, err := appconfig.Journaled(o.Config.Lock, o.Config.Journal, command, intent, func() (map[string]any, error) {
-		if _, err := os.Stat(dir); err == nil {
-			name, _, err := o.export("before "+command, "", "agents-checkpoint-")
-			if err != nil {
-				return nil, fmt.Errorf("checkpoint the current set (nothing was changed): %w", err)
-			}
-			res.Checkpoint = name
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		err := appconfig.ReplaceDir(dir, files, o.Now())
-		return map[string]any{"checkpoint": res.Checkpoint, "agents": agents}, err
-	})
-	res.RunID = runID
-	if err != nil {
-		return err
-	}
-	if res.Checkpoint != "" {
-		res.Undo = "cfrollback agents import --file " + res.Checkpoint
+		return o.printPlan(agentsPlan{AgentsResult: res, DryRun: true, ReplacePlan: *res.Plan})
 	}
 	if o.JSON {
 		return ui.JSON(o.IO.Out, res)
 	}
-	fmt.Fprintf(o.IO.Out, "%s now holds %d files, %d agent definitions (run %s)\n", dir, res.Files, res.Agents, runID)
+	fmt.Fprintf(o.IO.Out, "%s now holds %d files, %d agent definitions (run %s)\n", res.Dir, res.Files, res.Agents, res.RunID)
 	if res.Undo != "" {
 		fmt.Fprintf(o.IO.ErrOut, "checkpoint %s; undo with: %s\n", res.Checkpoint, res.Undo)
 	}
 	return nil
 }
 
-// agentsPlan is what --dry-run prints: the files the new set adds, changes (content
-// or mode) and removes against the current dir.
-type agentsPlan struct {
-	agentsChangeResult
-	DryRun bool `json:"dry_run"`
-	appconfig.ReplacePlan
-}
-
-func (o *agentsOptions) planReplace(res agentsChangeResult, files []appconfig.BundleFile) error {
-	p, err := appconfig.PlanReplace(res.Dir, files)
-	if err != nil {
-		return err
-	}
-	plan := agentsPlan{agentsChangeResult: res, DryRun: true, ReplacePlan: p}
+func (o *agentsOptions) printPlan(plan agentsPlan) error {
 	if o.JSON {
 		return ui.JSON(o.IO.Out, plan)
 	}
@@ -260,127 +194,6 @@ func (o *agentsOptions) planReplace(res agentsChangeResult, files []appconfig.Bu
 		}
 	}
 	fmt.Fprintf(o.IO.ErrOut, "dry run: %s would hold %d files, %d agent definitions (%d added, %d changed, %d removed, %d unchanged; the current set checkpointed first); nothing was changed\n",
-		res.Dir, res.Files, res.Agents, len(plan.Added), len(plan.Changed), len(plan.Removed), plan.Same)
+		plan.Dir, plan.Files, plan.Agents, len(plan.Added), len(plan.Changed), len(plan.Removed), plan.Same)
 	return nil
-}
-
-type agentsStatusResult struct {
-	Dir    string                  `json:"dir"`
-	OK     bool                    `json:"ok"`
-	Agents []appconfig.AgentStatus `json:"agents"`
-	Hive   *hiveStatus             `json:"hive,omitempty"`
-}
-
-type hiveStatus struct {
-	Path     string         `json:"path"`
-	Present  bool           `json:"present"`
-	ByStatus map[string]int `json:"by_status,omitempty"`
-	Error    string         `json:"error,omitempty"`
-}
-
-func newAgentsStatusCmd(opts *agentsOptions, load func() error) *cobra.Command {
-	var healthCheck bool
-	cmd := &cobra.Command{
-		Use:   "status [--health-check]",
-		Short: "Parse and check every agent definition; with --health-check, runtime counts",
-		Long: `Parse every Markdown definition's front matter and check it (name and
-description required, priority low|medium|high|critical or a number, names
-unique). With --health-check, also count the app's agents by status from table
-agents of <install>/.hive-mind/hive.db (opened read-only) when it exists.` +
-			exitStatusHelp("0  every definition is valid", "1  a definition is invalid, there are none, or hive.db cannot be read"),
-		Example: `  cfrollback agents status
-  cfrollback agents status --health-check --json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := load(); err != nil {
-				return err
-			}
-			return runAgentsStatus(cmd.Context(), opts, healthCheck)
-		},
-	}
-	cmd.Flags().BoolVar(&healthCheck, "health-check", false, "also read runtime agent counts from .hive-mind/hive.db")
-	return cmd
-}
-
-func runAgentsStatus(ctx context.Context, opts *agentsOptions, healthCheck bool) error {
-	dir := opts.Config.AgentsPath()
-	res := agentsStatusResult{Dir: dir, Agents: []appconfig.AgentStatus{}}
-	sts, valid, ok, err := appconfig.SetStatus(dir)
-	if err != nil {
-		return err
-	}
-	res.Agents, res.OK = sts, ok
-	if healthCheck {
-		h := &hiveStatus{Path: filepath.Join(opts.Config.InstallDir, ".hive-mind", "hive.db")}
-		if _, err := os.Stat(h.Path); err == nil {
-			h.Present = true
-			if h.ByStatus, err = appconfig.HiveCounts(ctx, h.Path); err != nil {
-				h.Error, res.OK = err.Error(), false
-			}
-		}
-		res.Hive = h
-	}
-	if opts.JSON {
-		if err := ui.JSON(opts.IO.Out, res); err != nil {
-			return err
-		}
-	} else {
-		printAgentsStatus(opts.IO, res, valid)
-	}
-	if !res.OK {
-		return exitError{ExitFailed}
-	}
-	return nil
-}
-
-func printAgentsStatus(io *ui.IO, res agentsStatusResult, valid int) {
-	p := io.OutPalette()
-	tb := ui.NewTable("NAME", "TYPE", "PRIORITY", "CAPABILITIES", "FILE", "STATUS")
-	for _, s := range res.Agents {
-		name, typ, prio, caps := "-", "-", "-", 0
-		if a := s.Agent; a != nil {
-			name, typ, caps = orDash(a.Name), orDash(a.Type), len(a.Capabilities)
-			if a.Priority != nil {
-				prio = fmt.Sprint(a.Priority)
-			}
-		}
-		status := "ok"
-		switch {
-		case !s.OK():
-			status = "INVALID: " + strings.Join(s.Errors, "; ")
-		case s.Agent == nil:
-			status = "not a definition"
-		case len(s.Warnings) > 0:
-			status = "ok (" + strings.Join(s.Warnings, "; ") + ")"
-		}
-		tb.Row(name, typ, prio, strconv.Itoa(caps), s.File, status)
-	}
-	_ = tb.Render(io.Out)
-	if h := res.Hive; h != nil {
-		switch {
-		case !h.Present:
-			fmt.Fprintf(io.Out, "runtime: %s does not exist (no hive-mind state)\n", h.Path)
-		case h.Error != "":
-			fmt.Fprintf(io.Out, "runtime: %s %s\n", p.Red("cannot read"), h.Error)
-		default:
-			keys := make([]string, 0, len(h.ByStatus))
-			for k := range h.ByStatus {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			parts := make([]string, len(keys))
-			for i, k := range keys {
-				parts[i] = fmt.Sprintf("%s %d", k, h.ByStatus[k])
-			}
-			fmt.Fprintf(io.Out, "runtime agents (%s): %s\n", h.Path, orDash(strings.Join(parts, ", ")))
-		}
-	}
-	switch {
-	case len(res.Agents) == 0:
-		fmt.Fprintf(io.Out, "%s no agent definitions in %s; 'cfrollback agents reset --template executive-assistant' installs a set\n", p.Red("FAIL:"), res.Dir)
-	case res.OK:
-		fmt.Fprintf(io.Out, "%s %d agent definitions valid\n", p.Green("OK:"), valid)
-	default:
-		fmt.Fprintf(io.Out, "%s problems found in %s\n", p.Red("FAIL:"), res.Dir)
-	}
 }
