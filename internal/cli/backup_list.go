@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -126,17 +127,6 @@ type backupMarkOptions struct {
 	Now    func() time.Time
 }
 
-type markResult struct {
-	ID     string    `json:"id"`
-	Path   string    `json:"path"`
-	Mark   string    `json:"mark"`
-	Reason string    `json:"reason,omitempty"`
-	Time   time.Time `json:"time"`
-	// Was is the mark before this one ("" for none); DryRun: nothing was written.
-	Was    string `json:"was,omitempty"`
-	DryRun bool   `json:"dry_run,omitempty"`
-}
-
 func newBackupMarkCmd(f *Factory) *cobra.Command {
 	opts := &backupMarkOptions{IO: f.IO, Now: time.Now}
 	cmd := &cobra.Command{
@@ -180,24 +170,9 @@ func runBackupMark(ctx context.Context, opts *backupMarkOptions) error {
 		return err
 	}
 	m := backup.Mark{Value: opts.Value, Time: opts.Now(), Reason: opts.Reason, By: "manual"}
-	res := markResult{ID: backup.ID(c.Name), Path: c.Path, Mark: m.Value, Reason: m.Reason, Time: m.Time, DryRun: opts.DryRun}
-	store := backupStore(opts.Config)
-	if opts.DryRun {
-		st, err := store.Load()
-		if err != nil {
-			return fmt.Errorf("mark %s: %w", res.ID, err)
-		}
-		if old := st.Get(c.Name).Mark; old != nil {
-			res.Was = old.Value
-		}
-	} else if err := store.Update(ctx, func(st *backup.State) error {
-		if old := st.Get(c.Name).Mark; old != nil {
-			res.Was = old.Value
-		}
-		st.SetMark(c.Name, m)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("mark %s: %w", res.ID, err)
+	res, err := runbook.MarkBackup(ctx, opts.Config, backupStore(opts.Config), c, m, opts.DryRun, os.Args[1:], changeDeps(opts.IO, opts.JSON, opts.Config))
+	if err != nil {
+		return dbHinted(err)
 	}
 	if opts.JSON {
 		return ui.JSON(opts.IO.Out, res)

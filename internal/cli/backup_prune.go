@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -24,18 +23,6 @@ type backupPruneOptions struct {
 	FailedOlderThan string
 	DryRun          bool
 	Now             func() time.Time
-}
-
-type pruneResult struct {
-	DryRun     bool               `json:"dry_run"`
-	Keep       int                `json:"keep"`
-	MaxAge     string             `json:"max_age"`
-	Backups    []backup.PruneItem `json:"backups"`
-	FailedDirs []backup.PruneItem `json:"failed_dirs"`
-	Deleted    int                `json:"deleted"`
-	Freed      int64              `json:"freed_bytes"`
-	Errors     []string           `json:"errors"`
-	Standby    string             `json:"standby,omitempty"` // the standby dropped with its backup
 }
 
 func newBackupPruneCmd(f *Factory) *cobra.Command {
@@ -106,62 +93,10 @@ func runBackupPrune(ctx context.Context, opts *backupPruneOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := backupStore(cfg).Load()
-	if err != nil {
-		return err
-	}
-	inUse, err := backup.InUse(cfg.Journal, cfg.Lock)
-	if err != nil {
-		return fmt.Errorf("backup prune: %w", err)
-	}
-	popt := backup.PruneOptions{Keep: opts.Keep, MaxAge: maxAge, Now: opts.Now(), InUse: inUse, FailedOlderThan: failedAge}
-	res := pruneResult{DryRun: opts.DryRun, Keep: opts.Keep, MaxAge: ui.FormatDuration(maxAge), Errors: []string{}}
-	res.Backups = backup.PlanPrune(cands, st, popt)
-	glob := strings.NewReplacer("{install}", cfg.InstallDir, "{ts}", "*").Replace(cfg.FailedDirPattern)
-	dirs, err := backup.FailedDirs(glob)
-	if err != nil {
-		return fmt.Errorf("list failed dirs %s: %w", glob, err)
-	}
-	res.FailedDirs = backup.PlanFailedDirs(dirs, popt)
-
-	if !opts.DryRun {
-		var gone []string
-		for _, it := range res.Backups {
-			if !it.Delete {
-				continue
-			}
-			if err := os.Remove(it.Path); err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("delete %s: %v", it.Path, err))
-				continue
-			}
-			if err := os.Remove(backup.ManifestPath(it.Path)); err != nil && !os.IsNotExist(err) {
-				res.Errors = append(res.Errors, fmt.Sprintf("delete %s: %v", backup.ManifestPath(it.Path), err))
-			}
-			gone = append(gone, it.Path)
-			res.Deleted++
-			res.Freed += it.Size
-		}
-		for _, d := range res.FailedDirs {
-			if !d.Delete {
-				continue
-			}
-			if err := os.RemoveAll(d.Path); err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("delete %s: %v", d.Path, err))
-				continue
-			}
-			res.Deleted++
-			res.Freed += d.Size
-		}
-		if len(gone) > 0 {
-			if err := backupStore(cfg).Update(ctx, func(s *backup.State) error {
-				for _, p := range gone {
-					s.Forget(filepath.Base(p))
-				}
-				return nil
-			}); err != nil {
-				warnPrinter(opts.IO)(fmt.Sprintf("deleted backups are still listed in %s: %v", cfg.Backup.State, err))
-			}
-		}
+	popt := backup.PruneOptions{Keep: opts.Keep, MaxAge: maxAge, Now: opts.Now(), FailedOlderThan: failedAge}
+	res, err := runbook.PruneBackups(ctx, cfg, cands, popt, opts.DryRun, os.Args[1:], changeDeps(opts.IO, opts.JSON, cfg))
+	if res == nil || (err != nil && len(res.Errors) == 0) {
+		return dbHinted(err) // refused (nothing deleted), or the journal failed (the hint says what was deleted)
 	}
 	res.Standby = pruneStandby(ctx, opts.IO, cfg, opts.DryRun, res.Backups)
 	if opts.JSON {
@@ -182,7 +117,7 @@ func runBackupPrune(ctx context.Context, opts *backupPruneOptions) error {
 	return nil
 }
 
-func printPrune(io *ui.IO, res pruneResult, now time.Time) {
+func printPrune(io *ui.IO, res *runbook.PruneResult, now time.Time) {
 	p := io.OutPalette()
 	verb := "delete"
 	if res.DryRun {

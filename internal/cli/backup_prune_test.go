@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
@@ -14,7 +15,7 @@ import (
 // after it is not shifted onto another backup.
 func TestPrintPruneOneLinePerItem(t *testing.T) {
 	now := time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC)
-	res := pruneResult{Keep: 1, MaxAge: "7d",
+	res := &runbook.PruneResult{Keep: 1, MaxAge: "7d",
 		Backups: []backup.PruneItem{
 			{ID: "20250110-000000", Time: now.Add(-12 * time.Hour), Size: 1536, Reason: "one of the newest 1"},
 			{ID: "20250101-000000", Time: now.Add(-9*24*time.Hour - 12*time.Hour), Size: 3 << 30, Delete: true,

@@ -13,6 +13,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/assess"
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -151,17 +152,15 @@ func runBaselineRecord(ctx context.Context, opts *baselineOptions) error {
 	} else {
 		warner(opts.IO)(fmt.Sprintf("error lines not counted: %v", err))
 	}
-	switch {
-	case opts.DryRun:
-		if !opts.JSON {
+	runID, err := runbook.RecordBaseline(ctx, cfg, b, opts.DryRun, os.Args[1:], changeDeps(opts.IO, opts.JSON, cfg))
+	if err != nil {
+		return dbHinted(err)
+	}
+	if !opts.JSON {
+		if opts.DryRun {
 			fmt.Fprintf(opts.IO.Out, "baseline not recorded (--dry-run); %s would get:\n", assess.BaselinePath(cfg.StateDir))
-		}
-	default:
-		if err := assess.WriteBaseline(cfg.StateDir, b); err != nil {
-			return fmt.Errorf("record baseline: %w", err)
-		}
-		if !opts.JSON {
-			fmt.Fprintf(opts.IO.Out, "baseline recorded in %s\n", assess.BaselinePath(cfg.StateDir))
+		} else {
+			fmt.Fprintf(opts.IO.Out, "baseline recorded in %s (run %s)\n", assess.BaselinePath(cfg.StateDir), runID)
 		}
 	}
 	return printBaseline(opts.IO, opts.JSON, b)

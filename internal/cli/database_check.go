@@ -119,6 +119,7 @@ func runDatabaseCheck(ctx context.Context, opts *databaseCheckOptions) error {
 	}, runbook.DBDeps{
 		NewService: func(ctx context.Context) (service.Manager, error) { return opts.NewService(ctx, opts.Config) },
 		Events:     dbProgressPrinter(opts.IO, opts.JSON),
+		Notifier:   newRunNotifier(opts.IO, opts.Config),
 	})
 	if err != nil {
 		return dbHinted(err)

@@ -121,6 +121,7 @@ func runDatabaseRestore(ctx context.Context, opts *databaseRestoreOptions) error
 	}, runbook.DBDeps{
 		NewService: func(ctx context.Context) (service.Manager, error) { return opts.NewService(ctx, opts.Config) },
 		Events:     dbProgressPrinter(opts.IO, opts.JSON),
+		Notifier:   newRunNotifier(opts.IO, opts.Config),
 	})
 	if err != nil && len(res.Steps) == 0 {
 		return dbHinted(err) // refused before any step: nothing to show but the error

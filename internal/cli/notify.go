@@ -22,12 +22,6 @@ func newRunNotifier(io *ui.IO, cfg settings.Config) *notify.RunNotifier {
 	return notify.NewRun(cfg.Notify, io.ErrOut, "cfrollback/"+Version, warnPrinter(io))
 }
 
-// notifyAfterRun sends a finished run's outcome; it never changes the run's
-// outcome or exit code.
-func notifyAfterRun(ctx context.Context, io *ui.IO, cfg settings.Config, res *runbook.Result) {
-	newRunNotifier(io, cfg).Finished(ctx, res)
-}
-
 // changeDeps are the effects of a change (runbook.RunChange) run from the cli: its
 // progress and warnings on stderr, its start and end told to notify.webhooks.
 func changeDeps(io *ui.IO, asJSON bool, cfg settings.Config) runbook.ChangeDeps {

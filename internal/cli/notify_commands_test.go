@@ -95,8 +95,8 @@ func appText(t *testing.T, w string) string {
 var runIDField = regexp.MustCompile(`"run_id": "([^"]+)"`)
 
 // rollback --to and then undo each tell the webhook: rollback_started before
-// the stop and rollback_complete after it; undo_complete for the undo. A dry
-// run tells nobody.
+// the stop and rollback_complete after it; undo_started and undo_complete for
+// the undo. A dry run tells nobody.
 func TestRollbackAndUndoNotify(t *testing.T) {
 	w, settings, rc := notifySandbox(t)
 	if code, out, errOut := runCLI("--config", settings, "rollback", "--to", "latest", "--dry-run"); code != 0 {
@@ -131,7 +131,8 @@ func TestRollbackAndUndoNotify(t *testing.T) {
 		t.Fatalf("undo: exit %d, app %q\n%s\n%s", code, appText(t, w), out, errOut)
 	}
 	got, evs = rc.take()
-	if got != "undo_complete" || evs[0].Outcome != "ok" || !strings.Contains(evs[0].Message, "undo put the failed install back") {
+	if got != "undo_started,undo_complete" || evs[0].RunID != evs[1].RunID || evs[1].Outcome != "ok" ||
+		!strings.Contains(evs[0].Message, "undo started") || !strings.Contains(evs[1].Message, "undo put the failed install back") {
 		t.Errorf("undo notified %q %+v\n%s", got, evs, errOut)
 	}
 	if strings.Contains(errOut, "s3cr3t") {
