@@ -34,6 +34,9 @@ type deployOptions struct {
 	Args    []string
 	// NewService builds the service manager; tests replace it.
 	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
+	// PrintError prints an error as root does (JSON on stderr under --json), for the exit
+	// codes 20-22 that deploy returns after printing its result.
+	PrintError func(err error, code int)
 }
 
 func newDeployCmd(f *Factory) *cobra.Command {
@@ -91,6 +94,7 @@ the plan through the same code and runs nothing. Settings: docs/DEPLOY.md.` +
 				return err
 			}
 			opts.Config, opts.JSON, opts.Command, opts.Args = cfg, f.JSON, args, os.Args[1:]
+			opts.PrintError = func(err error, code int) { printError(f, err, code, "") }
 			return runDeploy(cmd.Context(), opts)
 		},
 	}
@@ -123,7 +127,7 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 		dd.Sampler = sm
 	}
 	res, err := runbook.Deploy(ctx, runbook.DeployOptions{Config: cfg, Command: opts.Command, DryRun: opts.DryRun, Args: opts.Args}, dd)
-	err = deployExit(printDeploy(opts.IO, opts.JSON, res, err))
+	err = deployExit(printDeploy(opts.IO, opts.JSON, res, err), opts.PrintError)
 	if res != nil && res.Rollback != nil {
 		emNotifier.Finished(ctx, res.Rollback)
 	}
@@ -148,15 +152,24 @@ func deployBaseline(ctx context.Context, io *ui.IO, cfg settings.Config, m servi
 		Interval: 100 * time.Millisecond, Now: time.Now})
 }
 
-// deployExit maps the deploy's outcomes to its exit codes; other errors keep theirs.
-func deployExit(err error) error {
-	switch {
-	case errors.Is(err, runbook.ErrDeployRollbackFailed):
-		return exitError{ExitDeployRollbackFailed}
-	case errors.Is(err, runbook.ErrDeployRolledBack):
-		return exitError{ExitDeployRolledBack}
-	case errors.Is(err, runbook.ErrDeployNotRolledBack):
-		return exitError{ExitDeployNotRolledBack}
+// deployExit maps the deploy's outcomes to its exit codes, printing the error with its hint;
+// other errors keep theirs.
+func deployExit(err error, printErr func(error, int)) error {
+	for _, o := range []struct {
+		sentinel error
+		code     int
+		hint     string
+	}{
+		{runbook.ErrDeployRollbackFailed, ExitDeployRollbackFailed, "the service may be down: 'cfrollback health-check --critical-only'; the rollback's own result above says what failed and what to run"},
+		{runbook.ErrDeployRolledBack, ExitDeployRolledBack, "the old version runs again; the evidence is above, in 'cfrollback history' and the journal"},
+		{runbook.ErrDeployNotRolledBack, ExitDeployNotRolledBack, "the new version may be half deployed; the 'next:' lines above name the backup to roll back to"},
+	} {
+		if errors.Is(err, o.sentinel) {
+			if printErr != nil {
+				printErr(withHint(err, o.hint), o.code)
+			}
+			return exitError{o.code}
+		}
 	}
 	var se *runbook.StepError
 	if errors.Is(err, runbook.ErrPreflight) && (!errors.As(err, &se) || se.Hint == "") {
