@@ -114,7 +114,7 @@ docs:
 NFPM ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 DEB_VERSION ?= 0.1.0+git$(COMMIT)
 deb: build man
-	mkdir -p dist/pkg/systemd && for u in configs/systemd/cfrollback-backup.service configs/systemd/cfrollback-backup.timer; do \
+	mkdir -p dist/pkg/systemd && for u in configs/systemd/cfrollback-backup.service configs/systemd/cfrollback-backup.timer configs/systemd/cfrollback-guard.service; do \
 	  sed 's|/usr/local/bin/cfrollback|/usr/bin/cfrollback|g' $$u > dist/pkg/systemd/$$(basename $$u); done
 	sed -e 's|@VERSION@|$(DEB_VERSION)|' -e 's|@COMMIT@|$(COMMIT)|g' \
 	  -e "s|@DATE@|$$(date -u -R -d @$(SOURCE_DATE_EPOCH) 2>/dev/null || date -u -R)|" \

@@ -49,6 +49,9 @@ var changesState = map[string]string{
 	"assess":           "yes, with --act: runs the emergency rollback",
 	"notify":           "yes: sends an event to every webhook",
 	"test webhooks":    "yes: sends a test event to every webhook",
+	"guard":            "yes: runs the emergency rollback by itself when its policy says so; notifies",
+	"guard pause":      "yes: pauses guard's rollbacks (state_dir); notifies",
+	"guard resume":     "yes: lets guard roll back again (state_dir); notifies",
 }
 
 // recordsOnly: commands that only read the service, and write down what they saw (a journal
@@ -63,7 +66,7 @@ var recordsOnly = map[string]string{
 // readOnly: commands that change nothing. drill and test backup-restore work in a throwaway
 // dir; memory test's writes are in a transaction that is always rolled back.
 var readOnly = setOf("agents export", "agents status", "backup list", "baseline show", "completion",
-	"config checkpoints", "config diff", "config get", "config validate", "drill", "health-check",
+	"config checkpoints", "config diff", "config get", "config validate", "drill", "guard status", "health-check",
 	"history", "journal verify", "logs", "memory test", "quickref", "report", "settings", "standby status", "status",
 	"test api-connection", "test backup-restore", "test load", "test response-time", "version")
 

@@ -11,7 +11,7 @@ var commandGroups = []struct {
 	{"emergency", "Emergency:", []string{"emergency", "undo", "rollback", "deploy", "quickref"}},
 	{"data", "Backups and data:", []string{"backup", "standby", "database", "memory"}},
 	{"appconfig", "App config:", []string{"config", "agents"}},
-	{"observe", "Observe and decide:", []string{"status", "health-check", "verify", "logs", "monitor", "baseline", "assess", "test", "history", "report", "journal"}},
+	{"observe", "Observe and decide:", []string{"status", "health-check", "verify", "logs", "monitor", "guard", "baseline", "assess", "test", "history", "report", "journal"}},
 	{"setup", "Setup:", []string{"settings", "notify", "drill", "completion", "version", "help"}},
 }
 

@@ -167,7 +167,7 @@ turns colour off.`,
 		newBackupCmd(f), newRollbackCmd(f), newDeployCmd(f), newStandbyCmd(f),
 		newDatabaseCmd(f), newMemoryCmd(f),
 		newTestCmd(f), newLogsCmd(f),
-		newVerifyCmd(f), newBaselineCmd(f), newAssessCmd(f), newMonitorCmd(f), newReportCmd(f), newNotifyCmd(f), newQuickrefCmd(f),
+		newVerifyCmd(f), newBaselineCmd(f), newAssessCmd(f), newMonitorCmd(f), newGuardCmd(f), newReportCmd(f), newNotifyCmd(f), newQuickrefCmd(f),
 		newConfigCmd(f), newAgentsCmd(f),
 		newStatusCmd(f), newCompletionCmd(f),
 	)

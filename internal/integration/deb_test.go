@@ -125,6 +125,9 @@ func TestDebPackage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "lib", "systemd", "system", "cfrollback-backup.timer")); err != nil {
 		t.Fatal(err)
 	}
+	if g, err := os.ReadFile(filepath.Join(root, "lib", "systemd", "system", "cfrollback-guard.service")); err != nil || !strings.Contains(string(g), "ExecStart=/usr/bin/cfrollback guard\n") {
+		t.Fatalf("guard unit missing or not pointing at /usr/bin/cfrollback: %v\n%s", err, g)
+	}
 	comp := filepath.Join(root, "usr", "share", "bash-completion", "completions", "cfrollback")
 	if out, err := exec.Command("bash", "-c", "source "+comp+" && complete -p cfrollback").CombinedOutput(); err != nil ||
 		!strings.Contains(string(out), "__start_cfrollback") {

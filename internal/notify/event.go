@@ -40,6 +40,14 @@ const (
 	// ChangeFailed: such a change ended any other way; Outcome and Message say how and
 	// what had been changed by then.
 	ChangeFailed = "change_failed"
+	// Guard*: cfrollback guard's decisions (internal/guard), with the evidence
+	// in Message: it rolled back, would have (dry run or paused), hit
+	// guard.max_rollbacks; and guard pause / guard resume.
+	GuardActed          = "guard_acted"
+	GuardWouldHaveActed = "guard_would_have_acted"
+	GuardLimitReached   = "guard_limit_reached"
+	GuardPaused         = "guard_paused"
+	GuardResumed        = "guard_resumed"
 	// Test is 'cfrollback notify --test' and 'cfrollback test webhooks'.
 	Test = "test"
 )

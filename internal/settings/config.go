@@ -32,6 +32,8 @@ type Config struct {
 	Logs LogsConfig `mapstructure:"logs" json:"logs"`
 	// Deploy is `cfrollback deploy`'s gate (deploy.go).
 	Deploy DeployConfig `mapstructure:"deploy" json:"deploy"`
+	// Guard is when `cfrollback guard` rolls back by itself (docs/GUARD.md).
+	Guard GuardConfig `mapstructure:"guard" json:"guard"`
 	// StateDir keeps monitor samples and the recorded baseline.
 	StateDir string `mapstructure:"state_dir" json:"state_dir"`
 	Journal  string `mapstructure:"journal" json:"journal"`
@@ -95,6 +97,27 @@ type LogsConfig struct {
 	Source string `mapstructure:"source" json:"source"`
 	// Files is a glob of plain log files: source files, and auto's last resort.
 	Files string `mapstructure:"files" json:"files"`
+}
+
+// GuardConfig is cfrollback guard's policy: which severities of the decision
+// matrix roll back, after how many evaluations in a row, and how often at most.
+type GuardConfig struct {
+	// Act are the severities that roll back (P0, P1); others are only watched.
+	Act []string `mapstructure:"act" json:"act"`
+	// Consecutive evaluations must reach an acting severity before guard acts.
+	Consecutive int           `mapstructure:"consecutive" json:"consecutive"`
+	Interval    time.Duration `mapstructure:"interval" json:"interval"`
+	// Requests to health.url per evaluation (the response time and "every request failed").
+	Requests int `mapstructure:"requests" json:"requests"`
+	// Cooldown is the least time between two of guard's decisions to act (acted,
+	// would have acted, limit reached): a condition that persists is not re-announced sooner.
+	Cooldown time.Duration `mapstructure:"cooldown" json:"cooldown"`
+	// MaxRollbacks within Window: once reached, guard only notifies (no rollback storm).
+	MaxRollbacks int           `mapstructure:"max_rollbacks" json:"max_rollbacks"`
+	Window       time.Duration `mapstructure:"window" json:"window"`
+	// Grace after guard's own rollback: samples taken then are no evidence, so a
+	// rollback's own start-up is never rolled back again.
+	Grace time.Duration `mapstructure:"grace" json:"grace"`
 }
 
 // DatabaseConfig holds the settings of the database commands.
@@ -205,10 +228,12 @@ func Defaults() Config {
 			WaitTimeout: 60 * time.Second,
 		},
 		// A host install is an npm prefix (node_modules in install_dir), not npm -g.
-		Version:  VersionConfig{InstallCommand: "npm install --prefix {install_dir} --save-exact --no-audit --no-fund claude-flow@{version}"},
-		Notify:   NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
-		Logs:     LogsConfig{Source: "auto", Files: "/var/log/claude-flow/*.log"},
-		Deploy:   DefaultDeploy(),
+		Version: VersionConfig{InstallCommand: "npm install --prefix {install_dir} --save-exact --no-audit --no-fund claude-flow@{version}"},
+		Notify:  NotifyConfig{Timeout: 5 * time.Second, Retries: 3},
+		Logs:    LogsConfig{Source: "auto", Files: "/var/log/claude-flow/*.log"},
+		Deploy:  DefaultDeploy(),
+		Guard: GuardConfig{Act: []string{"P0"}, Consecutive: 3, Interval: 10 * time.Second, Requests: 5,
+			Cooldown: 5 * time.Minute, MaxRollbacks: 2, Window: time.Hour, Grace: 2 * time.Minute},
 		StateDir: "/var/lib/cfrollback",
 		Journal:  "/var/log/cfrollback/journal.jsonl",
 		Lock:     "/run/cfrollback/cfrollback.lock",
@@ -409,6 +434,9 @@ func (c *Config) Validate() error {
 	if err := c.Deploy.validate(); err != nil {
 		return err
 	}
+	if err := c.Guard.validate(); err != nil {
+		return err
+	}
 	if c.Health.Consecutive < 1 {
 		return bad("health.consecutive", c.Health.Consecutive, "must be at least 1")
 	}
@@ -467,4 +495,35 @@ const TimestampLayout = "20060102-150405"
 func (c *Config) FailedDir(t time.Time) string {
 	s := strings.ReplaceAll(c.FailedDirPattern, "{install}", filepath.Clean(c.InstallDir))
 	return filepath.Clean(strings.ReplaceAll(s, "{ts}", t.Format(TimestampLayout)))
+}
+
+func (g GuardConfig) validate() error {
+	bad := func(key string, v any, reason string) error {
+		return &InvalidError{Key: "guard." + key, Value: v, Reason: reason}
+	}
+	if len(g.Act) == 0 {
+		return bad("act", g.Act, "name the severities that roll back: P0, or P0,P1 (to only watch, run 'cfrollback guard --dry-run')")
+	}
+	for _, s := range g.Act {
+		if s != "P0" && s != "P1" {
+			return bad("act", s, "must be P0 or P1: P2 and P3 are scheduled rollbacks a person decides on")
+		}
+	}
+	switch {
+	case g.Consecutive < 1:
+		return bad("consecutive", g.Consecutive, "must be at least 1")
+	case g.Interval < 100*time.Millisecond:
+		return bad("interval", g.Interval, "must be at least 100ms, e.g. 10s")
+	case g.Requests < 1 || g.Requests > 100:
+		return bad("requests", g.Requests, "must be 1 to 100")
+	case g.Cooldown < 0:
+		return bad("cooldown", g.Cooldown, "must be 0 or a positive duration such as 5m")
+	case g.MaxRollbacks < 1:
+		return bad("max_rollbacks", g.MaxRollbacks, "must be at least 1 (to never roll back, run 'cfrollback guard --dry-run')")
+	case g.Window <= 0:
+		return bad("window", g.Window, "must be a positive duration such as 1h")
+	case g.Grace < 0:
+		return bad("grace", g.Grace, "must be 0 or a positive duration such as 2m")
+	}
+	return nil
 }

@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/cfrollback/cfrollback/internal/guard"
+	"github.com/cfrollback/cfrollback/internal/notify"
+	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/service"
+	"github.com/cfrollback/cfrollback/internal/settings"
+	"github.com/cfrollback/cfrollback/internal/ui"
+)
+
+// EmergencyWiring is the emergency procedure with the Deps the emergency
+// command gives it: the service manager of the settings, progress on stderr,
+// rollback_started / rollback_complete to notify.webhooks. emergency and
+// assess --act build the same by hand; guard uses this, and so can they.
+type EmergencyWiring struct {
+	IO     *ui.IO
+	JSON   bool
+	Config settings.Config
+	// NewService builds the service manager; tests replace it.
+	NewService func(ctx context.Context, cfg settings.Config) (service.Manager, error)
+}
+
+// Run runs the emergency procedure with opt (Config is filled in); the
+// notifications never change its outcome.
+func (w EmergencyWiring) Run(ctx context.Context, opt runbook.Options) (*runbook.Result, error) {
+	m, err := w.NewService(ctx, w.Config)
+	if err != nil {
+		return nil, err
+	}
+	opt.Config = w.Config
+	n := newRunNotifier(w.IO, w.Config)
+	res, err := runbook.Emergency(ctx, opt, runbook.Deps{Service: m, Events: progressPrinter(w.IO, w.JSON), Notifier: n})
+	n.Finished(ctx, res)
+	return res, err
+}
+
+// sendEvent sends one event to notify.webhooks and warns about the ones not delivered.
+func sendEvent(ctx context.Context, io *ui.IO, cfg settings.Config, ev notify.Event) {
+	if len(cfg.Notify.Webhooks) == 0 {
+		return
+	}
+	n := notify.New(cfg.Notify, io.ErrOut, "cfrollback/"+Version)
+	for _, d := range n.Send(ctx, cfg.Notify.Webhooks, ev) {
+		if !d.OK {
+			io.Warnf("notification %s (%s) of %s not delivered after %d attempts: %s", d.Name, d.URL, ev.Event, d.Attempts, d.Error)
+		}
+	}
+}
+
+// guardJournal appends guard's records to the journal, under the run lock.
+func guardJournal(cfg settings.Config) func(ctx context.Context, runID string, data any) error {
+	return func(ctx context.Context, runID string, data any) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return runbook.AppendLocked(ctx, cfg, "cfrollback guard", runID, guard.JournalEvent, data)
+	}
+}
