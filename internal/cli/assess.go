@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -151,40 +149,10 @@ func addThresholdFlags(fl *pflag.FlagSet, th *assess.Thresholds, memMBh *float64
 
 func runAssess(ctx context.Context, opts *assessOptions) error {
 	cfg, m := opts.Config, opts.Service
-	in := assess.Input{Now: opts.Now()}
-	st, err := m.Status(ctx)
-	if err != nil {
-		in.ServiceErr = err.Error()
-	} else {
-		state := st.State
-		if st.SubState != "" {
-			state += "/" + st.SubState
-		}
-		in.Service = &assess.ServiceState{Active: st.Active, State: state, CrashLoop: health.CrashLooping(st), Restarts: st.Restarts}
-	}
-	in.Data = append(in.Data, health.CheckAppConfig(cfg.InstallDir))
-	if opts.Databases != nil {
-		in.Data = append(in.Data, opts.Databases.CheckDatabases(ctx)...)
-	}
-	if cfg.Health.URL != "" && opts.Samples > 0 {
-		in.Latency, in.LatencyFailed, _ = health.MeasureLatency(ctx, cfg.Health.URL, opts.Samples, opts.Interval, cfg.Health.Timeout)
-	}
-	b, err := assess.ReadBaseline(cfg.StateDir)
-	switch {
-	case err == nil:
-		in.Baseline = b
-	case !errors.Is(err, fs.ErrNotExist):
-		opts.IO.Warnf("%v; judging without a baseline", err)
-	}
-	store := assess.Store{Path: assess.StorePath(cfg.StateDir)}
-	samples, bad, err := store.Read()
-	if err != nil {
-		opts.IO.Warnf("%v; judging without monitor samples", err)
-	}
-	if bad > 0 {
-		opts.IO.Warnf("%d lines of %s could not be read and were skipped", bad, store.Path)
-	}
-	in.Samples = samples
+	g := assess.Gatherer{Service: m, Databases: opts.Databases, InstallDir: cfg.InstallDir,
+		HealthURL: cfg.Health.URL, Timeout: cfg.Health.Timeout, Samples: opts.Samples, Interval: opts.Interval,
+		StateDir: cfg.StateDir, Warn: func(msg string) { opts.IO.Warnf("%s", msg) }, Now: opts.Now}
+	in := g.Gather(ctx)
 	if c := runbook.Interruption(ctx); c != nil {
 		return fmt.Errorf("%w while reading the service's state: nothing was judged", c)
 	}
