@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfrollback/cfrollback/internal/assess"
-	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/logs"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
@@ -106,50 +104,14 @@ Only one monitor runs at a time (<state_dir>/monitor.lock).` +
 
 func runMonitor(ctx context.Context, opts *monitorOptions) error {
 	cfg := opts.Config
-	host, _ := os.Hostname()
-	lk, err := lock.Acquire(filepath.Join(cfg.StateDir, "monitor.lock"), lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback monitor"})
-	if err != nil {
-		return fmt.Errorf("monitor: %w", err)
-	}
-	defer func() { _ = lk.Release() }()
-	store := assess.Store{Path: assess.StorePath(cfg.StateDir), Retention: opts.Retention, MaxSamples: 200_000}
-	if _, err := store.Compact(opts.Now()); err != nil {
-		return fmt.Errorf("monitor: compact %s: %w", store.Path, err)
-	}
 	if opts.CPUSample <= 0 {
 		opts.CPUSample = min(200*time.Millisecond, opts.Interval/2)
 	}
-	sampler, logDesc := newSampler(ctx, opts)
-	var history []assess.Sample
+	m := &assess.Monitor{Store: assess.Store{Path: assess.StorePath(cfg.StateDir), Retention: opts.Retention, MaxSamples: 200_000},
+		LockPath: filepath.Join(cfg.StateDir, "monitor.lock"), Interval: opts.Interval, Samples: opts.Samples,
+		Thresholds: opts.Thresholds, Now: opts.Now}
 	alerted := map[string]bool{}
-	if !opts.JSON && !opts.IO.OutTTY {
-		fmt.Fprintf(opts.IO.ErrOut, "monitoring %s every %s into %s (log: %s)\n", opts.Service.Name(), opts.Interval, store.Path, logDesc)
-	}
-	for n := 1; opts.Samples == 0 || n <= opts.Samples; n++ {
-		if n > 1 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(opts.Interval):
-			}
-		}
-		s := sampler.Take(ctx)
-		if ctx.Err() != nil {
-			return nil // an interrupted sample is not a sample
-		}
-		if err := store.Append(s); err != nil {
-			return fmt.Errorf("monitor: %w", err)
-		}
-		if n%10_000 == 0 {
-			if _, err := store.Compact(opts.Now()); err != nil {
-				return fmt.Errorf("monitor: compact %s: %w", store.Path, err)
-			}
-		}
-		history = append(history, s)
-		if len(history) > 2000 {
-			history = history[len(history)-2000:]
-		}
-		alerts := sampler.Alerts(history, s, opts.Thresholds)
+	m.Show = func(history []assess.Sample, alerts []string) {
 		printSample(opts, history, alerts)
 		for _, a := range alerts {
 			key := a[:strings.IndexByte(a, ':')]
@@ -159,7 +121,14 @@ func runMonitor(ctx context.Context, opts *monitorOptions) error {
 			alerted[key] = true
 		}
 	}
-	return nil
+	m.NewSampler = func() *assess.Sampler {
+		sampler, logDesc := newSampler(ctx, opts)
+		if !opts.JSON && !opts.IO.OutTTY {
+			fmt.Fprintf(opts.IO.ErrOut, "monitoring %s every %s into %s (log: %s)\n", opts.Service.Name(), opts.Interval, m.Store.Path, logDesc)
+		}
+		return sampler
+	}
+	return m.Run(ctx)
 }
 
 // newSampler is monitor's sampler for these options; the log is read where the logs setting
@@ -205,23 +174,12 @@ func printSample(opts *monitorOptions, history []assess.Sample, alerts []string)
 	for _, h := range history[max(0, len(history)-15):] {
 		fmt.Fprintln(w, sampleLine(h, opts.Interval))
 	}
-	if g := assess.GrowthPerHour(lastPID(history)); len(history) > 2 {
-		fmt.Fprintf(w, "\nRSS trend: %+.1f MB/hour over %d samples\n", g/assess.MB, len(lastPID(history)))
+	if series := assess.RSSSeries(history); len(history) > 2 {
+		fmt.Fprintf(w, "\nRSS trend: %+.1f MB/hour over %d samples\n", assess.GrowthPerHour(series)/assess.MB, len(series))
 	}
 	for _, a := range alerts {
 		fmt.Fprintln(w, p.Red("ALERT "+a))
 	}
-}
-
-func lastPID(h []assess.Sample) []assess.Sample {
-	var out []assess.Sample
-	pid := h[len(h)-1].PID
-	for _, s := range h {
-		if s.PID == pid && s.RSS != nil {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // sampleLine is one sample for a log or a terminal row; error lines are
