@@ -19,7 +19,7 @@ func testMonitor(t *testing.T, dir string, samples int) (*Monitor, *[]int) {
 		Store:      Store{Path: StorePath(dir), Retention: time.Hour, MaxSamples: 100},
 		LockPath:   filepath.Join(dir, "monitor.lock"), Interval: time.Millisecond, Samples: samples,
 		Thresholds: DefaultThresholds, Now: time.Now,
-		Show:       func(h []Sample, _ []string) { shown = append(shown, len(h)) },
+		Show: func(h []Sample, _ []string) { shown = append(shown, len(h)) },
 	}
 	return m, &shown
 }

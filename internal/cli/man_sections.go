@@ -150,4 +150,3 @@ func filesSection() string {
 	}
 	return b.String()
 }
-
