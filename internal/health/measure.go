@@ -42,7 +42,7 @@ func MeasureResponseTime(ctx context.Context, opt SampleOptions, target time.Dur
 // Interrupted reports whether fewer samples were taken than asked for.
 func (rt ResponseTime) Interrupted() bool { return len(rt.Results) < rt.Wanted }
 
-// OK: every sample taken and answered 2xx, and p95 within the target.
+// OK reports whether every sample was taken and answered 2xx, and p95 is within the target.
 func (rt ResponseTime) OK() bool {
 	return rt.Failed == 0 && !rt.Interrupted() && rt.Latency.P95 <= rt.Target
 }
@@ -66,7 +66,7 @@ func (r LoadResult) PerSecond() float64 {
 	return float64(r.Requests) / r.Elapsed.Seconds()
 }
 
-// Passed: at least one request completed and the error rate is at most maxErrRate.
+// Passed reports whether at least one request completed and the error rate is at most maxErrRate.
 func (r LoadResult) Passed(maxErrRate float64) bool {
 	return r.Requests > 0 && r.ErrorRate() <= maxErrRate
 }
