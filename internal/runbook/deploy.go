@@ -157,6 +157,12 @@ type deployFailure struct {
 	Watch    *WatchResult    `json:"watch,omitempty"`
 }
 
+// rollbackData is the rollback step's journal payload: the emergency's run and outcome.
+type rollbackData struct {
+	RunID   string `json:"run_id,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+}
+
 // deployRun is one deploy: the runner's lock, journal and steps, and the deploy's result.
 type deployRun struct {
 	*runner
@@ -262,9 +268,9 @@ func (d *deployRun) rollback(ctx context.Context, cause error) error {
 		}
 		d.j = j
 		d.dres.Rollback, emErr = res, err
-		data := map[string]string{}
+		var data rollbackData
 		if res != nil {
-			data["run_id"], data["outcome"] = res.RunID, res.Outcome
+			data = rollbackData{RunID: res.RunID, Outcome: res.Outcome}
 		}
 		if err != nil {
 			return "", data, err

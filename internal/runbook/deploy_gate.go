@@ -36,7 +36,7 @@ func (d *deployRun) runDeployCommand(ctx context.Context) (string, any, error) {
 	if code >= 0 {
 		d.dres.ExitCode = &code
 	}
-	data := map[string]any{"exit_code": code, "duration_ms": took.Milliseconds()}
+	data := commandData{ExitCode: code, DurationMS: took.Milliseconds()}
 	switch {
 	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		return "", data, fmt.Errorf("%s ran longer than deploy.command_timeout (%s): its process group was killed", argv[0], limit)
@@ -48,6 +48,19 @@ func (d *deployRun) runDeployCommand(ctx context.Context) (string, any, error) {
 		return "", data, fmt.Errorf("%s exited %d after %s", argv[0], code, took)
 	}
 	return fmt.Sprintf("%s exited 0 after %s", argv[0], took), data, nil
+}
+
+// commandData is the deploy step's journal payload: the command's exit code (-1: killed or
+// not started) and how long it ran.
+type commandData struct {
+	ExitCode   int   `json:"exit_code"`
+	DurationMS int64 `json:"duration_ms"`
+}
+
+// gateData is the gate step's journal payload: the attempts and the last one's results.
+type gateData struct {
+	Attempts int             `json:"attempts"`
+	Results  []health.Result `json:"results"`
 }
 
 // runCommand runs argv in its own process group with the output passed through; when ctx
@@ -90,7 +103,7 @@ func (d *deployRun) gate(ctx context.Context) (string, any, error) {
 		OnAttempt: func(n int, _ bool, _ []health.Result) { attempts = n },
 	}, d.probes()...)
 	d.dres.Gate = results
-	data := map[string]any{"attempts": attempts, "results": results}
+	data := gateData{Attempts: attempts, Results: results}
 	if err != nil {
 		return "", data, fmt.Errorf("health gate: %w", err)
 	}
