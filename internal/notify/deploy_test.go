@@ -51,3 +51,13 @@ func TestDeployNotifierSilent(t *testing.T) {
 		t.Errorf("sent %q", bodies)
 	}
 }
+
+// A status page hears a deploy that ended healthy, rolled back or not, as resolved.
+func TestDeployStatusPage(t *testing.T) {
+	for outcome, want := range map[string]string{"ok": "resolved", "rolled_back": "resolved", "rollback_failed": "investigating"} {
+		b, err := Payload(StatusPage, FromDeploy(&runbook.DeployResult{RunID: "d1", Service: "svc", Outcome: outcome}))
+		if err != nil || !strings.Contains(string(b), `"status":"`+want+`"`) {
+			t.Errorf("%s: %s %v", outcome, b, err)
+		}
+	}
+}

@@ -88,7 +88,7 @@ func Payload(kind string, ev Event) ([]byte, error) {
 	case StatusPage:
 		status := "investigating"
 		switch ev.Event {
-		case RollbackComplete, ChangeComplete:
+		case RollbackComplete, ChangeComplete, DeployComplete, DeployRolledBack:
 			status = "resolved"
 		case RollbackStarted, UndoStarted, ChangeStarted:
 			status = "identified"
