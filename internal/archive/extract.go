@@ -91,6 +91,9 @@ func extractInto(ctx context.Context, archivePath, dest string, opt ExtractOptio
 	if err := x.lchown("."); err != nil {
 		return Summary{}, err
 	}
+	if spreadDirs {
+		x.topDir = setTopDir(root)
+	}
 	p := newPipeline(x, extractWriters, opt.AfterEntry)
 	sum, err := scan(ctx, archivePath, opt.Limits, opt.Progress, p.visit)
 	// Every writer is done before anything else happens: before the hard
@@ -125,7 +128,8 @@ type extractor struct {
 	uid, gid int
 	chown    bool
 	dirs     map[string]*dirMeta
-	umask    int // the process's, read once; -1 when unknown
+	umask    int  // the process's, read once; -1 when unknown
+	topDir   bool // dest has FS_TOPDIR_FL set by setTopDir, cleared by finishDir
 
 	// The parent of the last entry, kept open both as an os.Root (to create
 	// the entry with one openat instead of a walk from dest per entry) and
@@ -433,6 +437,11 @@ func (x *extractor) finishDir(name string, m *dirMeta) error {
 		return fmt.Errorf("extract: open directory %s: %w", name, err)
 	}
 	defer unix.Close(fd) //nolint:errcheck // a directory opened read-only
+	if name == "." && x.topDir {
+		if err := setDirFlags(fd, 0, fsTopDirFl); err != nil {
+			return fmt.Errorf("extract: clear the top-directory flag of %s: %w", name, err)
+		}
+	}
 	if err := unix.Fchmod(fd, uint32(m.mode)); err != nil {
 		return fmt.Errorf("extract: chmod %s: %w", name, err)
 	}

@@ -32,8 +32,9 @@ import (
 // CFROLLBACK_BENCH_WRITERS overrides extractWriters in the children;
 // CFROLLBACK_BENCH_ARCHIVE names an archive to reuse (or to create).
 //
-// Variants: extract (the pipeline), extract-seq (no writer goroutines, as
-// before), tar, and tar+syncfs (tar followed by the syncfs that Extract does
+// Variants: extract (the pipeline), extract-packed (the pipeline without
+// spreading directories over block groups: spreadDirs off), extract-seq (no
+// writer goroutines), tar, and tar+syncfs (tar followed by the syncfs that Extract does
 // before it returns, for a like-for-like durable result).
 func BenchmarkExtractVsTar(b *testing.B) {
 	tarBin := testenv.RequireTool(b, "tar")
@@ -66,10 +67,11 @@ func BenchmarkExtractVsTar(b *testing.B) {
 	}
 	self, err := os.Executable()
 	must(b, err)
-	child := func(writers string) func(dest string) *exec.Cmd {
+	child := func(writers, spread string) func(dest string) *exec.Cmd {
 		return func(dest string) *exec.Cmd {
 			cmd := exec.Command(self, "-test.run=^TestExtractBenchChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "CFROLLBACK_EXTRACT_CHILD="+archivePath+"\n"+dest, "CFROLLBACK_EXTRACT_CHILD_WRITERS="+writers)
+			cmd.Env = append(os.Environ(), "CFROLLBACK_EXTRACT_CHILD="+archivePath+"\n"+dest, "CFROLLBACK_EXTRACT_CHILD_WRITERS="+writers,
+				"CFROLLBACK_EXTRACT_CHILD_SPREAD="+spread)
 			return cmd
 		}
 	}
@@ -83,8 +85,9 @@ func BenchmarkExtractVsTar(b *testing.B) {
 		mkdir     bool // tar wants dest to exist, Extract wants it not to
 		syncAfter bool
 	}{
-		{"extract", child(writers), false, false},
-		{"extract-seq", child("0"), false, false},
+		{"extract", child(writers, "1"), false, false},
+		{"extract-packed", child(writers, "0"), false, false},
+		{"extract-seq", child("0", "1"), false, false},
 		{"tar", func(dest string) *exec.Cmd { return exec.Command(tarBin, "-xzf", archivePath, "-C", dest) }, true, false},
 		{"tar+syncfs", func(dest string) *exec.Cmd { return exec.Command(tarBin, "-xzf", archivePath, "-C", dest) }, true, true},
 	}
@@ -146,8 +149,8 @@ func BenchmarkExtractVsTar(b *testing.B) {
 		b.ReportMetric(med(times[i]), v.name+"-s")
 		b.ReportMetric(slices.Max(rss[i]), v.name+"-MiB")
 	}
-	b.ReportMetric(med(times[2])/med(times[0]), "tar/extract")
-	b.ReportMetric(med(times[3])/med(times[0]), "tar+syncfs/extract")
+	b.ReportMetric(med(times[3])/med(times[0]), "tar/extract")
+	b.ReportMetric(med(times[4])/med(times[0]), "tar+syncfs/extract")
 }
 
 // TestExtractBenchChild is BenchmarkExtractVsTar's child process; it does
@@ -161,6 +164,9 @@ func TestExtractBenchChild(t *testing.T) {
 	n, err := strconv.Atoi(os.Getenv("CFROLLBACK_EXTRACT_CHILD_WRITERS"))
 	must(t, err)
 	extractWriters = n
+	if os.Getenv("CFROLLBACK_EXTRACT_CHILD_SPREAD") == "0" {
+		spreadDirs = false
+	}
 	if _, err := Extract(context.Background(), archivePath, dest, ExtractOptions{UID: -1, GID: -1}); err != nil {
 		t.Fatal(err)
 	}
