@@ -5,7 +5,7 @@
 // and reset as a whole directory swapped in one rename), and the staged
 // connection test of the app's API base URL.
 //
-// It takes plain values and paths, never viper or cobra; Journaled wraps a
-// change in the lock and the journal like every cfrollback run. Printing is
-// the cli package's.
+// It takes plain values and paths, never viper or cobra, and holds no lock
+// and writes no journal: a change is run as a procedure by internal/runbook
+// (ChangeConfig, ReplaceAgents), which does both. Printing is the cli package's.
 package appconfig
