@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -212,5 +213,159 @@ func TestNotifyDryRun(t *testing.T) {
 	}
 	if got, _ := rc.take(); got != "test" {
 		t.Errorf("sent %q", got)
+	}
+}
+
+// makeSQLite creates a database at path with table memory holding rows.
+func makeSQLite(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// lastRun is the newest run in history --json.
+func lastRun(t *testing.T, settings string) historyRow {
+	t.Helper()
+	code, out, errOut := runCLI("--config", settings, "--json", "history")
+	var rows []historyRow
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) == 0 {
+		t.Fatalf("history: exit %d %v\n%s\n%s", code, err, out, errOut)
+	}
+	return rows[0]
+}
+
+// Every state-changing command that is not a rollback runs as a procedure: it shows in
+// history and in its incident report, and the webhook (a local receiver) hears it start
+// and end (change_started, then change_complete, with its run id and command). A dry run
+// tells nobody and journals nothing.
+func TestChangesNotifyAndShowInHistory(t *testing.T) {
+	w, settings, rc := notifySandbox(t)
+	install := filepath.Join(w, "opt", "app")
+	// an older copy of the backup, for prune to delete
+	tarball, err := os.ReadFile(filepath.Join(w, "backups", "backup-20250101-000000.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w, "backups", "backup-20240101-000000.tar.gz"), tarball, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// memory.db and a backup of it; hive.db with an index whose entries do not match its table
+	schema := "CREATE TABLE memory(id INTEGER PRIMARY KEY, v TEXT)"
+	makeSQLite(t, filepath.Join(install, ".swarm", "memory.db"), schema, "INSERT INTO memory(v) VALUES ('live')")
+	memBackup := filepath.Join(w, "memory-backup.db")
+	makeSQLite(t, memBackup, schema, "INSERT INTO memory(v) VALUES ('backup')")
+	makeSQLite(t, filepath.Join(install, ".hive-mind", "hive.db"), "CREATE TABLE c(k TEXT, v TEXT, w TEXT)",
+		"WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x<200) INSERT INTO c SELECT 'k'||x, 'v'||x, 'w'||x FROM n",
+		"CREATE INDEX c_v ON c(v)", "PRAGMA writable_schema=ON", "UPDATE sqlite_master SET sql='CREATE INDEX c_v ON c(w)' WHERE name='c_v'")
+	bundle := filepath.Join(w, "agents-bundle.json")
+	var checkpoint string
+
+	for _, c := range []struct {
+		command string
+		args    func() []string
+		after   func(out string)
+	}{
+		{"config set", func() []string { return []string{"--json", "config", "set", "claude.model", "m2"} }, func(out string) {
+			var res struct{ Checkpoint string }
+			if err := json.Unmarshal([]byte(out), &res); err != nil || res.Checkpoint == "" {
+				t.Fatalf("config set: %v %s", err, out)
+			}
+			checkpoint = res.Checkpoint
+		}},
+		{"config restore", func() []string { return []string{"config", "restore", "--file", checkpoint} }, nil},
+		{"config reset", func() []string { return []string{"config", "reset", "--defaults", "--yes"} }, nil},
+		{"agents reset", func() []string { return []string{"agents", "reset", "--template", "executive-assistant"} }, func(string) {
+			if code, out, errOut := runCLI("--config", settings, "agents", "export", "--output", bundle); code != 0 {
+				t.Fatalf("agents export: exit %d\n%s\n%s", code, out, errOut)
+			}
+		}},
+		{"agents import", func() []string { return []string{"agents", "import", "--file", bundle} }, nil},
+		{"backup mark", func() []string { return []string{"backup", "mark", "bad", "20240101-000000", "--reason", "a test"} }, nil},
+		{"backup prune", func() []string { return []string{"backup", "prune", "--keep", "1", "--max-age", "1d"} }, func(string) {
+			if _, err := os.Stat(filepath.Join(w, "backups", "backup-20240101-000000.tar.gz")); !os.IsNotExist(err) {
+				t.Errorf("prune left the old backup: %v", err)
+			}
+		}},
+		{"baseline record", func() []string { return []string{"baseline", "record", "--samples", "1"} }, nil},
+		{"database restore", func() []string { return []string{"database", "restore", "--db", "memory", "--file", memBackup} }, nil},
+		{"database repair", func() []string { return []string{"database", "check", "--db", "hive", "--repair-if-needed"} }, nil},
+	} {
+		args := append([]string{"--config", settings}, c.args()...)
+		code, out, errOut := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", c.command, code, out, errOut)
+		}
+		if c.after != nil {
+			c.after(out)
+		}
+		run := lastRun(t, settings)
+		if run.Command != c.command || run.Outcome != "ok" {
+			t.Errorf("%s: history's newest run is %+v", c.command, run)
+		}
+		got, evs := rc.take()
+		if got != "change_started,change_complete" {
+			t.Errorf("%s: webhooks %q\n%s", c.command, got, errOut)
+			continue
+		}
+		for i, ev := range evs {
+			if ev.RunID != run.RunID || ev.Command != c.command || ev.Outcome != []string{"", "ok"}[i] {
+				t.Errorf("%s: event %d %+v, run %s", c.command, i, ev, run.RunID)
+			}
+		}
+		code, out, errOut = runCLI("--config", settings, "report", run.RunID)
+		method := regexp.MustCompile("(?m)^- \\*\\*Method\\*\\*: .*`cfrollback .*" + c.command + "`")
+		if !method.MatchString(out) {
+			t.Errorf("%s: report's method is not the command:\n%s", c.command, out)
+		}
+		for _, want := range []string{"**Change**: ", "**Outcome**: ok", "**Run**: " + run.RunID} {
+			if code != 0 || !strings.Contains(out, want) {
+				t.Errorf("%s: report (exit %d) lacks %q:\n%s\n%s", c.command, code, want, out, errOut)
+			}
+		}
+	}
+
+	// a dry run journals nothing and tells nobody
+	before := lastRun(t, settings)
+	if code, out, errOut := runCLI("--config", settings, "config", "set", "claude.model", "m3", "--dry-run"); code != 0 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got, _ := rc.take(); got != "" || lastRun(t, settings).RunID != before.RunID {
+		t.Errorf("a dry run notified %q or was journaled", got)
+	}
+}
+
+// A journal that cannot be opened stops a change before it changes anything, and the
+// person is told so and what to do (exit 1); nobody is notified of a run that never began.
+func TestChangeJournalUnwritable(t *testing.T) {
+	w, settings, rc := notifySandbox(t)
+	if err := os.MkdirAll(filepath.Join(w, "log", "journal.jsonl"), 0o755); err != nil { // a dir where the journal goes
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(w, "opt", "app", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("--config", settings, "config", "set", "claude.model", "m2")
+	if code != ExitFailed || !strings.Contains(errOut, "nothing was changed") || !strings.Contains(errOut, "hint: set journal: to a writable path") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	after, _ := os.ReadFile(filepath.Join(w, "opt", "app", "config.json"))
+	if string(after) != string(before) {
+		t.Errorf("the config was changed:\n%s", after)
+	}
+	if got, _ := rc.take(); got != "" {
+		t.Errorf("notified %q", got)
 	}
 }

@@ -27,10 +27,14 @@ type runFacts struct {
 		InstallDir string   `json:"install_dir"`
 		FailedDir  string   `json:"failed_dir"`
 		Target     string   `json:"target"` // undo: the run it undid
+		// Summary is a change's (runbook.RunChange and the database procedures): what it changes.
+		Summary string `json:"summary"`
 	}
 	outcome struct {
 		FailedDir string `json:"failed_dir"`
 		KeptDir   string `json:"kept_dir"`
+		// Changed is what a change had changed when it ended, in words.
+		Changed []string `json:"changed"`
 	}
 	details  map[string]string // step -> done detail
 	verify   *verify.Result
@@ -120,7 +124,13 @@ func Incident(run journal.Run, journalPath, severity, version string, now time.T
 	case runbook.DBRestoreCommand, runbook.DBRepairCommand:
 		w("- **Method**: Database %s (`cfrollback %s`) of %s\n", strings.TrimPrefix(run.Command, "database "), run.Command, orBlank(f.intent.Target, "the corrupt databases"))
 	default:
-		w("- **Method**: %s\n", run.Command)
+		w("- **Method**: %s (`cfrollback %s`)\n", run.Command, run.Command)
+	}
+	if f.intent.Summary != "" {
+		w("- **Change**: %s\n", f.intent.Summary)
+	}
+	if len(f.outcome.Changed) > 0 {
+		w("- **Changed**: %s\n", strings.Join(f.outcome.Changed, "; "))
 	}
 	from := appVersionIn(orBlank(f.outcome.FailedDir, f.intent.FailedDir))
 	to := manifestVersion(run.Backup)

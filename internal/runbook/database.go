@@ -90,6 +90,8 @@ type (
 		Target      string   `json:"target,omitempty"`
 		Backup      string   `json:"backup,omitempty"`
 		StopService bool     `json:"stop_service,omitempty"`
+		// Summary is what the run changes, for a person (report, webhooks).
+		Summary string `json:"summary,omitempty"`
 	}
 	dbOutcome struct {
 		Outcome    string   `json:"outcome"`
@@ -123,7 +125,7 @@ func newDBRunner(cfg settings.Config, command string, dryRun bool, args []string
 func (d *dbRunner) intent(ctx context.Context, it dbIntent, summary string) error {
 	host, _ := os.Hostname()
 	it.Command, it.Args, it.User, it.Host, it.PID = d.opt.Command, d.opt.Args, whoami(), host, os.Getpid()
-	it.InstallDir = d.res.InstallDir
+	it.InstallDir, it.Summary = d.res.InstallDir, summary
 	if err := d.record(journal.EventIntent, "", it); err != nil {
 		return &StepError{Step: "journal", Err: err, Hint: "nothing was changed; fix the journal path or its permissions ('cfrollback settings' shows where it points)"}
 	}
