@@ -56,8 +56,11 @@ logged as scheme://host only: paths and queries often hold tokens.
 
 emergency, rollback, assess --act and undo notify by themselves when
 notify.webhooks is set (rollback_started before the stop, then
-rollback_complete / rollback_failed, or undo_complete / undo_failed); a failed
-notification never fails the run. --test sends a test event to each webhook
+rollback_complete / rollback_failed, or undo_started, undo_complete /
+undo_failed); every other change (config set/restore/reset, agents
+import/reset, backup mark/prune, baseline record, database restore/repair)
+sends change_started, then change_complete / change_failed, with its command.
+A failed notification never fails the run. --test sends a test event to each webhook
 and reports (the seed's 'test webhooks'); --dry-run prints what each webhook
 would get and sends nothing.` +
 			exitStatusHelp("0  every webhook accepted the event (with --dry-run: every payload renders)", "1  some webhook did not (each is named)", "2  bad usage, no webhooks configured"),
@@ -84,7 +87,7 @@ would get and sends nothing.` +
 			return runNotify(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Event, "event", "", "event name: rollback_started, rollback_complete, rollback_failed, undo_complete, undo_failed")
+	cmd.Flags().StringVar(&opts.Event, "event", "", "event name: rollback_started, rollback_complete, rollback_failed, undo_started, undo_complete, undo_failed, change_started, change_complete, change_failed")
 	cmd.Flags().StringVar(&opts.RunID, "run", "", "describe this run (default: the last emergency, rollback or undo)")
 	cmd.Flags().StringVar(&opts.Message, "message", "", "the message (default: a summary of the run)")
 	cmd.Flags().BoolVar(&test, "test", false, "send a test event to every webhook and report")

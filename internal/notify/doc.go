@@ -1,6 +1,7 @@
-// Package notify tells the webhooks in notify.webhooks about rollbacks: the
-// events (rollback_started, rollback_complete, rollback_failed, undo_complete,
-// undo_failed, test), their payload for each kind of webhook (generic, slack,
+// Package notify tells the webhooks in notify.webhooks about rollbacks and
+// changes: the events (rollback_started, rollback_complete, rollback_failed,
+// undo_started, undo_complete, undo_failed, change_started, change_complete,
+// change_failed, test), their payload for each kind of webhook (generic, slack,
 // statuspage) and their delivery with bounded retries.
 //
 // Delivery never fails a run and never prints a secret: a webhook's URL is

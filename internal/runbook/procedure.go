@@ -147,7 +147,7 @@ func (p *Proc) Warn(format string, a ...any) { p.warn(format, a...) }
 // ChangeNotifier hears that a procedure began (its intent is journaled; nothing is
 // changed yet) and how it ended. Both must honour ctx and never fail the run;
 // internal/notify's RunNotifier sends change_started and change_complete /
-// change_failed (docs/NOTIFY.md, notify.ChangeStarted).
+// change_failed (docs/HEALTH.md, notify.ChangeStarted).
 type ChangeNotifier interface {
 	ChangeStarted(ctx context.Context, n Notice)
 	ChangeFinished(ctx context.Context, n Notice)
