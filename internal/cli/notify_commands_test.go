@@ -369,3 +369,28 @@ func TestChangeJournalUnwritable(t *testing.T) {
 		t.Errorf("notified %q", got)
 	}
 }
+
+// rollback --to-version tells the webhook before the stop and at the end, and is in
+// history and its report.
+func TestRollbackToVersionNotifies(t *testing.T) {
+	_, settings, rc := notifySandbox(t)
+	if code, out, errOut := runCLI("--config", settings, "rollback", "--to-version", "1.0.73", "--dry-run"); code != 0 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got, _ := rc.take(); got != "" {
+		t.Errorf("a dry run notified %q", got)
+	}
+	if code, out, errOut := runCLI("--config", settings, "rollback", "--to-version", "1.0.73", "--yes"); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	run := lastRun(t, settings)
+	got, evs := rc.take()
+	if got != "rollback_started,rollback_complete" || evs[0].RunID != run.RunID || evs[1].RunID != run.RunID ||
+		!strings.Contains(evs[0].Message, "another claude-flow version (rollback --to-version) started") || evs[1].Outcome != "ok" {
+		t.Fatalf("notified %q %+v; run %+v", got, evs, run)
+	}
+	code, out, _ := runCLI("--config", settings, "report", run.RunID)
+	if code != 0 || !strings.Contains(out, "**Run**: "+run.RunID) || !strings.Contains(out, "**Outcome**: ok") {
+		t.Errorf("report: exit %d\n%s", code, out)
+	}
+}
