@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -141,44 +140,16 @@ func dbHinted(err error) error {
 	return err
 }
 
-// dbProgressPrinter shows a database procedure's progress on stderr: steps and stages as
-// "==>" lines (not in JSON mode), warnings and skipped backups in every mode (under --json
-// as one {"warning": ...} line each, so that stderr stays a stream of JSON documents).
+// dbProgressPrinter is progressPrinter, the one printer of a procedure's events, which also
+// shows the database procedures' skipped backups: as a warning "SKIPPING backup ...", as the
+// emergency's preflight says it ({"warning": ...} under --json).
 func dbProgressPrinter(io *ui.IO, asJSON bool) func(runbook.Event) {
-	p := io.ErrPalette()
+	show := progressPrinter(io, asJSON)
 	return func(e runbook.Event) {
-		if asJSON && (e.Kind == "warn" || e.Kind == "skip") {
-			msg := e.Message
-			if e.Kind == "skip" {
-				msg = "SKIPPING " + msg
-			}
-			if b, err := json.Marshal(map[string]string{"warning": msg}); err == nil {
-				fmt.Fprintf(io.ErrOut, "%s\n", b)
-				return
-			}
+		if e.Kind == "skip" {
+			e = runbook.Event{Kind: "warn", Message: "SKIPPING " + e.Message}
 		}
-		switch e.Kind {
-		case "warn":
-			fmt.Fprintf(io.ErrOut, "%s %s\n", p.Yellow("WARNING"), e.Message)
-		case "skip":
-			fmt.Fprintf(io.ErrOut, "%s %s\n", p.Yellow("SKIPPING"), e.Message)
-		case "info":
-			if !asJSON {
-				fmt.Fprintf(io.ErrOut, "==> %s\n", e.Message)
-			}
-		case "step_start":
-			if !asJSON {
-				fmt.Fprintf(io.ErrOut, "==> %s\n", p.Bold(e.Step))
-			}
-		case "step_done":
-			if !asJSON {
-				fmt.Fprintf(io.ErrOut, "    %s %s %s\n", p.Green("ok"), p.Faint(ui.Duration(e.Duration)), e.Message)
-			}
-		case "step_failed":
-			if !asJSON {
-				fmt.Fprintf(io.ErrOut, "    %s %s %s\n", p.Red("FAILED"), p.Faint(ui.Duration(e.Duration)), e.Message)
-			}
-		}
+		show(e)
 	}
 }
 
