@@ -37,6 +37,11 @@ what to set instead of printing a command that fails.`,
 	}
 }
 
+// quickrefResult is the --json output of quickref: the card as text.
+type quickrefResult struct {
+	Quickref string `json:"quickref"`
+}
+
 // printQuickref prints the block; logsLine is the logs command (after "sudo cfrollback ").
 func printQuickref(io *ui.IO, asJSON bool, cfg settings.Config, configFile, logsLine string) error {
 	cf := "cfrollback"
@@ -77,7 +82,7 @@ func printQuickref(io *ui.IO, asJSON bool, cfg settings.Config, configFile, logs
 	w("sudo %s report --output incident.md # the incident report", cf)
 	w("sudo %s monitor --watch-for agent-spawn-failure,memory-leak,api-timeout", cf)
 	if asJSON {
-		return ui.JSON(io.Out, map[string]string{"quickref": b.String()})
+		return ui.JSON(io.Out, quickrefResult{Quickref: b.String()})
 	}
 	_, err := fmt.Fprint(io.Out, b.String())
 	return err
