@@ -93,7 +93,7 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 	cfg := opts.Config
 	pol := guard.PolicyFrom(cfg.Guard)
 	mon := &monitorOptions{IO: opts.IO, Config: cfg, Service: opts.Service, Interval: pol.Interval, Logs: opts.Logs, Now: opts.Now,
-		CPUSample: min(100*time.Millisecond, pol.Interval/10)}
+		CPUSample: min(50*time.Millisecond, pol.Interval/10)}
 	sampler, logDesc := newSampler(ctx, mon)
 	em := EmergencyWiring{IO: opts.IO, JSON: opts.JSON, Config: cfg, NewService: opts.NewService}
 	data := func(context.Context) []health.Check { return []health.Check{health.CheckAppConfig(cfg.InstallDir)} }
@@ -109,7 +109,7 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 			if cfg.Health.URL == "" {
 				return nil, 0
 			}
-			ok, failed, _ := health.MeasureLatency(ctx, cfg.Health.URL, n, 50*time.Millisecond, cfg.Health.Timeout)
+			ok, failed, _ := health.MeasureLatency(ctx, cfg.Health.URL, n, 10*time.Millisecond, cfg.Health.Timeout)
 			return ok, failed
 		},
 		Data:     data,

@@ -108,7 +108,12 @@ type guard struct {
 	lastSev assess.Severity
 	// lastVerdict: cooldown and grace are logged when they begin, not at every evaluation.
 	lastVerdict Verdict
+	evaluations int
 }
+
+// compactEvery evaluations the sample store drops what is older than Retention:
+// a guard that runs for months keeps a bounded file (a day at 10s is 8640 samples).
+var compactEvery = 1000
 
 // Run is `cfrollback guard`: it holds <state_dir>/guard.lock (a second guard
 // gets ErrRunning) and evaluates every Policy.Interval until ctx ends.
@@ -185,6 +190,11 @@ func (g *guard) evaluate(ctx context.Context) error {
 	}
 	if err := g.store.Append(s); err != nil {
 		return err
+	}
+	if g.evaluations++; g.evaluations%compactEvery == 0 {
+		if _, err := g.store.Compact(s.Time); err != nil {
+			return fmt.Errorf("compact %s: %w", g.store.Path, err)
+		}
 	}
 	g.history = append(g.history, s)
 	if from := s.Time.Add(-g.opt.Retention); len(g.history) > 0 && !g.history[0].Time.After(from) {
@@ -272,7 +282,11 @@ func (g *guard) act(ctx context.Context, rec *Record) {
 	}
 	end := g.deps.Now()
 	if outcome == "ok" {
+		// healthy at the run's outcome, not after its notifications were sent
 		rec.HealthyAt = end
+		if res.DurationMS > 0 && !res.Started.IsZero() {
+			rec.HealthyAt = res.Started.Add(time.Duration(res.DurationMS) * time.Millisecond)
+		}
 	}
 	g.state.End(end, rec.RunID, outcome, g.opt.Policy.Grace)
 	g.log("rollback %s (run %s)%s; samples until %s are no evidence", outcome, orDash(rec.RunID), errSuffix(rec.Error), g.state.Cutoff.Format(time.RFC3339))

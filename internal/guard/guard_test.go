@@ -225,3 +225,25 @@ func TestDryRunAndPauseOnlyNotify(t *testing.T) {
 		t.Fatalf("resumed: acts %d", h.acts)
 	}
 }
+
+// TestSampleStoreStaysBounded: guard's own store drops what is older than Retention as it
+// runs, not only at start.
+func TestSampleStoreStaysBounded(t *testing.T) {
+	old := compactEvery
+	compactEvery = 10
+	t.Cleanup(func() { compactEvery = old })
+	dir := t.TempDir()
+	h := &fakeHost{now: t0, healthy: true, stateDir: dir}
+	o := options(dir, 60)
+	o.Retention = 100 * time.Second // 10 evaluations at 10s
+	if err := Run(context.Background(), o, h.deps()); err != nil {
+		t.Fatal(err)
+	}
+	samples, _, err := SampleStore(dir, o.Retention).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) == 0 || len(samples) > 20 {
+		t.Fatalf("%d samples kept after 60 evaluations with a retention of 10", len(samples))
+	}
+}
