@@ -190,7 +190,7 @@ func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
 		}
 		fmt.Fprintln(w, line)
 	}
-	printStandbyUse(w, p, res.Standby)
+	printStandbyUse(w, p, res.Standby, res.DryRun)
 	if res.Recovered != nil {
 		fmt.Fprintf(w, "  recovered:    run %s %s (%s)\n", res.Recovered.RunID, res.Recovered.Action, res.Recovered.Detail)
 	}

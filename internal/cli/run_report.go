@@ -14,13 +14,17 @@ import (
 )
 
 // printStandbyUse says whether preflight took the warm standby or extracted, and why.
-func printStandbyUse(w io.Writer, p ui.Palette, u *runbook.StandbyUse) {
-	if u == nil {
+func printStandbyUse(w io.Writer, p ui.Palette, u *runbook.StandbyUse, dryRun bool) {
+	switch {
+	case u == nil:
 		return
-	}
-	if u.Used {
+	case u.Used && dryRun:
+		fmt.Fprintf(w, "  standby:      would be used (seal checked: %d entries in %d ms; no extraction)\n", u.Entries, u.CheckMS)
+	case u.Used:
 		fmt.Fprintf(w, "  standby:      used (seal checked: %d entries in %d ms; no extraction)\n", u.Entries, u.CheckMS)
-	} else {
+	case dryRun:
+		fmt.Fprintf(w, "  standby:      %s %s; the backup would be extracted\n", p.Yellow("would not be used:"), u.Reason)
+	default:
 		fmt.Fprintf(w, "  standby:      %s %s; extracted the backup instead\n", p.Yellow("not used:"), u.Reason)
 	}
 	if r := u.Refresh; r != nil {
