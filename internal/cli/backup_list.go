@@ -138,8 +138,8 @@ used: good when the service came back healthy, bad when it did not. A mark made
 by hand is never changed by a rollback, and a bad mark stays until a person
 marks the backup good again.` +
 			exitStatusHelp("0  marked",
-				"1  no such backup, or backup.state cannot be written",
-				"2  bad usage"),
+				"1  no such backup, or backup.state or the journal cannot be written",
+				"2  bad usage", "6  another cfrollback run holds the lock"),
 		Example: `  cfrollback backup mark bad 20250104-140000 --reason "restores an empty config.db"
   cfrollback backup mark good backup-20250103-020000.tar.gz`,
 		Args: cobra.ExactArgs(2),

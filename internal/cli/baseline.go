@@ -54,7 +54,8 @@ prints what would be recorded, and writes nothing (the exit status says whether 
 would have been recorded). The error lines are read where the logs setting says
 (logs.source, logs.files), or from --log-files.` +
 			exitStatusHelp("0  recorded (with --dry-run: would be recorded)",
-				"1  not recorded: the service is not healthy enough (or the write failed)", "2  bad usage"),
+				"1  not recorded: the service is not healthy enough (or the write failed)", "2  bad usage",
+				"6  another cfrollback run holds the lock (the measuring is done before it is taken)"),
 		Example: `  cfrollback baseline record
   cfrollback baseline record --dry-run
   cfrollback baseline record --samples 50 --json`,
