@@ -117,6 +117,12 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 		Act: func(ctx context.Context) (*runbook.Result, error) {
 			return em.Run(ctx, runbook.Options{Command: "emergency", Args: []string{"guard"}, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT")})
 		},
+		Busy: func() (string, bool) {
+			if h, held := guard.Held(cfg.Lock); held {
+				return fmt.Sprintf("pid %d, %s", h.PID, h.Command), true
+			}
+			return "", false
+		},
 		Journal: guardJournal(cfg),
 		Notify:  func(ctx context.Context, ev notify.Event) { sendEvent(ctx, opts.IO, cfg, ev) },
 		Log:     func(s string) { fmt.Fprintf(opts.IO.ErrOut, "guard: %s\n", s) },

@@ -51,6 +51,9 @@ type Deps struct {
 	Baseline func() *assess.Baseline
 	// Act runs the emergency rollback.
 	Act func(ctx context.Context) (*runbook.Result, error)
+	// Busy says which other cfrollback run holds the run lock (a deploy, a
+	// rollback a person started); guard does not act over it. Nil: never busy.
+	Busy func() (string, bool)
 	// Journal appends one record to the journal.
 	Journal func(ctx context.Context, runID string, data any) error
 	// Notify sends ev to the webhooks; called in the background.
@@ -231,6 +234,13 @@ func (g *guard) evaluate(ctx context.Context) error {
 	now := g.deps.Now()
 	g.state.Prune(now, g.opt.Policy.Window)
 	d := g.judge.Decide(now, s.Time, a.Severity, &g.state.Memory, pause)
+	if d.Verdict == Acted && g.deps.Busy != nil {
+		if who, busy := g.deps.Busy(); busy {
+			// Not an action (no limit, no cutoff): the run holding the lock is
+			// changing the service; the cooldown keeps this from repeating.
+			d.Verdict, d.Reason = WouldHaveActed, "another cfrollback run holds the lock ("+who+"): not rolling back over it"
+		}
+	}
 	if a.Severity != g.lastSev {
 		g.log("severity %s (was %s): %s", a.Severity, g.lastSev, strings.Join(metEvidence(a), "; "))
 		g.lastSev = a.Severity

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -245,5 +246,25 @@ func TestSampleStoreStaysBounded(t *testing.T) {
 	}
 	if len(samples) == 0 || len(samples) > 20 {
 		t.Fatalf("%d samples kept after 60 evaluations with a retention of 10", len(samples))
+	}
+}
+
+// TestNoRollbackOverAnotherRun: while another cfrollback run (a deploy, a person's rollback)
+// holds the run lock, guard notifies what it would do and records no action.
+func TestNoRollbackOverAnotherRun(t *testing.T) {
+	dir := t.TempDir()
+	h := &fakeHost{now: t0, stateDir: dir}
+	d := h.deps()
+	d.Busy = func() (string, bool) { return "pid 42, cfrollback deploy", true }
+	if err := Run(context.Background(), options(dir, 3), d); err != nil {
+		t.Fatal(err)
+	}
+	if h.acts != 0 || len(h.journal) != 1 || h.journal[0].Decision.Verdict != WouldHaveActed ||
+		!strings.Contains(h.journal[0].Decision.Reason, "cfrollback deploy") {
+		t.Fatalf("acts %d, journal %+v", h.acts, h.journal)
+	}
+	st, _ := ReadState(dir)
+	if len(st.Actions) != 0 || !st.Cutoff.IsZero() {
+		t.Fatalf("a rollback not run was recorded: %+v", st.Memory)
 	}
 }

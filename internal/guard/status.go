@@ -34,11 +34,21 @@ func ReadStatus(stateDir string, p Policy, now time.Time) (Status, error) {
 	}
 	st.Paused = st.Pause.Active(now)
 	st.RollbacksInWindow = st.State.ActionsSince(now.Add(-p.Window))
-	if h, err := lock.ReadHolder(filepath.Join(stateDir, LockFile)); err == nil && h.PID > 0 {
-		// A released lock records no holder; a killed guard's record stays, with a dead pid.
-		if err := syscall.Kill(h.PID, 0); err == nil || errors.Is(err, syscall.EPERM) {
-			st.Running, st.Holder = true, h
-		}
-	}
+	st.Holder, st.Running = Held(filepath.Join(stateDir, LockFile))
 	return st, nil
+}
+
+// Held says whether the lock file at path records a holder whose process is
+// alive, and who: a released lock records no holder, and a killed run's
+// record stays with a dead pid. (A pid of another pid namespace may be taken
+// for alive; the lock itself, not this, is what keeps two runs apart.)
+func Held(path string) (*lock.Holder, bool) {
+	h, err := lock.ReadHolder(path)
+	if err != nil || h.PID <= 0 {
+		return nil, false
+	}
+	if err := syscall.Kill(h.PID, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		return h, true
+	}
+	return nil, false
 }
