@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,7 +71,7 @@ from its own environment, which this command cannot see.` +
 				opts.URL = u
 			}
 			if !opts.NoKey {
-				opts.APIKey, opts.KeySource = apiKeyFrom(path, os.Getenv)
+				opts.APIKey, opts.KeySource = appconfig.APIKey(path, os.Getenv)
 			}
 			opts.JSON = f.JSON
 			return runAPIConnection(cmd.Context(), opts)
@@ -104,36 +103,6 @@ func baseURLFrom(path string) (string, error) {
 		return "", usageErrorf("no URL to test: claude.baseUrl is not set in %s; pass --url https://HOST/v1", path)
 	}
 	return u, nil
-}
-
-// apiKeyFrom finds the key the app sends and where it came from: ANTHROPIC_API_KEY,
-// which claude-flow lets override the config, else claude.apiKey of the app config at
-// path. Both are "" when none is set or the config cannot be read (the URL check
-// reports an unreadable config).
-func apiKeyFrom(path string, getenv func(string) string) (key, source string) {
-	if k := strings.TrimSpace(getenv("ANTHROPIC_API_KEY")); k != "" {
-		return k, "ANTHROPIC_API_KEY"
-	}
-	if path == "" {
-		return "", ""
-	}
-	content, _, err := appconfig.ReadSource(path)
-	if err != nil {
-		return "", ""
-	}
-	doc, err := appconfig.Parse(content)
-	if err != nil {
-		return "", ""
-	}
-	raw, ok := doc.Get("claude.apiKey")
-	if !ok {
-		return "", ""
-	}
-	_ = json.Unmarshal(raw, &key)
-	if key = strings.TrimSpace(key); key == "" {
-		return "", ""
-	}
-	return key, "claude.apiKey"
 }
 
 // testConnection is appconfig.TestConnection, returning as soon as ctx ends: its http stage

@@ -77,28 +77,3 @@ func TestAPIConnectionKey(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, out)
 	}
 }
-
-func TestAPIKeyFrom(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.json")
-	os.WriteFile(path, []byte(`{"claude": {"apiKey": " sk-ant-X "}}`), 0o600)
-	env := map[string]string{}
-	getenv := func(k string) string { return env[k] }
-	if k, src := apiKeyFrom(path, getenv); k != "sk-ant-X" || src != "claude.apiKey" {
-		t.Errorf("config: %q %q", k, src)
-	}
-	env["ANTHROPIC_API_KEY"] = "sk-ant-ENV"
-	if k, src := apiKeyFrom(path, getenv); k != "sk-ant-ENV" || src != "ANTHROPIC_API_KEY" {
-		t.Errorf("env: %q %q", k, src)
-	}
-	delete(env, "ANTHROPIC_API_KEY")
-	for _, content := range []string{`{"claude": {"apiKey": ""}}`, `{"claude": {}}`, `not json`} {
-		os.WriteFile(path, []byte(content), 0o600)
-		if k, src := apiKeyFrom(path, getenv); k != "" || src != "" {
-			t.Errorf("%s: %q %q", content, k, src)
-		}
-	}
-	if k, _ := apiKeyFrom(filepath.Join(dir, "missing.json"), getenv); k != "" {
-		t.Errorf("missing config: %q", k)
-	}
-}

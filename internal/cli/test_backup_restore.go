@@ -12,6 +12,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/archive"
 	"github.com/cfrollback/cfrollback/internal/backup"
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/sqlitedb"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -107,7 +108,7 @@ func runTestBackupRestore(ctx context.Context, opts *testBackupRestoreOptions) e
 	if err != nil {
 		return usageErrorf("--dir: %v", err)
 	}
-	if inside, err := isWithin(parent, cfg.InstallDir); err != nil {
+	if inside, err := fsutil.Inside(parent, cfg.InstallDir); err != nil {
 		return fmt.Errorf("test backup-restore: %w", err)
 	} else if inside {
 		return usageErrorf("%s is inside install_dir %s; a restore drill never writes into the live install, give --dir elsewhere", parent, cfg.InstallDir)
@@ -178,41 +179,4 @@ func printRestoreTest(io *ui.IO, c backup.Candidate, res *backup.RestoreTestResu
 		fmt.Fprintf(w, "  %s\n", pr)
 	}
 	fmt.Fprintf(w, "'cfrollback backup mark bad %s' keeps emergency away from it; 'cfrollback backup list' shows the others\n", res.ID)
-}
-
-// isWithin reports whether path is dir or inside it, after resolving
-// symlinks of whatever part of each exists.
-func isWithin(path, dir string) (bool, error) {
-	p, err := resolveExisting(path)
-	if err != nil {
-		return false, err
-	}
-	d, err := resolveExisting(dir)
-	if err != nil {
-		return false, err
-	}
-	rel, err := filepath.Rel(d, p)
-	if err != nil {
-		return false, nil
-	}
-	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, "../")), nil
-}
-
-// resolveExisting makes path absolute and resolves the symlinks of its
-// longest existing prefix.
-func resolveExisting(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	rest := ""
-	for cur := abs; ; cur = filepath.Dir(cur) {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			return filepath.Join(r, rest), nil
-		}
-		if cur == filepath.Dir(cur) {
-			return abs, nil
-		}
-		rest = filepath.Join(filepath.Base(cur), rest)
-	}
 }
