@@ -30,7 +30,7 @@ func TestInside(t *testing.T) {
 		{filepath.Join(install, "not", "yet"), true}, // resolved as far as it exists
 		{filepath.Join(root, "into", "x"), true},     // through a link into it
 		{filepath.Join(install, "out", "x"), false},  // through a link out of it
-		{other, false},                               // a sibling sharing its prefix
+		{other, false}, // a sibling sharing its prefix
 		{filepath.Join(install, "..", "app-other"), false},
 		{root, false},
 	} {
