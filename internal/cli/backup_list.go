@@ -136,7 +136,9 @@ func newBackupMarkCmd(f *Factory) *cobra.Command {
 backups marked bad (it says so), and after each rollback it marks the backup it
 used: good when the service came back healthy, bad when it did not. A mark made
 by hand is never changed by a rollback, and a bad mark stays until a person
-marks the backup good again.` +
+marks the backup good again. A mark is a run under the lock, in 'cfrollback
+history' and 'report', and told to notify.webhooks (change_started,
+change_complete).` +
 			exitStatusHelp("0  marked",
 				"1  no such backup, or backup.state or the journal cannot be written",
 				"2  bad usage", "6  another cfrollback run holds the lock"),

@@ -40,7 +40,9 @@ whatever their age:
     backup, prune deletes nothing and exits 6)
 
 Failed installs kept by rollbacks (<install>-failed-*) are listed with their
-size, and deleted only with --failed-older-than.` +
+size, and deleted only with --failed-older-than. A prune is a run under the
+lock, in 'cfrollback history' and 'report' (what it deleted), and told to
+notify.webhooks (change_started, change_complete).` +
 			exitStatusHelp("0  pruned (or, with --dry-run, the plan printed)",
 				"1  a deletion failed, or the journal cannot be read",
 				"2  bad usage or invalid settings",

@@ -52,7 +52,10 @@ It refuses to record from a service that is not active, or whose requests fail
 more than 10% of the time, unless --force. --dry-run measures the same way and
 prints what would be recorded, and writes nothing (the exit status says whether it
 would have been recorded). The error lines are read where the logs setting says
-(logs.source, logs.files), or from --log-files.` +
+(logs.source, logs.files), or from --log-files. Recording is a run under the
+lock (the measuring comes first, without it), in 'cfrollback history' and
+'report', with the baseline it replaced kept in the journal, and told to
+notify.webhooks (change_started, change_complete).` +
 			exitStatusHelp("0  recorded (with --dry-run: would be recorded)",
 				"1  not recorded: the service is not healthy enough (or the write failed)", "2  bad usage",
 				"6  another cfrollback run holds the lock (the measuring is done before it is taken)"),

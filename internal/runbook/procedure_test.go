@@ -13,6 +13,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/journal"
+	"github.com/cfrollback/cfrollback/internal/lock"
 )
 
 // recordingNotifier keeps the notices a procedure gave it.
@@ -156,5 +157,32 @@ func TestChangeConfigJournaledAndDryRun(t *testing.T) {
 	}
 	if !strings.Contains(string(runs[0].Records[3].Data), `"checkpoint":"`+res.Checkpoint+`"`) {
 		t.Errorf("outcome %s lacks the checkpoint", runs[0].Records[3].Data)
+	}
+}
+
+// A change takes the run lock: while another run holds it, the change is refused (lock.ErrLocked,
+// exit 6) before it journals, notifies or writes anything.
+func TestChangeRefusedWhileLocked(t *testing.T) {
+	e, ed, c := configEnv(t)
+	if err := os.MkdirAll(filepath.Dir(e.cfg.Lock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	held, err := lock.Acquire(e.cfg.Lock, lock.Holder{PID: os.Getpid(), Command: "cfrollback emergency", RunID: "r-other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Release() }()
+	before, _ := os.ReadFile(ed.Path)
+	n := &recordingNotifier{}
+	_, cr, err := ChangeConfig(context.Background(), c, ChangeDeps{Notifier: n})
+	if !errors.Is(err, lock.ErrLocked) || cr.Outcome != "preflight_failed" {
+		t.Fatalf("err %v, result %+v", err, cr)
+	}
+	after, _ := os.ReadFile(ed.Path)
+	if string(after) != string(before) || n.outcomes() != "" {
+		t.Fatalf("changed %v, notices %s", string(after) != string(before), n.outcomes())
+	}
+	if _, err := os.Stat(e.cfg.Journal); !os.IsNotExist(err) {
+		t.Fatalf("journaled: %v", err)
 	}
 }
