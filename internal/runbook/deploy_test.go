@@ -135,7 +135,7 @@ func TestDeployCommandFailureRollsBack(t *testing.T) {
 
 func TestDeployCommandTimeoutKillsItsGroup(t *testing.T) {
 	e, dd, app := deployEnv(t)
-	e.cfg.Deploy.CommandTimeout = 300 * time.Millisecond
+	e.cfg.Deploy.CommandTimeout = 3 * time.Second // long enough for a loaded machine to start the child that writes its pid
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	start := time.Now()
 	// A child that ignores SIGTERM: the group still ends, by SIGKILL, within the grace.
