@@ -12,6 +12,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/assess"
 	"github.com/cfrollback/cfrollback/internal/health"
+	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/notify"
 	"github.com/cfrollback/cfrollback/internal/runbook"
@@ -20,7 +21,7 @@ import (
 
 // JournalEvent is the journal event of guard's decisions: a record under the
 // emergency's run id when guard acted, else under the guard's session id.
-const JournalEvent = "guard"
+const JournalEvent = journal.EventGuard
 
 // ErrRunning is returned when another guard holds the guard lock.
 var ErrRunning = errors.New("another cfrollback guard is running")

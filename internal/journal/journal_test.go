@@ -675,6 +675,33 @@ func TestRunsStepEndWithoutStart(t *testing.T) {
 	}
 }
 
+// A guard session has no intent: history names it by its decisions. A guard record under an
+// emergency's run id (guard acted) leaves the emergency's command, before or after its intent.
+func TestRunsGuardSession(t *testing.T) {
+	now := time.Now().UTC()
+	intent := json.RawMessage(`{"command":"emergency"}`)
+	runs := Runs([]Record{
+		{Seq: 1, Time: now, RunID: "g", Event: EventGuard},
+		{Seq: 2, Time: now, RunID: "e1", Event: EventGuard},
+		{Seq: 3, Time: now, RunID: "e1", Event: EventIntent, Data: intent},
+		{Seq: 4, Time: now, RunID: "e2", Event: EventIntent, Data: intent},
+		{Seq: 5, Time: now, RunID: "e2", Event: EventGuard},
+		{Seq: 6, Time: now, RunID: "g", Event: EventGuard},
+	})
+	want := map[string]string{"g": "guard", "e1": "emergency", "e2": "emergency"}
+	if len(runs) != 3 {
+		t.Fatalf("%d runs, want 3", len(runs))
+	}
+	for _, r := range runs {
+		if r.Command != want[r.ID] {
+			t.Errorf("run %s: command %q, want %q", r.ID, r.Command, want[r.ID])
+		}
+	}
+	if runs[0].Unfinished() || len(runs[0].Records) != 2 {
+		t.Errorf("guard session: unfinished %v, %d records", runs[0].Unfinished(), len(runs[0].Records))
+	}
+}
+
 func FuzzReadAll(f *testing.F) {
 	seedDir := f.TempDir()
 	seed := filepath.Join(seedDir, "j.jsonl")

@@ -155,4 +155,7 @@ const (
 	EventAssess     = "assess"
 	// EventRecovered closes a run that a later run completed or undid (crash recovery).
 	EventRecovered = "recovered"
+	// EventGuard is a decision of `cfrollback guard`: under the emergency's run id when guard
+	// acted, else under the guard's own session id (a session of its own in history).
+	EventGuard = "guard"
 )

@@ -98,6 +98,12 @@ func (r *Run) add(rec Record) {
 		}
 	case EventRecovered:
 		r.Recovered = true
+	case EventGuard:
+		// a guard session has no intent: its decisions name it (an emergency guard started
+		// keeps its own intent's command, written after or before this record)
+		if r.Command == "" {
+			r.Command = "guard"
+		}
 	case "step_start":
 		r.Steps = append(r.Steps, StepRecord{Name: rec.Step, Status: StepStarted, Started: rec.Time})
 	case "step_done", "step_failed":
