@@ -200,16 +200,10 @@ func runAssess(ctx context.Context, opts *assessOptions) error {
 // actEmergency is --act: the emergency procedure exactly as runEmergency
 // runs it, with its result kept for assess's own output.
 func actEmergency(ctx context.Context, opts *assessOptions) (*runbook.Result, error) {
-	m, err := opts.NewService(ctx, opts.Config)
-	if err != nil {
-		return nil, err
-	}
-	n := newRunNotifier(opts.IO, opts.Config)
-	res, err := runbook.Emergency(ctx, runbook.Options{
-		Config: opts.Config, Command: "emergency", Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"), DryRun: opts.DryRun,
-	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
-	n.Finished(ctx, res) // never changes the outcome or exit code
-	return res, err
+	em := EmergencyWiring{IO: opts.IO, JSON: opts.JSON, Config: opts.Config, NewService: opts.NewService}
+	return em.Run(ctx, runbook.Options{
+		Command: "emergency", Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"), DryRun: opts.DryRun,
+	})
 }
 
 func printAssess(io *ui.IO, asJSON bool, res assessResult) error {

@@ -108,7 +108,7 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 	if err != nil {
 		return err
 	}
-	emDeps, emNotifier := EmergencyDeps(opts.IO, opts.JSON, cfg, m)
+	emDeps, emNotifier := runDeps(opts.IO, opts.JSON, cfg, m)
 	dn := notify.NewDeploy(cfg.Notify, opts.IO.ErrOut, "cfrollback/"+Version, warnPrinter(opts.IO))
 	dd := runbook.DeployDeps{
 		Deps: emDeps, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut, Notifier: dn,
@@ -133,14 +133,6 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 	}
 	dn.Finished(ctx, res) // after the result is printed; never changes the exit code
 	return err
-}
-
-// EmergencyDeps are the runbook.Deps the emergency command builds (service, progress on
-// stderr, rollback_started/complete webhooks), for a procedure that runs the emergency
-// itself; call the notifier's Finished with the emergency's result once it is printed.
-func EmergencyDeps(io *ui.IO, asJSON bool, cfg settings.Config, m service.Manager) (runbook.Deps, *notify.RunNotifier) {
-	n := newRunNotifier(io, cfg)
-	return runbook.Deps{Service: m, Events: progressPrinter(io, asJSON), Notifier: n}, n
 }
 
 // deployBaseline is 'baseline record' with its defaults; what it recorded is not printed

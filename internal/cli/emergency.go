@@ -103,11 +103,11 @@ func runEmergency(ctx context.Context, opts *emergencyOptions) error {
 	if err != nil {
 		return err
 	}
-	n := newRunNotifier(opts.IO, opts.Config)
+	deps, n := runDeps(opts.IO, opts.JSON, opts.Config, m)
 	res, err := runbook.Emergency(ctx, runbook.Options{
 		Config: opts.Config, Command: "emergency", BackupPath: opts.Backup, DryRun: opts.DryRun, WithData: opts.WithData,
 		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
-	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
+	}, deps)
 	if opts.DryRun && errors.Is(err, runbook.ErrPreflight) {
 		// not the generic hint, which suggests the dry run just made
 		err = withHint(err, "this was the dry run: nothing was changed; 'cfrollback backup list' shows the backups, 'cfrollback settings' where backup.dir points")

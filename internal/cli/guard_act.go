@@ -32,8 +32,8 @@ func (w EmergencyWiring) Run(ctx context.Context, opt runbook.Options) (*runbook
 		return nil, err
 	}
 	opt.Config = w.Config
-	n := newRunNotifier(w.IO, w.Config)
-	res, err := runbook.Emergency(ctx, opt, runbook.Deps{Service: m, Events: progressPrinter(w.IO, w.JSON), Notifier: n})
+	deps, n := runDeps(w.IO, w.JSON, w.Config, m)
+	res, err := runbook.Emergency(ctx, opt, deps)
 	n.Finished(ctx, res)
 	return res, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfrollback/cfrollback/internal/notify"
 	"github.com/cfrollback/cfrollback/internal/runbook"
+	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
@@ -20,6 +21,15 @@ import (
 // printed. With no webhooks set it sends nothing.
 func newRunNotifier(io *ui.IO, cfg settings.Config) *notify.RunNotifier {
 	return notify.NewRun(cfg.Notify, io.ErrOut, "cfrollback/"+Version, warnPrinter(io))
+}
+
+// runDeps are the effects of a rollback-type run (runbook.Emergency, Undo, RollbackVersion)
+// from the cli, whichever command starts it: the service manager, progress on stderr, and the
+// webhooks told before the stop. The caller tells them the end, n.Finished(ctx, res), after it
+// printed the result: a notification never changes the outcome or the exit code.
+func runDeps(io *ui.IO, asJSON bool, cfg settings.Config, m service.Manager) (runbook.Deps, *notify.RunNotifier) {
+	n := newRunNotifier(io, cfg)
+	return runbook.Deps{Service: m, Events: progressPrinter(io, asJSON), Notifier: n}, n
 }
 
 // changeDeps are the effects of a change (runbook.RunChange) run from the cli: its

@@ -145,11 +145,11 @@ func runRollback(ctx context.Context, opts *rollbackOptions) error {
 	if err != nil {
 		return err
 	}
-	n := newRunNotifier(opts.IO, cfg)
+	deps, n := runDeps(opts.IO, opts.JSON, cfg, m)
 	res, err := runbook.Emergency(ctx, runbook.Options{
 		Config: cfg, Command: "rollback", BackupPath: c.Path, DryRun: opts.DryRun,
 		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
-	}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
+	}, deps)
 	err = reportRun(opts.IO, opts.JSON, res, err)
 	n.Finished(ctx, res) // after the result is printed; never changes the exit code
 	return err

@@ -95,12 +95,12 @@ func runRollbackVersion(ctx context.Context, opts *rollbackVersionOptions) error
 	if err != nil {
 		return err
 	}
-	n := newRunNotifier(opts.IO, opts.Config) // rollback_started before the stop
+	deps, n := runDeps(opts.IO, opts.JSON, opts.Config, m) // rollback_started before the stop
 	run := func(dry bool) (*runbook.VersionResult, error) {
 		return runbook.RollbackVersion(ctx, runbook.VersionOptions{
 			Options: runbook.Options{Config: opts.Config, DryRun: dry, Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT")},
 			To:      opts.ToVersion,
-		}, runbook.Deps{Service: m, Events: progressPrinter(opts.IO, opts.JSON), Notifier: n})
+		}, deps)
 	}
 	if !opts.DryRun && !opts.Yes {
 		// The plan shown before the question is a dry run: the same code

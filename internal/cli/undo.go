@@ -36,10 +36,10 @@ the install put back is the one that was judged broken.` +
 			if err != nil {
 				return err
 			}
-			n := newRunNotifier(f.IO, cfg) // undo_started before the stop
+			deps, n := runDeps(f.IO, f.JSON, cfg, m) // undo_started before the stop
 			res, err := runbook.Undo(cmd.Context(), args[0], runbook.Options{
 				Config: cfg, DryRun: dryRun, Args: os.Args[1:], KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
-			}, runbook.Deps{Service: m, Events: progressPrinter(f.IO, f.JSON), Notifier: n})
+			}, deps)
 			err = reportRun(f.IO, f.JSON, res, err)
 			n.Finished(cmd.Context(), res) // undo_complete or undo_failed; never changes the exit code
 			return err
