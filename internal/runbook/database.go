@@ -56,6 +56,7 @@ func (e *ChangedError) Unwrap() error { return e.Err }
 // (DBDeps.wrapJournal) to make a write fail in the middle of a run.
 type journalWriter interface {
 	Append(runID, event, step string, data any) (journal.Record, error)
+	Close() error
 }
 
 var _ journalWriter = (*journal.Journal)(nil)

@@ -368,10 +368,12 @@ func (r *runner) finish(err error) {
 	if r.opt.DryRun {
 		return
 	}
-	_ = r.record(journal.EventOutcome, "", map[string]any{
-		"outcome": r.res.Outcome, "backup": backupPath(r.res), "failed_dir": r.res.FailedDir,
-		"downtime_ms": r.res.DowntimeMS, "duration_ms": r.res.DurationMS, "error": r.res.Error,
-	})
+	if err := r.record(journal.EventOutcome, "", outcomeData{
+		Outcome: r.res.Outcome, Backup: backupPath(r.res), FailedDir: r.res.FailedDir,
+		DowntimeMS: r.res.DowntimeMS, DurationMS: r.res.DurationMS, Error: r.res.Error,
+	}); err != nil {
+		r.journalFailed(fmt.Errorf("the outcome of this run (%s) was not journaled: %w", r.res.Outcome, err))
+	}
 	r.hlog.printf("%s outcome: %s (downtime %d ms)", r.opt.Command, strings.ToUpper(r.res.Outcome), r.res.DowntimeMS)
 	r.markOutcome()
 	if r.res.FailedDir != "" && install.Exists(r.res.FailedDir) {

@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -495,5 +496,73 @@ func TestJournalChainBrokenEmergencyRunsUndoRefuses(t *testing.T) {
 	}
 	if read(t, filepath.Join(e.cfg.InstallDir, "app.txt")) != "v1" {
 		t.Fatal("not rolled back")
+	}
+}
+
+// outcomeFails fails the journal write of an outcome record, and lets every other through.
+type outcomeFails struct{ journalWriter }
+
+func (o outcomeFails) Append(runID, event, step string, data any) (journal.Record, error) {
+	if event == journal.EventOutcome {
+		return journal.Record{}, fmt.Errorf("append %s: %w", event, syscall.ENOSPC)
+	}
+	return o.journalWriter.Append(runID, event, step, data)
+}
+
+// The outcome of a rollback that worked cannot be journaled: the rollback keeps its outcome
+// (the service is healthy on the backup), the result and a warning say what the journal lacks,
+// and the next emergency takes the run up (completes it) instead of rolling back again.
+func TestEmergencyOutcomeNotJournaled(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Standby.Enabled = false
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2 broken"})
+	var warns []string
+	res, err := Emergency(context.Background(), Options{Config: e.cfg, Command: "emergency"}, Deps{
+		Service: e.m,
+		Events: func(ev Event) {
+			if ev.Kind == "warn" {
+				warns = append(warns, ev.Message)
+			}
+		},
+		wrapJournal: func(j journalWriter) journalWriter { return outcomeFails{j} },
+	})
+	if err != nil || res.Outcome != "ok" {
+		t.Fatalf("emergency: %v, outcome %q", err, res.Outcome)
+	}
+	if !strings.Contains(res.JournalError, "the outcome of this run (ok) was not journaled") || !strings.Contains(res.JournalError, "no space left") {
+		t.Errorf("journal error %q", res.JournalError)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "shows that run as interrupted") {
+		t.Errorf("warnings %q", warns)
+	}
+	recs, err := journal.ReadAll(e.cfg.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs := journal.Runs(recs); len(runs) != 1 || !runs[0].Unfinished() {
+		t.Fatalf("runs %+v, want one unfinished", runs)
+	}
+
+	// the next run finds the swap done: it completes that run, it does not roll back again
+	e.m.calls = nil
+	res2, err := e.run(false)
+	if err != nil || res2.Recovered == nil || res2.Recovered.RunID != res.RunID || res2.Recovered.Action != "completed" {
+		t.Fatalf("second run: %v, recovered %+v", err, res2.Recovered)
+	}
+	if got := read(t, filepath.Join(e.cfg.InstallDir, "app.txt")); got != "v1" {
+		t.Errorf("app.txt = %q after the second run", got)
+	}
+	if got := read(t, filepath.Join(res.FailedDir, "app.txt")); got != "v2 broken" {
+		t.Errorf("the failed dir holds %q", got)
+	}
+	recs, err = journal.ReadAll(e.cfg.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range journal.Runs(recs) {
+		if r.Unfinished() {
+			t.Errorf("run %s (%s) still unfinished", r.ID, r.Command)
+		}
 	}
 }

@@ -160,7 +160,7 @@ func (r *runner) completeInterrupted(ctx context.Context, it *interrupted) error
 		if err != nil {
 			outcome = "unhealthy_after_recovery by " + r.runID
 		}
-		_, _ = r.j.Append(it.runID, journal.EventOutcome, "", map[string]any{"outcome": outcome, "backup": it.staged.Backup, "failed_dir": it.intent.FailedDir})
+		r.closeRun(it.runID, outcomeData{Outcome: outcome, Backup: it.staged.Backup, FailedDir: it.intent.FailedDir})
 	}
 	return err
 }
@@ -190,7 +190,7 @@ func (r *runner) abandonInterrupted(ctx context.Context, it *interrupted) error 
 			}
 		}
 		if !r.opt.DryRun {
-			_, _ = r.j.Append(it.runID, journal.EventOutcome, "", map[string]any{"outcome": "abandoned by " + r.runID})
+			r.closeRun(it.runID, outcomeData{Outcome: "abandoned by " + r.runID})
 		}
 		return fmt.Sprintf("undid interrupted run %s (%s)", it.runID, rec.Detail), rec, nil
 	})

@@ -40,6 +40,10 @@ type Result struct {
 	HumanLog string      `json:"human_log,omitempty"`
 	Next     []string    `json:"next,omitempty"`
 	Error    string      `json:"error,omitempty"`
+	// JournalError is set when a journal write failed after the change was made (the
+	// outcome, a recovered run's outcome): the run keeps its outcome and exit code, this
+	// says what the journal lacks.
+	JournalError string `json:"journal_error,omitempty"`
 }
 
 // SkippedBackup is a newer backup that was not used, and why. Skips are loud.

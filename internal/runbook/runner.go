@@ -35,6 +35,8 @@ type Deps struct {
 	// an undo passed its preflight and stops the service now (webhooks:
 	// internal/notify); nil: nobody.
 	Notifier Notifier
+	// wrapJournal, when set, wraps the opened journal (tests: a writer that fails).
+	wrapJournal func(journalWriter) journalWriter
 }
 
 // notifyStarting tells the Notifier that the run stops the service now (not in a dry run).
@@ -75,7 +77,7 @@ type runner struct {
 	cfg    settings.Config
 	deps   Deps
 	res    *Result
-	j      *journal.Journal
+	j      journalWriter
 	hlog   *humanLog
 	fx     effects
 	runID  string
@@ -175,6 +177,9 @@ func (r *runner) begin() (release func(), err error) {
 			Hint: "set journal: to a writable path (cfrollback settings shows where it points)"}
 	}
 	r.j = j
+	if r.deps.wrapJournal != nil {
+		r.j = r.deps.wrapJournal(j)
+	}
 	r.res.Journal = r.cfg.Journal
 	r.hlog = openHumanLog(r.cfg, r.start, r.deps.Events)
 	if r.hlog != nil {
@@ -319,6 +324,54 @@ func (r *runner) info(format string, a ...any) {
 	r.event(Event{Kind: "info", Message: fmt.Sprintf(format, a...)})
 }
 
+// stepDoneData and stepFailedData are the payloads of step_done and step_failed
+// (journal.Runs reads duration_ms and error by these names).
+type stepDoneData struct {
+	DurationMS int64  `json:"duration_ms"`
+	Detail     string `json:"detail"`
+	Data       any    `json:"data,omitempty"`
+}
+
+type stepFailedData struct {
+	Error      string `json:"error"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// outcomeData is a rollback-type run's outcome record; a run that finishes or abandons
+// another (recovery) writes one for it with Outcome naming itself.
+type outcomeData struct {
+	Outcome    string `json:"outcome"`
+	Backup     string `json:"backup,omitempty"`
+	FailedDir  string `json:"failed_dir,omitempty"`
+	DowntimeMS int64  `json:"downtime_ms,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// closeRun writes another run's outcome (recovery finished, abandoned or superseded it). A
+// write that fails is not the current run's failure, but it is said: history would show
+// that run as interrupted still, and the next run would take it up again.
+func (r *runner) closeRun(runID string, out outcomeData) {
+	if r.j == nil {
+		return
+	}
+	if _, err := r.j.Append(runID, journal.EventOutcome, "", out); err != nil {
+		r.journalFailed(fmt.Errorf("the outcome of run %s (%s) was not journaled: %w", runID, out.Outcome, err))
+	}
+}
+
+// journalFailed records a journal write that failed after the change was made: the run
+// keeps its outcome and exit code (the service is what it is), the result and a warning
+// say what the journal lacks.
+func (r *runner) journalFailed(err error) {
+	if r.res.JournalError == "" {
+		r.res.JournalError = err.Error()
+	} else {
+		r.res.JournalError += "; " + err.Error()
+	}
+	r.warn("%v: 'cfrollback history' shows that run as interrupted, and the next emergency takes it up again (fix the journal first: 'cfrollback journal verify')", err)
+}
+
 // record appends to the journal. A journal that cannot be written stops the
 // run: a step that is not journaled could not be resumed after a crash.
 func (r *runner) record(event, step string, data any) error {
@@ -348,7 +401,11 @@ func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 	d := time.Since(t0)
 	if err != nil {
 		r.res.Steps = append(r.res.Steps, StepResult{Name: name, Status: "failed", DurationMS: d.Milliseconds(), Detail: err.Error()})
-		_ = r.record(journal.EventStepFailed, name, map[string]any{"error": err.Error(), "duration_ms": d.Milliseconds()})
+		if jerr := r.record(journal.EventStepFailed, name, stepFailedData{Error: err.Error(), DurationMS: d.Milliseconds()}); jerr != nil {
+			// the step failed either way; say that the journal lacks it (history shows the
+			// step as started, and recovery reads the run as interrupted there)
+			err = fmt.Errorf("%w; the journal does not record this failure: %v", err, jerr)
+		}
 		r.event(Event{Kind: "step_failed", Step: name, Message: err.Error(), Duration: d})
 		return r.fail(name, err)
 	}
@@ -357,11 +414,7 @@ func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 		status = "planned"
 	}
 	r.res.Steps = append(r.res.Steps, StepResult{Name: name, Status: status, DurationMS: d.Milliseconds(), Detail: detail})
-	payload := map[string]any{"duration_ms": d.Milliseconds(), "detail": detail}
-	if data != nil {
-		payload["data"] = data
-	}
-	if err := r.record(journal.EventStepDone, name, payload); err != nil {
+	if err := r.record(journal.EventStepDone, name, stepDoneData{DurationMS: d.Milliseconds(), Detail: detail, Data: data}); err != nil {
 		return r.fail(name, err)
 	}
 	r.event(Event{Kind: "step_done", Step: name, Message: detail, Duration: d})

@@ -227,7 +227,7 @@ func (r *runner) closeKilledRefreshes() {
 	}
 	for _, run := range journal.Runs(jc.Records) {
 		if run.ID != r.runID && run.Unfinished() && run.Command == StandbyRefreshCommand {
-			_, _ = r.j.Append(run.ID, journal.EventOutcome, "", map[string]any{"outcome": "abandoned by " + r.runID})
+			r.closeRun(run.ID, outcomeData{Outcome: "abandoned by " + r.runID})
 		}
 	}
 }

@@ -193,9 +193,7 @@ func (v *versionRun) unfinishedRuns() (from string) {
 		}
 		v.interrupted = run.ID
 		r.warn("rollback --to-version run %s was interrupted (last step %s); this run takes over from it", run.ID, orUnknown(last))
-		if r.j != nil {
-			_, _ = r.j.Append(run.ID, journal.EventOutcome, "", map[string]any{"outcome": "superseded by " + r.runID})
-		}
+		r.closeRun(run.ID, outcomeData{Outcome: "superseded by " + r.runID})
 	}
 	return from
 }
