@@ -404,7 +404,7 @@ func (r *runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 		if jerr := r.record(journal.EventStepFailed, name, stepFailedData{Error: err.Error(), DurationMS: d.Milliseconds()}); jerr != nil {
 			// the step failed either way; say that the journal lacks it (history shows the
 			// step as started, and recovery reads the run as interrupted there)
-			err = fmt.Errorf("%w; the journal does not record this failure: %v", err, jerr)
+			err = fmt.Errorf("%w; the journal does not record this failure: %w", err, jerr)
 		}
 		r.event(Event{Kind: "step_failed", Step: name, Message: err.Error(), Duration: d})
 		return r.fail(name, err)
