@@ -265,10 +265,12 @@ func RunChange(ctx context.Context, spec ChangeSpec, deps ChangeDeps, body func(
 	res := &ChangeResult{Command: spec.Command, DryRun: spec.DryRun, Steps: p.steps}
 	release, err := p.begin()
 	var se *StepError
-	if errors.As(err, &se) && se.Step == "journal" {
-		// the journal cannot be opened: nothing was changed, and the command's own exit
-		// status for a failure (1) says so, not an emergency's preflight (3)
-		err = &ChangedError{Step: "journal", Err: fmt.Errorf("%w; nothing was changed", se.Err), Hint: se.Hint}
+	if errors.As(err, &se) && (se.Step == "journal" || se.Step == "lock") {
+		// the journal cannot be opened, or the lock file is refused (a symlink, a FIFO,
+		// another owner's): nothing was changed, and the command's own exit status for a
+		// refusal (1, docs/EXIT_CODES.md) says so, not an emergency's preflight (3). A lock
+		// another run holds is not a StepError: it stays exit 6.
+		err = &ChangedError{Step: se.Step, Err: fmt.Errorf("%w; nothing was changed", se.Err), Hint: se.Hint}
 	}
 	if err != nil {
 		res.Outcome, res.Error = "preflight_failed", err.Error()
