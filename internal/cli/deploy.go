@@ -46,7 +46,8 @@ func newDeployCmd(f *Factory) *cobra.Command {
 		Short: "Run a deploy command under a health gate; roll back by itself if it fails",
 		Long: `helm's --atomic for a plain host and any deploy script:
 
-  1. lock (held to the end, the rollback included) and journal the intent
+  1. lock (held to the end, the rollback included) and journal the intent;
+     refuse while an interrupted emergency or rollback is in the journal
   2. a backup of the running install younger than deploy.backup_max_age that
      verifies, or a new one (made and verified now); a baseline if there is none
   3. run CMD (no shell: give 'sh -c "..."' for one), its output passed through
@@ -68,7 +69,8 @@ the plan through the same code and runs nothing. Settings: docs/DEPLOY.md.` +
 			exitStatusHelp(
 				"0  deployed: the gate and the watch passed (also --dry-run)",
 				"2  bad usage (no --, no CMD) or invalid settings",
-				"3  nothing changed, CMD not run: no backup could be made or verified",
+				"3  nothing changed, CMD not run: no backup could be made or verified, or an",
+				"   interrupted emergency is unresolved (run 'cfrollback emergency' first)",
 				"6  another cfrollback run holds the lock",
 				"20 the deploy failed and was rolled back; the old version is healthy",
 				"21 the deploy failed and the rollback failed too (see its outcome)",

@@ -213,6 +213,9 @@ func (d *deployRun) body(ctx context.Context) error {
 		return &StepError{Step: "journal", Err: err, Hint: "fix the journal path or its permissions; nothing was changed"}
 	}
 	d.hlog.printf("deploy initiated by %s (run %s): %s", whoami(), d.runID, strings.Join(d.dopt.Command, " "))
+	if err := d.step(ctx, "check_runs", d.checkInterrupted); err != nil {
+		return err
+	}
 	if err := d.step(ctx, "backup", d.ensureBackup); err != nil {
 		return err
 	}
@@ -273,6 +276,9 @@ func (d *deployRun) rollback(ctx context.Context, cause error) error {
 			data = rollbackData{RunID: res.RunID, Outcome: res.Outcome}
 		}
 		if err != nil {
+			return "", data, err
+		}
+		if err := d.tookUpOtherRun(res); err != nil {
 			return "", data, err
 		}
 		return fmt.Sprintf("rolled back to %s by run %s (downtime %d ms)", d.dres.Backup.Path, res.RunID, res.DowntimeMS), data, nil
