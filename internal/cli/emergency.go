@@ -57,6 +57,7 @@ func newEmergencyCmd(f *Factory) *cobra.Command {
 It never prompts. Every step is journaled (cfrollback history).` +
 			exitStatusHelp(
 				"0  rolled back and healthy",
+				"1  failed otherwise, before or outside a step (the message says what)",
 				"2  bad usage or invalid settings",
 				"3  preflight failed: nothing changed, service never stopped (also --dry-run)",
 				"4  failed after the service was stopped; run it again to resume",
