@@ -14,14 +14,8 @@ import (
 // evidence of a failure (the step, the probes or the matrix row) and the rollback. The error
 // still decides the exit code.
 func printDeploy(io *ui.IO, asJSON bool, res *runbook.DeployResult, err error) error {
-	if res == nil {
-		return err
-	}
-	if asJSON {
-		if perr := ui.JSON(io.Out, res); perr != nil {
-			return perr
-		}
-		return err
+	if done, ret := printedAsJSON(io, asJSON, res, err); done {
+		return ret
 	}
 	p := io.OutPalette()
 	w := io.Out

@@ -153,14 +153,8 @@ func progressPrinter(io *ui.IO, asJSON bool) func(runbook.Event) {
 // reportRun prints a run's result: JSON on stdout, or a summary for a person.
 // The error still decides the exit code.
 func reportRun(io *ui.IO, asJSON bool, res *runbook.Result, err error) error {
-	if res == nil {
-		return err
-	}
-	if asJSON {
-		if perr := ui.JSON(io.Out, res); perr != nil {
-			return perr
-		}
-		return err
+	if done, ret := printedAsJSON(io, asJSON, res, err); done {
+		return ret
 	}
 	p := io.OutPalette()
 	w := io.Out

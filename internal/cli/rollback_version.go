@@ -139,14 +139,8 @@ func printVersionPlan(io *ui.IO, res *runbook.VersionResult) {
 
 // reportVersion prints the result: JSON on stdout, or a summary for a person.
 func reportVersion(io *ui.IO, asJSON bool, res *runbook.VersionResult, err error) error {
-	if res == nil {
-		return err
-	}
-	if asJSON {
-		if perr := ui.JSON(io.Out, res); perr != nil {
-			return perr
-		}
-		return err
+	if done, ret := printedAsJSON(io, asJSON, res, err); done {
+		return ret
 	}
 	p := io.OutPalette()
 	w := io.Out

@@ -13,6 +13,23 @@ import (
 	"github.com/cfrollback/cfrollback/internal/ui"
 )
 
+// printedAsJSON is the start every run's result printer shares (reportRun, reportVersion,
+// printDeploy): a nil result prints nothing, and under --json the result is printed on
+// stdout. done says that the caller is done and returns ret: err, which still decides the
+// exit code, or the error of printing the JSON.
+func printedAsJSON[T any](streams *ui.IO, asJSON bool, res *T, err error) (done bool, ret error) {
+	if res == nil {
+		return true, err
+	}
+	if !asJSON {
+		return false, nil
+	}
+	if perr := ui.JSON(streams.Out, res); perr != nil {
+		return true, perr
+	}
+	return true, err
+}
+
 // printStandbyUse says whether preflight took the warm standby or extracted, and why.
 func printStandbyUse(w io.Writer, p ui.Palette, u *runbook.StandbyUse, dryRun bool) {
 	switch {
