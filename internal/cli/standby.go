@@ -117,16 +117,19 @@ func newStandbyRefreshCmd(f *Factory) *cobra.Command {
 		Short: "Extract the backup emergency would restore into the standby and seal it",
 		Long: `Choose the backup an emergency would choose now (same rules: marks, damaged
 manifests, backups of the running install passed over), and unless the standby
-already holds it with a valid seal, extract it into <standby>.tmp-RUN, rename
-that into place and seal it. The old seal is removed before the old standby is
-touched, and the new one written only once the tree is in place and synced: a
-refresh killed anywhere leaves no standby an emergency would use, and the next
-refresh removes what it left. Locked and journaled like a rollback; it never
-touches the install or the service.` +
-			exitStatusHelp("0  refreshed, it already held the right backup, or there is no backup emergency would restore",
+already holds it with a valid seal, extract it into a private work dir
+(<standby>.tmp-RUN, root's, 0700), rename that into place and seal it. The
+extraction runs WITHOUT the run lock: an emergency that comes meanwhile does not
+wait for it. The lock is taken again (at most 5 s of waiting) to check that the
+backup is still the one an emergency would choose and the same file, swap the
+tree in and seal it. The old seal is removed before the old standby is touched,
+and the new one written last: a refresh killed anywhere leaves no standby an
+emergency would use, and the next refresh removes what it left. Journaled like a
+rollback; it never touches the install or the service.` +
+			exitStatusHelp("0  refreshed, it already held the right backup, there is no backup emergency would restore, or superseded (the backup to keep warm changed while it was extracted: not put in place)",
 				"2  bad usage or invalid settings",
 				"3  not refreshed (the reason is printed); any standby left is the old, still valid one or unsealed and unused",
-				"6  another cfrollback run holds the lock"),
+				"6  another cfrollback run holds the lock (at the start, or still after 5 s when the tree was ready: not refreshed)"),
 		Example: `  cfrollback standby refresh
   cfrollback standby refresh --dry-run
   cfrollback standby refresh --json`,
@@ -194,6 +197,8 @@ func printStandbyResult(io *ui.IO, res *runbook.StandbyResult) {
 	heads := map[string]string{
 		"ok": p.Green("STANDBY REFRESHED"), "current": p.Green("STANDBY ALREADY CURRENT"), "dropped": p.Green("STANDBY DROPPED"),
 		"none": "NO STANDBY TO DROP", "planned": p.Bold("DRY RUN: nothing was changed"),
+		"busy":       p.Yellow("STANDBY NOT REFRESHED: another run held the lock when the tree was ready"),
+		"superseded": p.Yellow("STANDBY NOT REFRESHED: the backup to keep warm changed while it was extracted"),
 	}
 	if res.Command == runbook.StandbyRefreshCommand {
 		heads["none"] = p.Yellow("NO BACKUP TO KEEP WARM: emergency would pass over every backup now")

@@ -74,11 +74,11 @@ func TestStandbyEmergency(t *testing.T) {
 // TestStandbyRefreshKilled SIGKILLs `standby refresh` at each of its step boundaries and
 // inside its extraction. Before the seal is written no standby is used: the next emergency
 // says why, extracts, and ends healthy, and its own refresh removes what the killed one left.
-// Killed after the seal (seal:done), the standby is complete and is used.
+// Killed after the seal (seal:done, cleanup:start), the standby is complete and is used.
 func TestStandbyRefreshKilled(t *testing.T) {
 	for _, point := range []string{
 		"prepare:start", "prepare:done", "extract:start", "extract:1", "extract:done",
-		"swap_in:start", "swap_in:done", "seal:start", "seal:done",
+		"swap_in:start", "swap_in:done", "seal:start", "seal:done", "cleanup:start",
 	} {
 		t.Run(strings.ReplaceAll(point, ":", "_"), func(t *testing.T) {
 			s := newSandbox(t)
@@ -88,12 +88,25 @@ func TestStandbyRefreshKilled(t *testing.T) {
 			if killed.Code != -1 {
 				t.Fatalf("refresh with a kill at %s: exit %d, want killed\n%s\n%s", point, killed.Code, killed.Stdout, killed.Stderr)
 			}
-			sealed := point == "seal:done"
+			sealed := point == "seal:done" || point == "cleanup:start"
 			if st := s.run(env, "standby", "status"); (st.Code == 0) != sealed {
 				t.Fatalf("standby status after a kill at %s: exit %d\n%s", point, st.Code, st.Stdout)
 			}
-			if point == "extract:1" && len(glob(t, s.Install+".standby.tmp-*")) != 1 {
-				t.Fatalf("no partial temp dir after a kill at %s: the kill was not inside the extraction", point)
+			if point == "extract:1" || point == "cleanup:start" {
+				// extract:1 is inside the extraction, which runs without the run lock, in the
+				// refresh's private work dir; cleanup:start is after the seal, before the work
+				// dir is removed.
+				work := glob(t, s.Install+".standby.tmp-*")
+				if len(work) != 1 {
+					t.Fatalf("no work dir after a kill at %s: %v", point, work)
+				}
+				fi, err := os.Stat(work[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != 0o700 {
+					t.Fatalf("the refresh's work dir %s has mode %v, want 0700", work[0], fi.Mode().Perm())
+				}
 			}
 			startBroken(t, s, env, url)
 			r := s.run(env, "emergency", "--json")

@@ -88,20 +88,31 @@ func (r *runner) refreshStandbyAfter(ctx context.Context) {
 	s := newRunner(Options{Config: r.cfg, Command: StandbyRefreshCommand, KillAt: r.opt.KillAt}, r.deps)
 	s.quietSkips, s.stepPrefix = true, "standby_"
 	// The same run id and journal: the refresh is this run's last reported step, journaled
-	// after its outcome (a kill in it leaves the rollback finished, and the refresh's temp
-	// dir for the next refresh to remove).
-	s.j, s.hlog, s.runID, s.res.RunID = r.j, r.hlog, r.runID, r.runID
+	// after its outcome (a kill in it leaves the rollback finished, and the refresh's work
+	// dir for the next refresh to remove). The rollback let its lock go: the refresh takes
+	// it only for its short steps, as 'cfrollback standby refresh' does.
+	s.runID, s.res.RunID = r.runID, r.runID
 	sr := s.standbyRefresh(ctx, r.runID)
 	if r.res.Standby == nil {
 		r.res.Standby = &StandbyUse{Dir: r.cfg.StandbyPath(), Reason: "the run did not reach preflight"}
 	}
 	r.res.Standby.Refresh = sr
 	st := StepResult{Name: "standby", Status: "done", DurationMS: sr.DurationMS, Detail: sr.Detail}
-	if sr.Error != "" {
+	if sr.Outcome == "busy" || sr.Outcome == "superseded" {
+		st.Status = "skipped"
+		r.info("the standby was not refreshed: %s", firstOf(sr.Error, sr.Detail))
+	} else if sr.Error != "" {
 		st.Status, st.Detail = "failed", sr.Error
 		r.warn("the standby was not refreshed: %s (the rollback itself is done; 'cfrollback standby refresh' retries)", sr.Error)
 	} else {
 		r.info("standby: %s", sr.Detail)
 	}
 	r.res.Steps = append(r.res.Steps, st)
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -92,8 +92,8 @@ type runner struct {
 	// (interruptibly) has ended; nil when none was left.
 	background chan struct{}
 	// finishFn, when set, records the outcome instead of finish (procedures other than a
-	// rollback); after runs once the outcome is recorded and the run succeeded, still under
-	// the lock (the standby refresh after a rollback).
+	// rollback); after runs once the outcome is recorded and the run succeeded, after the
+	// lock is let go (the standby refresh after a rollback, which takes it itself).
 	finishFn func(error)
 	after    func(context.Context)
 	// quietSkips: a backup passed over is news, not a warning (the standby's refresh).
@@ -238,7 +238,7 @@ func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Re
 	if err != nil {
 		return r.refuse(err)
 	}
-	defer release()
+	defer func() { release() }()
 	err = body(ctx)
 	if cause := Interruption(ctx); cause != nil && err != nil {
 		err = r.interrupted(cause, err)
@@ -260,6 +260,9 @@ func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Re
 		r.finish(err)
 	}
 	if err == nil && r.after != nil {
+		// After the lock is let go: the standby refresh takes it only for its short steps.
+		release()
+		release = func() {}
 		r.after(ctx)
 	}
 	return r.res, err
