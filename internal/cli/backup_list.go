@@ -27,9 +27,12 @@ func newBackupListCmd(f *Factory) *cobra.Command {
 		Use:   "list",
 		Short: "List backups newest first: age, size, app version, verified, good/bad",
 		Long: `List the backups in backup.dir, newest first, with what is known about each:
-app version and label (from the manifest), the last verification (never, ok,
-FAILED, and when) and the good/bad mark (set by hand or by the outcome of an
-emergency). A backup marked bad is skipped by 'cfrollback emergency'.` +
+app version and label (from the manifest), whether its sidecar manifest is ok,
+none or DAMAGED (unreadable, not JSON, impossible, without the archive's
+digest), the last verification (never, ok, FAILED, and when) and the good/bad
+mark (set by hand or by the outcome of an emergency). A backup marked bad, or
+with a damaged manifest, is skipped by 'cfrollback emergency' (unless named
+with --backup). --json: "manifest_problem" says what is wrong with a manifest.` +
 			exitStatusHelp("0  listed (also when there are no backups)",
 				"1  backup.dir or backup.state cannot be read",
 				"2  bad usage or invalid settings"),
@@ -73,7 +76,7 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 	}
 	now := opts.Now()
 	p := opts.IO.OutPalette()
-	tb := ui.NewTable("ID", "TIME", "AGE", "SIZE", "APP", "VERIFIED", "MARK", "LABEL")
+	tb := ui.NewTable("ID", "TIME", "AGE", "SIZE", "APP", "MANIFEST", "VERIFIED", "MARK", "LABEL")
 	for _, r := range rows {
 		verified := r.Verified
 		switch r.Verified {
@@ -89,8 +92,15 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 		case backup.MarkBad:
 			mark = p.Red("BAD")
 		}
+		manifest := "none"
+		switch {
+		case r.ManifestProblem != "":
+			manifest = p.Red("DAMAGED")
+		case r.Manifest:
+			manifest = "ok"
+		}
 		tb.Row(r.ID, r.Time.Local().Format("2006-01-02 15:04"),
-			ui.Ago(r.Time, now), ui.Bytes(r.Size), dash(r.AppVersion), verified, mark, r.Label)
+			ui.Ago(r.Time, now), ui.Bytes(r.Size), dash(r.AppVersion), manifest, verified, mark, r.Label)
 	}
 	if err := tb.Render(opts.IO.Out); err != nil {
 		return err
@@ -99,6 +109,10 @@ func runBackupList(_ context.Context, opts *backupListOptions) error {
 		fmt.Fprintf(opts.IO.Out, "standby: %s\n", line)
 	}
 	for _, r := range rows {
+		if r.ManifestProblem != "" {
+			fmt.Fprintf(opts.IO.Out, "%s %s: %s; emergency skips it unless named with --backup %s\n",
+				p.Red("DAMAGED"), r.ID, shortErr(r.ManifestProblem, 200), r.Name)
+		}
 		if r.Verified == "failed" {
 			fmt.Fprintf(opts.IO.Out, "%s %s: %s\n", p.Red("FAILED"), r.ID, shortErr(r.VerifyErr, 200))
 		}
