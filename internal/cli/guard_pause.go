@@ -71,7 +71,9 @@ func newGuardStatusCmd(f *Factory) *cobra.Command {
 		Use:   "status",
 		Short: "Whether guard runs, is paused, what it decided last and its rollbacks in the window",
 		Long: `Read guard's files in state_dir (changes nothing): whether a guard holds
-guard.lock, the pause, the last evaluation's decision and the rollbacks it
+guard.lock (probed without disturbing it, so a guard in another pid namespace,
+such as a sandboxed unit, counts; the pid it recorded is shown as information),
+the pause, the last evaluation's decision and the rollbacks it
 started within guard.window.` + exitStatusHelp("0  printed", "1  a state file could not be read", "2  bad usage or invalid settings"),
 		Example: "  cfrollback guard status\n  cfrollback guard status --json | jq .rollbacks_in_window",
 		Args:    cobra.NoArgs,
@@ -97,10 +99,16 @@ started within guard.window.` + exitStatusHelp("0  printed", "1  a state file co
 func printGuardStatus(io *ui.IO, st guard.Status, now time.Time) {
 	w, p := io.Out, io.OutPalette()
 	switch {
+	case st.Running && st.Holder != nil:
+		// the pid is of the guard's own pid namespace (the unit may have its own)
+		fmt.Fprintf(w, "guard:      %s (pid %d on %s, since %s)\n", p.Green("running"), st.Holder.PID, st.Holder.Host, ui.Ago(st.Holder.Since, now))
 	case st.Running:
-		fmt.Fprintf(w, "guard:      %s (pid %d since %s)\n", p.Green("running"), st.Holder.PID, ui.Ago(st.Holder.Since, now))
+		fmt.Fprintf(w, "guard:      %s (it holds guard.lock; no holder recorded)\n", p.Green("running"))
 	default:
 		fmt.Fprintf(w, "guard:      %s ('systemctl start cfrollback-guard' or 'cfrollback guard')\n", p.Yellow("not running"))
+	}
+	if st.Note != "" {
+		fmt.Fprintf(w, "            %s\n", st.Note)
 	}
 	if st.Paused {
 		fmt.Fprintf(w, "paused:     %s\n", p.Yellow(st.Pause.String()))
