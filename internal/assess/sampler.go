@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/health"
@@ -31,17 +32,25 @@ func WatchNames() []string {
 }
 
 // Sampler takes monitor's samples: the manager's state and restarts, the main process's RSS
-// and CPU, one health request, and the log lines gained since the last sample.
+// and CPU, one health request, and the log lines gained since the last sample. The three
+// reads (manager and process, request, log) run at once: a sample takes as long as the
+// slowest of them, not their sum.
 type Sampler struct {
 	Service service.Manager
 	// PID is the process to measure; 0: the manager's main pid when PIDVisible says it is
 	// seen from here.
 	PID        int
 	PIDVisible func(pid int) (bool, string)
-	CPUSample  time.Duration
-	HealthURL  string
-	Timeout    time.Duration
-	WatchFor   []string
+	// CPUSample > 0 measures CPU over a window of that length within each sample. 0 (guard):
+	// no waiting: the CPU between this sample and the previous one of the same process (the
+	// average over the interval, from the kernel's counters), and for a process's first
+	// sample its average since it started.
+	CPUSample time.Duration
+	// ReadProcess reads a process's counters (nil: health.ReadProcessCounters).
+	ReadProcess func(pid int) (health.ProcessCounters, error)
+	HealthURL   string
+	Timeout     time.Duration
+	WatchFor    []string
 	// Tail is the log (nil: not read); ErrorRE marks its error lines.
 	Tail    *logs.Tail
 	ErrorRE *regexp.Regexp
@@ -49,36 +58,41 @@ type Sampler struct {
 	Now     func() time.Time
 
 	failed string // the last read error warned about, so a failing log warns once
+	// prev is the last reading of the process's counters, for the CPU between samples.
+	prev processReading
+}
+
+type processReading struct {
+	pid      int
+	counters health.ProcessCounters
+	at       time.Time
 }
 
 // Take takes one sample. A part that cannot be measured is left out (nil), never zero:
 // an unread log is no evidence of a clean one.
 func (sm *Sampler) Take(ctx context.Context) Sample {
-	m := sm.Service
 	s := Sample{Time: sm.Now().UTC()}
-	st, err := m.Status(ctx)
-	if err == nil {
-		s.Active, s.State, s.CrashLoop, s.Restarts = Ptr(st.Active), st.State, health.CrashLooping(st), Ptr(st.Restarts)
-	}
-	pid := sm.PID
-	if pid == 0 && err == nil && st.MainPID > 0 && sm.PIDVisible != nil {
-		if ok, _ := sm.PIDVisible(st.MainPID); ok {
-			pid = st.MainPID
-		}
-	}
-	if pid > 0 {
-		if ps, err := health.SampleProcess(ctx, pid, sm.CPUSample); err == nil {
-			s.PID, s.RSS, s.CPUPercent = pid, Ptr(ps.RSS), Ptr(ps.CPUPercent)
-		}
-	}
+	var (
+		wg               sync.WaitGroup
+		probe            *Probe
+		errs, agentFails int
+		watch            map[string]int
+		logRead          bool
+	)
 	if sm.HealthURL != "" {
-		r := health.HTTPProbe{URL: sm.HealthURL, Timeout: sm.Timeout}.Probe(ctx)
-		s.Probe = &Probe{OK: r.OK, LatencyMS: float64(r.Duration.Microseconds()) / 1000, StatusCode: r.StatusCode, Network: !r.OK && r.StatusCode == 0}
-		if !r.OK {
-			s.Probe.Detail = r.Detail
-		}
+		wg.Go(func() {
+			r := health.HTTPProbe{URL: sm.HealthURL, Timeout: sm.Timeout}.Probe(ctx)
+			probe = &Probe{OK: r.OK, LatencyMS: float64(r.Duration.Microseconds()) / 1000, StatusCode: r.StatusCode, Network: !r.OK && r.StatusCode == 0}
+			if !r.OK {
+				probe.Detail = r.Detail
+			}
+		})
 	}
-	if errs, agentFails, watch, ok := sm.readLog(ctx); ok {
+	wg.Go(func() { errs, agentFails, watch, logRead = sm.readLog(ctx) })
+	sm.sampleProcess(ctx, &s)
+	wg.Wait()
+	s.Probe = probe
+	if logRead {
 		s.ErrorLines, s.AgentFailures = Ptr(errs), Ptr(agentFails)
 		for _, w := range sm.WatchFor {
 			if WatchPatterns[w] != nil {
@@ -96,6 +110,50 @@ func (sm *Sampler) Take(ctx context.Context) Sample {
 		s.Watch["api-timeout"]++
 	}
 	return s
+}
+
+// sampleProcess fills in the manager's view and the main process's RSS and CPU.
+func (sm *Sampler) sampleProcess(ctx context.Context, s *Sample) {
+	st, err := sm.Service.Status(ctx)
+	if err == nil {
+		s.Active, s.State, s.CrashLoop, s.Restarts = Ptr(st.Active), st.State, health.CrashLooping(st), Ptr(st.Restarts)
+	}
+	pid := sm.PID
+	if pid == 0 && err == nil && st.MainPID > 0 && sm.PIDVisible != nil {
+		if ok, _ := sm.PIDVisible(st.MainPID); ok {
+			pid = st.MainPID
+		}
+	}
+	if pid <= 0 {
+		return
+	}
+	if sm.CPUSample > 0 {
+		if ps, err := health.SampleProcess(ctx, pid, sm.CPUSample); err == nil {
+			s.PID, s.RSS, s.CPUPercent = pid, Ptr(ps.RSS), Ptr(ps.CPUPercent)
+		}
+		return
+	}
+	read := sm.ReadProcess
+	if read == nil {
+		read = health.ReadProcessCounters
+	}
+	pc, err := read(pid)
+	if err != nil {
+		return
+	}
+	now := sm.Now()
+	s.PID, s.RSS = pid, Ptr(pc.RSS)
+	cpu, ok := 0.0, false
+	if sm.prev.pid == pid {
+		cpu, ok = health.CPUPercentBetween(sm.prev.counters, pc, now.Sub(sm.prev.at))
+	}
+	if !ok {
+		cpu, ok = pc.LifetimeCPUPercent()
+	}
+	if ok {
+		s.CPUPercent = Ptr(cpu)
+	}
+	sm.prev = processReading{pid: pid, counters: pc, at: now}
 }
 
 // readLog counts the new lines; ok is false when the log is not read or this read failed.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"time"
 
@@ -92,9 +93,9 @@ See docs/GUARD.md.` +
 func runGuard(ctx context.Context, opts *guardOptions) error {
 	cfg := opts.Config
 	pol := guard.PolicyFrom(cfg.Guard)
-	mon := &monitorOptions{IO: opts.IO, Config: cfg, Service: opts.Service, Interval: pol.Interval, Logs: opts.Logs, Now: opts.Now,
-		CPUSample: min(50*time.Millisecond, pol.Interval/10)}
+	mon := &monitorOptions{IO: opts.IO, Config: cfg, Service: opts.Service, Interval: pol.Interval, Logs: opts.Logs, Now: opts.Now}
 	sampler, logDesc := newSampler(ctx, mon)
+	sampler.CPUSample = 0 // the CPU between evaluations, from the kernel's counters: no window to wait through
 	em := EmergencyWiring{IO: opts.IO, JSON: opts.JSON, Config: cfg, NewService: opts.NewService}
 	data := func(context.Context) []health.Check { return []health.Check{health.CheckAppConfig(cfg.InstallDir)} }
 	if pol.Acts(assess.P1) {
@@ -103,26 +104,22 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 			return append([]health.Check{health.CheckAppConfig(cfg.InstallDir)}, dbs.CheckDatabases(ctx)...)
 		}
 	}
+	// one keep-alive client for guard's lifetime: its requests measure the service, not handshakes
+	probe := health.HTTPProbe{URL: cfg.Health.URL, Timeout: cfg.Health.Timeout, Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: guard.MaxInFlight}}}
 	deps := guard.Deps{
 		Sample: sampler.Take,
 		Measure: func(ctx context.Context, n int) ([]time.Duration, int) {
 			if cfg.Health.URL == "" {
 				return nil, 0
 			}
-			ok, failed, _ := health.MeasureLatency(ctx, cfg.Health.URL, n, 10*time.Millisecond, cfg.Health.Timeout)
-			return ok, failed
+			return guard.Measure(ctx, n, guardStagger, probe.Probe)
 		},
 		Data:     data,
 		Baseline: func() *assess.Baseline { return readBaselineOrWarn(opts.IO, cfg.StateDir) },
 		Act: func(ctx context.Context) (*runbook.Result, error) {
 			return em.Run(ctx, runbook.Options{Command: "emergency", Args: []string{"guard"}, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT")})
 		},
-		Busy: func() (string, bool) {
-			if h, held := guard.Held(cfg.Lock); held {
-				return fmt.Sprintf("pid %d, %s", h.PID, h.Command), true
-			}
-			return "", false
-		},
+		Busy:    func() (string, bool) { return guard.RunLockHolder(cfg.Lock) },
 		Journal: guardJournal(cfg),
 		Notify:  func(ctx context.Context, ev notify.Event) { sendEvent(ctx, opts.IO, cfg, ev) },
 		Log:     func(s string) { fmt.Fprintf(opts.IO.ErrOut, "guard: %s\n", s) },
@@ -139,6 +136,9 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 	}
 	return err
 }
+
+// guardStagger: a request that has not answered by then does not hold up the next one.
+const guardStagger = 100 * time.Millisecond
 
 // printingJournal also prints each journaled decision as a JSON line on stdout (--json).
 func printingJournal(io *ui.IO, next func(context.Context, string, any) error) func(context.Context, string, any) error {

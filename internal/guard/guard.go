@@ -126,7 +126,14 @@ func Run(ctx context.Context, opt Options, deps Deps) error {
 		deps.Wait = wait
 	}
 	host, _ := os.Hostname()
-	lk, err := lock.Acquire(filepath.Join(opt.StateDir, LockFile), lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback guard"})
+	path, holder := filepath.Join(opt.StateDir, LockFile), lock.Holder{PID: os.Getpid(), Host: host, Command: "cfrollback guard"}
+	lk, err := lock.Acquire(path, holder)
+	if errors.Is(err, lock.ErrLocked) {
+		// Once more: 'guard status' probes the lock for microseconds (lock.Probe), and by
+		// now (Acquire read the holder for a while) such a probe has let go; a running
+		// guard has not.
+		lk, err = lock.Acquire(path, holder)
+	}
 	if errors.Is(err, lock.ErrLocked) {
 		return fmt.Errorf("%w: %w", ErrRunning, err)
 	}
@@ -188,7 +195,22 @@ func (g *guard) load(ctx context.Context) error {
 }
 
 func (g *guard) evaluate(ctx context.Context) error {
+	// The sample, the requests and the data checks are independent: taken at
+	// once, an evaluation lasts as long as the slowest of them, not their sum.
+	var (
+		work    sync.WaitGroup
+		data    []health.Check
+		latency []time.Duration
+		lfailed int
+	)
+	if g.deps.Data != nil {
+		work.Go(func() { data = g.deps.Data(ctx) })
+	}
+	if g.deps.Measure != nil {
+		work.Go(func() { latency, lfailed = g.deps.Measure(ctx, g.opt.Policy.Requests) })
+	}
 	s := g.deps.Sample(ctx)
+	work.Wait()
 	if ctx.Err() != nil {
 		return nil // an interrupted sample is not a sample
 	}
@@ -204,7 +226,7 @@ func (g *guard) evaluate(ctx context.Context) error {
 	if from := s.Time.Add(-g.opt.Retention); len(g.history) > 0 && !g.history[0].Time.After(from) {
 		g.history = assess.Window(g.history, s.Time, g.opt.Retention)
 	}
-	in := assess.Input{Now: s.Time, Samples: after(g.history, g.state.Cutoff)}
+	in := assess.Input{Now: s.Time, Samples: after(g.history, g.state.Cutoff), Data: data, Latency: latency, LatencyFailed: lfailed}
 	if s.Active != nil {
 		in.Service = &assess.ServiceState{Active: *s.Active, State: s.State, CrashLoop: s.CrashLoop}
 		if s.Restarts != nil {
@@ -212,12 +234,6 @@ func (g *guard) evaluate(ctx context.Context) error {
 		}
 	} else {
 		in.ServiceErr = "no answer in this sample"
-	}
-	if g.deps.Data != nil {
-		in.Data = g.deps.Data(ctx)
-	}
-	if g.deps.Measure != nil {
-		in.Latency, in.LatencyFailed = g.deps.Measure(ctx, g.opt.Policy.Requests)
 	}
 	if g.deps.Baseline != nil {
 		in.Baseline = g.deps.Baseline()

@@ -102,17 +102,10 @@ func SampleProcess(ctx context.Context, pid int, sample time.Duration) (ProcessS
 
 // cpuTicks is utime+stime of /proc/PID/stat.
 func cpuTicks(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", procRoot, pid))
+	f, err := statFields(pid)
 	if err != nil {
-		return 0, fmt.Errorf("read pid %d's CPU time: %w", pid, err)
+		return 0, err
 	}
-	// The command name (field 2) is in parentheses and may hold spaces and
-	// parentheses itself: the fields that follow start after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("read pid %d's CPU time: unexpected /proc/%d/stat", pid, pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	if len(f) < 13 {
 		return 0, fmt.Errorf("read pid %d's CPU time: short /proc/%d/stat", pid, pid)

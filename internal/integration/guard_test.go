@@ -232,6 +232,8 @@ func TestGuardRollsBackDegradingApp(t *testing.T) {
 	if second.Code != 6 || !strings.Contains(second.Stderr, "another cfrollback guard is running") {
 		t.Fatalf("second guard: exit %d\n%s", second.Code, second.Stderr)
 	}
+	// guard status sees the unit's guard by its lock, though its pid is of the sandbox's namespace
+	r.assertGuardRunning(true)
 
 	r.waitFor("guard's rollback", 60*time.Second+time.Duration(consecutive)*interval, func() bool {
 		st := r.state()
@@ -277,13 +279,40 @@ func TestGuardRollsBackDegradingApp(t *testing.T) {
 	rollback := runs[0].Ended.Sub(runs[0].Started)
 	total := d.HealthyAt.Sub(firstBad)
 	detect := runs[0].Started.Sub(firstBad)
-	t.Logf("MEASURE guard: first bad sample -> healthy %s (interval %s, consecutive %d; first bad sample -> emergency intent %s = %d intervals + %s; emergency intent -> outcome %s, downtime %d ms)",
+	// the acting evaluation: its sample's time to the decision (Action.Started), then to the intent
+	work, toIntent := st.Actions[0].Started.Sub(st.Actions[0].Evidence), runs[0].Started.Sub(st.Actions[0].Started)
+	t.Logf("MEASURE guard: first bad sample -> healthy %s (interval %s, consecutive %d; first bad sample -> emergency intent %s = %d intervals + %s "+
+		"[acting evaluation %s, decision -> intent %s]; emergency intent -> outcome %s, downtime %d ms)",
 		total.Round(time.Millisecond), interval, consecutive, detect.Round(time.Millisecond), consecutive-1,
-		(detect - time.Duration(consecutive-1)*interval).Round(time.Millisecond), rollback.Round(time.Millisecond), d.DowntimeMS)
-	// goal: at most two evaluation intervals plus the rollback itself, plus the acting
-	// evaluation's own work (a 50ms CPU sample, 3 requests 10ms apart, the state write): 1s
-	if limit := 2*interval + rollback + time.Second; total > limit {
+		(detect - time.Duration(consecutive-1)*interval).Round(time.Millisecond), work.Round(time.Millisecond), toIntent.Round(time.Millisecond),
+		rollback.Round(time.Millisecond), d.DowntimeMS)
+	// goal: at most two evaluation intervals plus the rollback itself; allowed on top, the
+	// acting evaluation's own work (its sample, requests and durable state write, at once:
+	// tens of ms) with room for a loaded machine: 500ms
+	if limit := 2*interval + rollback + 500*time.Millisecond; total > limit {
 		t.Fatalf("first bad sample -> healthy took %s, over %s", total, limit)
+	}
+	r.stopGuard()
+	r.assertGuardRunning(false)
+}
+
+// assertGuardRunning runs 'guard status --json' and checks what it says of the guard unit.
+func (r *guardRig) assertGuardRunning(want bool) {
+	r.t.Helper()
+	res := r.run("guard", "status", "--json")
+	var st guard.Status
+	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &st) != nil {
+		r.t.Fatalf("guard status: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if st.Running != want || st.Note != "" || (want && (st.Holder == nil || st.Holder.Command != "cfrollback guard")) {
+		r.t.Fatalf("guard status: running %v (want %v), holder %+v, note %q", st.Running, want, st.Holder, st.Note)
+	}
+}
+
+func (r *guardRig) stopGuard() {
+	r.t.Helper()
+	if out, err := r.sd.Exec("systemctl", "stop", "cfrollback-guard.service"); err != nil {
+		r.t.Fatalf("stop guard: %v %s", err, out)
 	}
 }
 
