@@ -72,44 +72,6 @@ func Who() string {
 	return name
 }
 
-// AppVersion is the claude-flow version installed in installDir, or "". A host install made
-// with `npm install --prefix <install> claude-flow@V` (or `npm install` in the install dir)
-// has the app in node_modules/claude-flow and a package.json of its own without a version,
-// so the app's own package.json is read first; then <install>/package.json's "version"
-// (an install that is the app's source tree, or the drill app); then an exact version
-// pinned in its "dependencies".
-func AppVersion(installDir string) string {
-	if p, ok := readPackageJSON(filepath.Join(installDir, "node_modules", "claude-flow", "package.json")); ok && p.Version != "" {
-		return p.Version
-	}
-	p, ok := readPackageJSON(filepath.Join(installDir, "package.json"))
-	if !ok {
-		return ""
-	}
-	if p.Version != "" {
-		return p.Version
-	}
-	if v := p.Dependencies["claude-flow"]; exactVersion(v) {
-		return v
-	}
-	return ""
-}
-
-type packageJSON struct {
-	Name         string            `json:"name"`
-	Version      string            `json:"version"`
-	Dependencies map[string]string `json:"dependencies"`
-}
-
-func readPackageJSON(path string) (packageJSON, bool) {
-	var p packageJSON
-	b, err := fsutil.ReadFile(path, fsutil.MaxSmallFile)
-	if err != nil || json.Unmarshal(b, &p) != nil {
-		return packageJSON{}, false
-	}
-	return p, true
-}
-
 // exactVersion: 2.0.0-alpha.113, not ^2.0.0, ~2, latest, a URL or a file: spec.
 func exactVersion(v string) bool {
 	if v == "" || (v[0] < '0' || v[0] > '9') {

@@ -138,7 +138,13 @@ func Create(ctx context.Context, opt CreateOptions) (*CreateResult, error) {
 
 	version, source := opt.AppVersion, "flag"
 	if version == "" {
-		version, source = detectAppVersion(install)
+		var problem string
+		version, source, problem = detectAppVersion(install)
+		if problem != "" {
+			w := problem + "; the manifest records no app version from it (give --app-version)"
+			warn("%s", w)
+			res.Warnings = append(res.Warnings, w)
+		}
 	}
 	exclude := append([]string(nil), opt.Exclude...)
 	subst := map[string]string{}
@@ -263,13 +269,15 @@ func removeTemps(dir, name string) {
 	}
 }
 
-// detectAppVersion is the claude-flow version of the install (appconfig.AppVersion: the
-// app's own package.json in node_modules, else <install>/package.json).
-func detectAppVersion(install string) (string, string) {
-	if v := appconfig.AppVersion(install); v != "" {
-		return v, "package.json"
+// detectAppVersion is the claude-flow version of the install (appconfig.AppVersionChecked:
+// the app's own package.json in node_modules, else <install>/package.json), and why a
+// package.json there could not be read (a FIFO, a device, not JSON), "" when none.
+func detectAppVersion(install string) (version, source, problem string) {
+	v, problem := appconfig.AppVersionChecked(install)
+	if v != "" {
+		return v, "package.json", problem
 	}
-	return "", ""
+	return "", "", problem
 }
 
 // relInside cleans a database path relative to the install dir; ok is false

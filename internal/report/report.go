@@ -6,7 +6,6 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -208,7 +207,8 @@ func appVersionIn(dir string) string {
 	if dir == "" {
 		return ""
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	// never os.ReadFile: a FIFO under that name would block the report for ever
+	b, err := fsutil.ReadFile(filepath.Join(dir, "package.json"), fsutil.MaxSmallFile)
 	if err != nil {
 		return ""
 	}

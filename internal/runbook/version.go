@@ -204,11 +204,18 @@ func (v *versionRun) preflight(ctx context.Context) (string, any, error) {
 		return "", nil, err
 	}
 
-	from, source := DetectVersion(ctx, r.res.InstallDir)
+	from, source, problem := DetectVersionChecked(ctx, r.res.InstallDir)
+	if problem != "" && from != "" {
+		r.warn("%s; the installed version was read from %s instead", problem, source)
+	}
 	lastFrom := v.unfinishedRuns()
 	if from == "" && lastFrom != "" {
 		from, source = lastFrom, "the journal of interrupted run "+v.interrupted
 		r.warn("the installed claude-flow version cannot be read; using %s, the version before interrupted run %s", from, v.interrupted)
+	}
+	if from == "" && problem != "" {
+		return "", nil, fmt.Errorf("cannot tell which claude-flow version is installed: %s (and 'npm ls -g --depth=0 --json' does not list claude-flow), so it could not be put back if the install failed; nothing was changed. Put a regular package.json back in the install dir",
+			problem)
 	}
 	if from == "" {
 		return "", nil, fmt.Errorf("cannot tell which claude-flow version is installed (no \"version\" in %s, and 'npm ls -g --depth=0 --json' does not list claude-flow), so it could not be put back if the install failed; nothing was changed. Check install_dir, or that npm is in PATH",
@@ -350,7 +357,10 @@ func (v *versionRun) install(ctx context.Context) (string, any, error) {
 	if err := v.run(ctx, "install", line); err != nil {
 		return "", nil, err
 	}
-	got, source := DetectVersion(ctx, v.r.res.InstallDir)
+	got, source, problem := DetectVersionChecked(ctx, v.r.res.InstallDir)
+	if problem != "" {
+		v.r.warn("after the install: %s", problem)
+	}
 	v.res.InstalledVersion = got
 	switch {
 	case got == v.o.To:

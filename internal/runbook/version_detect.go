@@ -23,13 +23,22 @@ import (
 // <install>/package.json (what config checkpoints record), else the global
 // npm package. It returns "" when neither says.
 func DetectVersion(ctx context.Context, installDir string) (version, source string) {
-	if v := appconfig.AppVersion(installDir); v != "" {
-		return v, filepath.Join(installDir, "package.json")
+	version, source, _ = DetectVersionChecked(ctx, installDir)
+	return version, source
+}
+
+// DetectVersionChecked is DetectVersion that also says why a package.json of the install
+// could not be read (appconfig.AppVersionChecked: a FIFO or device under that name, not
+// JSON, ...), "" when none was unreadable; the caller warns or fails with it.
+func DetectVersionChecked(ctx context.Context, installDir string) (version, source, problem string) {
+	v, problem := appconfig.AppVersionChecked(installDir)
+	if v != "" {
+		return v, filepath.Join(installDir, "package.json"), problem
 	}
 	if v := npmGlobalVersion(ctx); v != "" {
-		return v, "npm ls -g"
+		return v, "npm ls -g", problem
 	}
-	return "", ""
+	return "", "", problem
 }
 
 // npmGlobalVersion parses `npm ls -g --depth=0 --json`. npm exits non-zero

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -397,6 +398,23 @@ func TestRollbackVersionSteps(t *testing.T) {
 		wantErr:   ErrPreflight,
 		wantSteps: "preflight:failed",
 		wantMsg:   []string{"cannot tell which claude-flow version is installed"},
+	}, {
+		// a FIFO named package.json: read without blocking, and the error names it
+		name: "package.json is a FIFO: refused, naming it, without hanging",
+		to:   "1.0.73",
+		setup: func(t *testing.T, e *versionEnv) {
+			t.Setenv("PATH", "/nonexistent") // no npm to ask
+			p := filepath.Join(e.cfg.InstallDir, "package.json")
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+		wantErr:   ErrPreflight,
+		wantSteps: "preflight:failed",
+		wantMsg:   []string{"cannot tell which claude-flow version is installed: ", "package.json: not a regular file (a FIFO)", "Put a regular package.json back"},
 	}, {
 		name:      "already at the version: nothing stopped, health checked",
 		to:        "2.0.0-phase2",
