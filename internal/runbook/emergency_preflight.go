@@ -56,6 +56,9 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 	lim := archive.DefaultLimits()
 	lim.MaxTotalSize = int64(r.cfg.Backup.MaxSize)
 	running, ofFailing := r.inspectRunning(), 0
+	if _, problem := appconfig.AppVersionChecked(r.res.InstallDir); problem != "" {
+		r.warn("%s; the running version is unknown, so backups of the failing install are told only by when it was deployed", problem)
+	}
 	for _, c := range cands {
 		if ok, failing := r.eligible(c, running); !ok {
 			if failing {
