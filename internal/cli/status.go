@@ -132,9 +132,13 @@ most 5 seconds. It does not judge health: 'cfrollback health-check' does.` +
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
 	cfg, now := opts.Config, opts.Now()
-	res := statusResult{InstallDir: cfg.InstallDir, BackupDir: cfg.Backup.Dir, AppVersion: appconfig.AppVersion(cfg.InstallDir),
+	version, versionProblem := appconfig.AppVersionChecked(cfg.InstallDir)
+	res := statusResult{InstallDir: cfg.InstallDir, BackupDir: cfg.Backup.Dir, AppVersion: version,
 		Disks: []statusDisk{}, Problems: []string{}}
 	problem := func(format string, a ...any) { res.Problems = append(res.Problems, fmt.Sprintf(format, a...)) }
+	if versionProblem != "" {
+		problem("app version: %s", versionProblem)
+	}
 
 	res.Service = statusOfService(ctx, opts, problem)
 	statusOfBackups(opts, &res, now, problem)
