@@ -322,6 +322,9 @@ func (d *deployRun) finish(err error) {
 		res.Outcome = "preflight_failed"
 		res.Next = []string{"cfrollback deploy --dry-run -- " + shellJoin(d.dopt.Command)}
 	}
+	if se := (*StepError)(nil); errors.As(err, &se) && se.Step == "check_runs" {
+		res.Next = interruptedNext
+	}
 	if err != nil {
 		res.Error = err.Error()
 	}

@@ -39,6 +39,13 @@ func (d *deployRun) checkInterrupted(context.Context) (string, any, error) {
 			"'cfrollback emergency' completes or undoes it; then deploy again"}
 }
 
+// interruptedNext is what to run when an interrupted run blocks the deploy.
+var interruptedNext = []string{
+	"cfrollback history   # the interrupted run",
+	"cfrollback emergency --dry-run   # what resuming it does",
+	"cfrollback emergency   # resolve it, then deploy again",
+}
+
 // tookUpOtherRun is the error of a rollback whose emergency completed an interrupted run
 // instead of restoring the deploy's backup; nil when it restored the backup.
 func (d *deployRun) tookUpOtherRun(res *Result) error {

@@ -62,6 +62,9 @@ func TestDeployRefusesOverAnInterruptedEmergency(t *testing.T) {
 			!strings.Contains(se.Hint, "cfrollback history") {
 			t.Errorf("dry=%v: the error does not name the run and what to run: %v (hint %q)", dry, err, hintOf(err))
 		}
+		if next := strings.Join(res.Next, "\n"); !strings.Contains(next, "cfrollback emergency --dry-run") || !strings.Contains(next, "cfrollback history") {
+			t.Errorf("dry=%v: next %q", dry, res.Next)
+		}
 		if len(e.m.calls) != 0 {
 			t.Errorf("dry=%v: the service was driven: %v", dry, e.m.calls)
 		}
