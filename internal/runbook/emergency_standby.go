@@ -91,7 +91,8 @@ func (r *runner) refreshStandbyAfter(ctx context.Context) {
 	// after its outcome (a kill in it leaves the rollback finished, and the refresh's work
 	// dir for the next refresh to remove). The rollback let its lock go: the refresh takes
 	// it only for its short steps, as 'cfrollback standby refresh' does.
-	s.runID, s.res.RunID = r.runID, r.runID
+	// Its human log is the rollback's too (the log's name comes from the run's start).
+	s.runID, s.res.RunID, s.start = r.runID, r.runID, r.start
 	sr := s.standbyRefresh(ctx, r.runID)
 	if r.res.Standby == nil {
 		r.res.Standby = &StandbyUse{Dir: r.cfg.StandbyPath(), Reason: "the run did not reach preflight"}

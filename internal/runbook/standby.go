@@ -82,6 +82,7 @@ func StandbyRefresh(ctx context.Context, opt Options, deps Deps) (*StandbyResult
 // standby is removed after the lock is let go. An emergency (or a verify or assess record)
 // that comes during the extraction does not wait for it.
 func (r *runner) refreshPhased(ctx context.Context, afterRun string) (*StandbyResult, error) {
+	since := r.deps.Now()
 	lk := &refreshLock{r: r}
 	var err error
 	if afterRun != "" {
@@ -92,14 +93,14 @@ func (r *runner) refreshPhased(ctx context.Context, afterRun string) (*StandbyRe
 	if err != nil { // the lock or the journal refused: nothing was done
 		res := r.standbyResult(afterRun)
 		_, _ = r.refuse(err)
-		r.finishStandby(res, err)
+		r.finishStandby(res, err, since)
 		return res, err
 	}
 	res, work, err := r.standbyRefreshBody(ctx, afterRun, lk)
 	if cause := Interruption(ctx); cause != nil && err != nil {
 		err = r.interrupted(cause, err)
 	}
-	r.finishStandby(res, err)
+	r.finishStandby(res, err, since)
 	lk.let()
 	// Unlocked: the standby that was replaced (or a failed extraction) goes with the work
 	// dir. A kill here leaves the work dir, which holds nothing sealed, to the next refresh.
@@ -529,8 +530,9 @@ func (r *runner) removeSeal(dir string) error {
 	return fsutil.SyncDir(filepath.Dir(p))
 }
 
-func (r *runner) finishStandby(res *StandbyResult, err error) {
-	res.DurationMS = r.deps.Now().Sub(r.start).Milliseconds()
+// finishStandby completes res and journals its outcome; since is when the procedure began.
+func (r *runner) finishStandby(res *StandbyResult, err error, since time.Time) {
+	res.DurationMS = r.deps.Now().Sub(since).Milliseconds()
 	res.Steps, res.Skipped = r.res.Steps, r.res.Skipped
 	res.Journal = r.res.Journal
 	if len(res.Steps) > 0 {
@@ -590,7 +592,7 @@ func StandbyDrop(ctx context.Context, opt Options, deps Deps, do DropOptions) (*
 	opt.Command = StandbyDropCommand
 	r := newRunner(opt, deps)
 	res := r.standbyResult("")
-	r.finishFn = func(err error) { r.finishStandby(res, err) }
+	r.finishFn = func(err error) { r.finishStandby(res, err, r.start) }
 	_, err := r.run(ctx, func(ctx context.Context) error {
 		if err := r.record(journal.EventIntent, "", standbyIntent{
 			Command: StandbyDropCommand, User: whoami(), PID: os.Getpid(), InstallDir: r.res.InstallDir, StandbyDir: res.Dir,

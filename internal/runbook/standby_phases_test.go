@@ -123,6 +123,9 @@ func TestEmergencyDuringRefreshExtractionDoesNotWait(t *testing.T) {
 	if !install.Exists(work) {
 		t.Fatal("the emergency's refresh removed the work dir of a refresh that is still extracting")
 	}
+	if hl := read(t, res.HumanLog); !strings.Contains(hl, "step standby_seal") {
+		t.Fatalf("the emergency's human log %s does not show its standby refresh:\n%s", res.HumanLog, hl)
+	}
 
 	pr, err := p.wait()
 	if err != nil || (pr.Outcome != "ok" && pr.Outcome != "superseded") {
