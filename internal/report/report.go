@@ -6,10 +6,10 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
 	"github.com/cfrollback/cfrollback/internal/journal"
@@ -202,21 +202,14 @@ func orBlank(s, blank string) string {
 	return s
 }
 
-// appVersionIn reads "version" from dir/package.json; "" when unknown.
+// appVersionIn is the app version of the install in dir (appconfig.AppVersion, as backups
+// and version rollbacks read it: node_modules/claude-flow/package.json of an npm host
+// install first; never blocking on a FIFO named package.json); "" when unknown.
 func appVersionIn(dir string) string {
 	if dir == "" {
 		return ""
 	}
-	// never os.ReadFile: a FIFO under that name would block the report for ever
-	b, err := fsutil.ReadFile(filepath.Join(dir, "package.json"), fsutil.MaxSmallFile)
-	if err != nil {
-		return ""
-	}
-	var p struct {
-		Version string `json:"version"`
-	}
-	_ = json.Unmarshal(b, &p)
-	return p.Version
+	return appconfig.AppVersion(dir)
 }
 
 // manifestVersion is the app version recorded in a backup's manifest.

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,5 +67,75 @@ func TestIncident(t *testing.T) {
 	}
 	if md2 := Incident(runs[0], path, "P0", "v9.9", time.Now()); !strings.Contains(md2, "**Severity**: P1 (from") {
 		t.Errorf("a recorded severity should win over --severity:\n%s", md2)
+	}
+}
+
+// The version a rollback went back from is read from its failed install as everything else
+// reads an install's version: the app's own package.json of an npm host install first (the
+// host's has no version), and a FIFO named package.json is passed over, never waited on.
+func TestIncidentVersionOfTheFailedInstall(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		make  func(t *testing.T, failed string)
+		wantV string
+	}{
+		{"npm host install", func(t *testing.T, failed string) {
+			writeTestFile(t, filepath.Join(failed, "package.json"), `{"name": "host", "dependencies": {"claude-flow": "^2.0.0"}}`)
+			writeTestFile(t, filepath.Join(failed, "node_modules", "claude-flow", "package.json"), `{"version": "2.0.0-alpha.113"}`)
+		}, "- **Version**: 2.0.0-alpha.113 → "},
+		{"a FIFO named package.json", func(t *testing.T, failed string) {
+			if err := os.MkdirAll(failed, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(filepath.Join(failed, "package.json"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "- **Version**: [Rolled back from] → "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			failed := filepath.Join(dir, "app-failed-r1")
+			tc.make(t, failed)
+			path := filepath.Join(dir, "journal.jsonl")
+			j, err := journal.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []struct {
+				event string
+				data  any
+			}{{"intent", map[string]any{"command": "emergency", "failed_dir": failed}}, {"outcome", map[string]any{"outcome": "ok", "failed_dir": failed}}} {
+				if _, err := j.Append("r1", r.event, "", r.data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			recs, err := journal.ReadAll(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan string, 1)
+			go func() { done <- Incident(journal.Runs(recs)[0], path, "", "v9.9", time.Now()) }()
+			select {
+			case md := <-done:
+				if !strings.Contains(md, tc.wantV) {
+					t.Errorf("the report lacks %q:\n%s", tc.wantV, md)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the report blocked on the failed install's package.json")
+			}
+		})
+	}
+}
+
+func writeTestFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
