@@ -86,7 +86,15 @@ It never prompts. Every step is journaled (cfrollback history).` +
 }
 
 func newServiceManager(ctx context.Context, cfg settings.Config) (service.Manager, error) {
-	m, err := service.New(ctx, runbook.ServiceConfig(cfg))
+	return newServiceManagerOn(ctx, cfg, nil)
+}
+
+// newServiceManagerOn is newServiceManager whose systemd manager uses bus, one kept D-Bus
+// connection (nil: a connection per call, right for short-lived commands).
+func newServiceManagerOn(ctx context.Context, cfg settings.Config, bus *service.Bus) (service.Manager, error) {
+	sc := runbook.ServiceConfig(cfg)
+	sc.Bus = bus
+	m, err := service.New(ctx, sc)
 	if err != nil {
 		return nil, &runbook.StepError{Step: "preflight", Err: err,
 			Hint: "nothing was changed. Set service.manager (auto, systemd, pm2, command) and service.unit / service.pm2_name; 'cfrollback settings' shows them"}

@@ -33,10 +33,15 @@ type guardOptions struct {
 	Logs        logCountOptions
 	Now         func() time.Time
 	NewService  func(ctx context.Context, cfg settings.Config) (service.Manager, error)
+	// Bus is guard's one D-Bus connection to systemd, for its samples and its emergency.
+	Bus *service.Bus
 }
 
 func newGuardCmd(f *Factory) *cobra.Command {
-	opts := &guardOptions{IO: f.IO, Now: time.Now, Thresholds: assess.DefaultThresholds, NewService: newServiceManager}
+	opts := &guardOptions{IO: f.IO, Now: time.Now, Thresholds: assess.DefaultThresholds}
+	opts.NewService = func(ctx context.Context, cfg settings.Config) (service.Manager, error) {
+		return newServiceManagerOn(ctx, cfg, opts.Bus)
+	}
 	var memMBh float64
 	cmd := &cobra.Command{
 		Use:   "guard",
@@ -73,6 +78,8 @@ See docs/GUARD.md.` +
 			if err != nil {
 				return err
 			}
+			opts.Bus = service.OpenBus()
+			defer opts.Bus.Close()
 			m, err := opts.NewService(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -96,7 +103,9 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 	mon := &monitorOptions{IO: opts.IO, Config: cfg, Service: opts.Service, Interval: pol.Interval, Logs: opts.Logs, Now: opts.Now}
 	sampler, logDesc := newSampler(ctx, mon)
 	sampler.CPUSample = 0 // the CPU between evaluations, from the kernel's counters: no window to wait through
-	em := EmergencyWiring{IO: opts.IO, JSON: opts.JSON, Config: cfg, NewService: opts.NewService}
+	// the emergency uses guard's manager: no new connection to systemd at the worst moment
+	em := EmergencyWiring{IO: opts.IO, JSON: opts.JSON, Config: cfg,
+		NewService: func(context.Context, settings.Config) (service.Manager, error) { return opts.Service, nil }}
 	data := func(context.Context) []health.Check { return []health.Check{health.CheckAppConfig(cfg.InstallDir)} }
 	if pol.Acts(assess.P1) {
 		dbs := healthDatabases{cfg: cfg}

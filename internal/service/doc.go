@@ -19,6 +19,9 @@
 //   - A unit or app that does not exist is ErrNotFound (errors.Is), from New in "auto" mode
 //     and from Stop and Start; Status reports it as Exists == false.
 //
+// The systemd manager opens a D-Bus connection per call, unless Config.Bus gives it one kept
+// connection (long-running callers: guard), which reconnects by itself (bus.go).
+//
 // All exec goes through the small runner interface so tests can swap in fakes; the systemd
 // manager dials the bus through a function field for the same reason.
 package service

@@ -46,6 +46,7 @@ type fakeConn struct {
 	resetFailed func(name string) error
 	log         []string
 	closed      int
+	broken      bool // Connected reports false: the bus dropped the connection
 }
 
 var _ systemdConn = (*fakeConn)(nil)
@@ -77,6 +78,12 @@ func (c *fakeConn) StopUnitContext(_ context.Context, name, mode string, ch chan
 func (c *fakeConn) ResetFailedUnitContext(_ context.Context, name string) error {
 	c.record("reset-failed " + name)
 	return c.resetFailed(name)
+}
+
+func (c *fakeConn) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed == 0 && !c.broken
 }
 
 func (c *fakeConn) Close() {

@@ -63,6 +63,9 @@ type Config struct {
 	// the service is up and non-zero when it is down.
 	StartCommand, StopCommand, StatusCommand string
 	StopTimeout, StartTimeout                time.Duration // 0 means DefaultTimeout
+	// Bus, when set, is the one D-Bus connection the systemd manager uses for all its calls
+	// (long-running callers: guard); nil means a connection per call. The caller closes it.
+	Bus *Bus
 }
 
 // deps are the effects the managers need; New uses the real ones, tests swap in fakes.

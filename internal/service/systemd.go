@@ -17,6 +17,7 @@ type systemdConn interface {
 	StartUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	StopUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	ResetFailedUnitContext(ctx context.Context, name string) error
+	Connected() bool
 	Close()
 }
 
@@ -89,9 +90,10 @@ type unitBackend interface {
 	close()
 }
 
-// systemdManager manages a systemd unit. It opens a D-Bus connection per call and closes it
-// before returning, so the Manager needs no Close and a dbus-daemon restart between calls
-// does no harm.
+// systemdManager manages a systemd unit. By default it opens a D-Bus connection per call and
+// closes it before returning, so the Manager needs no Close and a dbus-daemon restart between
+// calls does no harm. Built with Config.Bus it uses that Bus's one connection instead, which
+// reconnects by itself (see Bus).
 type systemdManager struct {
 	unit       string
 	run        runner
@@ -104,6 +106,9 @@ type systemdManager struct {
 var _ Manager = (*systemdManager)(nil)
 
 func newSystemd(cfg Config, d deps) *systemdManager {
+	if cfg.Bus != nil {
+		d.dial = cfg.Bus.handle
+	}
 	return &systemdManager{unit: cfg.Unit, run: d.run, dial: d.dial, journalctl: d.journalctl,
 		stopTimeout: cfg.StopTimeout, startTimeout: cfg.StartTimeout, interval: 100 * time.Millisecond}
 }

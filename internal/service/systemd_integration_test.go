@@ -310,3 +310,47 @@ func TestSystemdIntegrationSystemctlFallback(t *testing.T) {
 		}
 	}
 }
+
+// A Bus (guard's one connection) survives dbus-daemon being restarted and systemd being
+// re-executed: the calls after each reconnect transparently, and Stop/Start still work.
+func TestSystemdIntegrationBusReconnects(t *testing.T) {
+	sb := testenv.Systemd(t)
+	sandboxUnit(t, sb, "cfr-test.service", "ExecStart=/bin/sleep 3600\n")
+	bus := OpenBus()
+	defer bus.Close()
+	m, err := New(context.Background(), Config{Manager: KindSystemd, Unit: "cfr-test", Bus: bus, StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := mustStatus(t, m)
+	conn := bus.conn
+	if !first.Active || conn == nil {
+		t.Fatalf("after Start: %+v (connection %v)", first, conn)
+	}
+	for _, disrupt := range [][]string{{"systemctl", "restart", "dbus.service"}, {"systemctl", "daemon-reexec"}} {
+		if out, err := sb.Exec(disrupt...); err != nil {
+			t.Fatalf("%v: %v\n%s", disrupt, err, out)
+		}
+		var st Status
+		took, err := timed(t, fmt.Sprintf("Status after %v", disrupt), func() (err error) {
+			st, err = m.Status(ctx)
+			return err
+		})
+		if err != nil || !st.Active || st.MainPID != first.MainPID {
+			t.Fatalf("Status after %v = %+v, %v (took %s); want the running unit, reconnected", disrupt, st, err, took)
+		}
+	}
+	if bus.conn == conn || bus.conn == nil || !bus.conn.Connected() {
+		t.Error("the Bus does not hold a new, live connection after dbus-daemon was restarted")
+	}
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStatus(t, m); st.Active || st.MainPID != 0 {
+		t.Fatalf("after Stop: %+v", st)
+	}
+}
