@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cfrollback/cfrollback/internal/drillapp"
+	"github.com/cfrollback/cfrollback/internal/journal"
 )
 
 // standbyOf returns the "standby" object of an emergency's JSON result.
@@ -124,6 +126,8 @@ func TestStandbyRefreshKilled(t *testing.T) {
 			if left := glob(t, s.Install+".standby.old-*"); len(left) != 0 {
 				t.Fatalf("a set-aside standby is still there: %v", left)
 			}
+			// the emergency's own refresh gave the killed refresh an outcome
+			s.noUnfinishedRuns("after a refresh killed at " + point + " and an emergency")
 		})
 	}
 }
@@ -158,5 +162,58 @@ func TestStandbyEmergencyKilled(t *testing.T) {
 				t.Fatalf("no ready standby after the recovered emergency: exit %d\n%s", st.Code, st.Stdout)
 			}
 		})
+	}
+}
+
+// TestStandbyRefreshAfterEmergencyKilled SIGKILLs the emergency inside the standby refresh it
+// runs after its outcome (the emergency took the standby, so the only extraction is the
+// refresh's, which runs without the lock): the rollback is finished and journaled ok, the
+// service healthy; no seal vouches for the half-extracted tree; the next refresh removes the
+// work dir it left and ends ok, and history shows no run without an outcome.
+func TestStandbyRefreshAfterEmergencyKilled(t *testing.T) {
+	s := newSandbox(t)
+	s.goodBackupBrokenInstall()
+	env, url := commandService(t, s)
+	s.refreshStandby(env)
+	startBroken(t, s, env, url)
+	killed := s.run(append([]string{"CFROLLBACK_TEST_KILL_AT=extract:1"}, env...), "emergency", "--json")
+	if killed.Code != -1 {
+		t.Fatalf("emergency with a kill in its refresh: exit %d, want killed\n%s\n%s", killed.Code, killed.Stdout, killed.Stderr)
+	}
+	body := waitHTTP(t, url, 200, 5*time.Second)
+	if !strings.Contains(body, `"version":"1.0.0"`) {
+		t.Fatalf("health after the killed refresh: %s", body)
+	}
+	if work := glob(t, s.Install+".standby.tmp-*"); len(work) != 1 {
+		t.Fatalf("no work dir: the kill was not inside the refresh's extraction: %v", work)
+	}
+	if st := s.run(env, "standby", "status"); st.Code == 0 {
+		t.Fatalf("standby status says ready after a refresh killed mid-extraction:\n%s", st.Stdout)
+	}
+	h := s.run(env, "history", "--json")
+	if h.Code != 0 || !strings.Contains(h.Stdout, `"outcome": "ok"`) {
+		t.Fatalf("history does not show the rollback ok: exit %d\n%s", h.Code, h.Stdout)
+	}
+	s.refreshStandby(env)
+	if left := glob(t, s.Install+".standby.tmp-*"); len(left) != 0 {
+		t.Fatalf("the next refresh left the killed one's work dir: %v", left)
+	}
+	s.noUnfinishedRuns("after the next refresh")
+	if v := s.run(nil, "journal", "verify"); v.Code != 0 {
+		t.Fatalf("journal verify: %s %s", v.Stdout, v.Stderr)
+	}
+}
+
+// noUnfinishedRuns fails when the journal holds a run without an outcome.
+func (s *sandbox) noUnfinishedRuns(when string) {
+	s.t.Helper()
+	recs, err := journal.ReadAll(filepath.Join(s.Dir, "log", "journal.jsonl"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, run := range journal.Runs(recs) {
+		if run.Unfinished() {
+			s.t.Fatalf("run %s (%s) has no outcome %s", run.ID, run.Command, when)
+		}
 	}
 }

@@ -477,16 +477,16 @@ func (r *runner) standbyExtract(ctx context.Context, res *StandbyResult, dir, tr
 // standbyExtractHook is the archive callback during a refresh's extraction: the kill hook
 // (KillAt=extract:N), and testExtracting for tests that need a refresh caught mid-extraction.
 func (r *runner) standbyExtractHook() func(n int) {
-	kill := r.extractKillHook()
-	if kill == nil && testExtracting == nil {
+	kill, paused := r.extractKillHook(), testExtracting
+	if kill == nil && paused == nil {
 		return nil
 	}
 	return func(n int) {
 		if kill != nil {
 			kill(n)
 		}
-		if testExtracting != nil && n == 1 {
-			testExtracting()
+		if paused != nil && n == 1 {
+			paused()
 		}
 	}
 }

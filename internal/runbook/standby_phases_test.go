@@ -3,8 +3,11 @@ package runbook
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,12 +32,11 @@ type pausedRefresh struct {
 func startPausedRefresh(ctx context.Context, t *testing.T, e *env) *pausedRefresh {
 	t.Helper()
 	reached, release := make(chan struct{}), make(chan struct{})
-	first := true
+	var taken atomic.Bool // not a sync.Once: the other extractions must not wait for this one
 	testExtracting = func() {
-		if !first {
+		if !taken.CompareAndSwap(false, true) {
 			return
 		}
-		first = false
 		close(reached)
 		select {
 		case <-release:
@@ -225,6 +227,46 @@ func TestRefreshInterruptedDuringExtraction(t *testing.T) {
 	res, err := p.wait()
 	if !errors.Is(err, context.Canceled) || !strings.HasSuffix(res.Outcome, "failed") {
 		t.Fatalf("an interrupted refresh: %v %+v", err, res)
+	}
+	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
+		t.Fatal("an interrupted refresh left a standby or its work dir")
+	}
+	noUnfinished(t, e)
+}
+
+// Ctrl-C during the refresh an emergency runs after its outcome cancels only the refresh: the
+// emergency's result stays ok (no error), the refresh is reported failed and leaves no work
+// dir and no standby.
+func TestEmergencyInterruptedInItsRefresh(t *testing.T) {
+	e := newEnv(t)
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1\n"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2 broken\n"})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	reached := make(chan struct{})
+	var once sync.Once
+	testExtracting = func() {
+		once.Do(func() {
+			close(reached)
+			cancel(&Interrupt{Signal: os.Interrupt})
+		})
+	}
+	t.Cleanup(func() { testExtracting = nil })
+	res, err := Emergency(ctx, Options{Config: e.cfg}, Deps{Service: e.m})
+	select {
+	case <-reached:
+	default:
+		t.Fatal("the emergency's refresh never reached its extraction")
+	}
+	if err != nil || res.Outcome != "ok" {
+		t.Fatalf("an emergency interrupted in its refresh: %v %+v", err, res)
+	}
+	if got := read(t, filepath.Join(e.cfg.InstallDir, "app.txt")); got != "v1\n" {
+		t.Fatalf("install: %q", got)
+	}
+	sr := res.Standby.Refresh
+	if sr == nil || !strings.HasSuffix(sr.Outcome, "failed") || !strings.Contains(sr.Error, "interrupt") {
+		t.Fatalf("the interrupted refresh: %+v", sr)
 	}
 	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
 		t.Fatal("an interrupted refresh left a standby or its work dir")
