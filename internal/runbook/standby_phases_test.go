@@ -273,3 +273,23 @@ func TestEmergencyInterruptedInItsRefresh(t *testing.T) {
 	}
 	noUnfinished(t, e)
 }
+
+// A refresh whose backup file changed while it was extracted (here: chmod, a new ctime) does
+// not put its tree in place: the identity checked under the lock is not the one it extracted.
+func TestRefreshSupersededWhenTheBackupFileChanged(t *testing.T) {
+	e := newEnv(t)
+	bk := e.backup("20250101-000000", map[string]string{"app.txt": "v1\n"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2\n"})
+	p := startPausedRefresh(context.Background(), t, e)
+	if err := os.Chmod(bk, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.wait()
+	if err != nil || res.Outcome != "superseded" || !strings.Contains(res.Detail, "changed while it was extracted") {
+		t.Fatalf("a refresh whose backup file changed: %v %+v", err, res)
+	}
+	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
+		t.Fatal("the refresh put its tree in place or left its work dir")
+	}
+	noUnfinished(t, e)
+}
