@@ -34,6 +34,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# One setup-deps at a time per tools folder (worktrees share it through a link): two at once
+# would each remove the other's half-done .tmp-<version> install. apt-get has its own lock.
+mkdir -p tools
+if command -v flock >/dev/null; then
+  exec 9>tools/.setup-deps.lock
+  flock -w 1800 9 || { echo "setup-deps: another setup-deps has held tools/.setup-deps.lock for 30 minutes; is one stuck?" >&2; exit 1; }
+fi
+
 PM2_VERSION=${PM2_VERSION:-7.0.4}
 if [ ! -x tools/pm2/node_modules/.bin/pm2 ] && command -v npm >/dev/null; then
   echo "setup-deps: npm install pm2@$PM2_VERSION into tools/pm2" >&2
