@@ -20,7 +20,8 @@ import (
 // bus closed it) or systemd is briefly off the bus, a call reconnects and is retried, for at
 // most Wait in all; then it fails with the first error and the next call tries again. A
 // manager picks its backend with one connection attempt, as a short-lived command does, so a
-// host whose system bus is down falls back to systemctl at once rather than after Wait. Close it when done; a closed Bus refuses.
+// host whose system bus is down falls back to systemctl at once rather than after Wait. A
+// stop or start job whose connection breaks is judged by the unit's state (errJobUnwatched). Close it when done; a closed Bus refuses.
 type Bus struct {
 	// Wait bounds how long one call waits for the connection to come back (DefaultBusWait).
 	Wait time.Duration
@@ -243,11 +244,12 @@ func (h busHandle) ResetFailedUnitContext(ctx context.Context, name string) erro
 	return h.b.call(ctx, func(c systemdConn) error { return c.ResetFailedUnitContext(ctx, name) })
 }
 
-// Connected is true while the Bus is open: a broken connection is replaced on the next call.
+// Connected reports whether the Bus's current connection lives: a job waiting for its result
+// on a connection that broke stops waiting (a broken connection is replaced on the next call).
 func (h busHandle) Connected() bool {
 	h.b.mu.Lock()
 	defer h.b.mu.Unlock()
-	return !h.b.closed
+	return !h.b.closed && h.b.conn != nil && h.b.conn.Connected()
 }
 
 func (h busHandle) Close() {} // the Bus owns the connection

@@ -249,3 +249,52 @@ func (b *Bus) handleProps(ctx context.Context) (map[string]any, error) {
 	}
 	return h.GetUnitPropertiesContext(ctx, "cfr.service")
 }
+
+// breakDuring makes connection 0's stop and start jobs break the connection once enqueued:
+// their JobRemoved results never come.
+func (r *busRig) breakDuringJobs() {
+	c := r.conn(0)
+	breaking := func(job func(string, string, chan<- string) (int, error)) func(string, string, chan<- string) (int, error) {
+		return func(name, mode string, ch chan<- string) (int, error) {
+			id, err := job(name, mode, ch)
+			c.mu.Lock()
+			c.broken = true
+			c.mu.Unlock()
+			return id, err
+		}
+	}
+	c.stop, c.start = breaking(c.stop), breaking(c.start)
+}
+
+// A job whose connection broke is judged by the unit's state, on a new connection, instead
+// of waiting for a result that never comes until the stop or start timeout.
+func TestBusJobSurvivesBreakDuringJob(t *testing.T) {
+	for _, op := range []string{"stop", "start"} {
+		t.Run(op, func(t *testing.T) {
+			r := newBusRig(t)
+			u := r.unit
+			u.stopResult, u.startResult = "", "" // JobRemoved never arrives
+			u.afterStart = func(u *fakeUnit) { u.active, u.sub, u.mainPID = "active", "running", 43 }
+			if op == "start" {
+				u.active, u.sub, u.mainPID = "inactive", "dead", 0
+			}
+			m := r.manager()
+			m.stopTimeout, m.startTimeout = 20*time.Second, 20*time.Second
+			if _, err := m.Status(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r.breakDuringJobs()
+			run := map[string]func(context.Context) error{"stop": m.Stop, "start": m.Start}[op]
+			took, err := timed(t, op, func() error { return run(context.Background()) })
+			if err != nil || took > 5*time.Second {
+				t.Fatalf("%s = %v after %s; want nil, judged by the state on a new connection", op, err, took)
+			}
+			if r.dials() != 2 {
+				t.Fatalf("dialled %d times, want 2", r.dials())
+			}
+			if st, err := m.Status(context.Background()); err != nil || st.Active != (op == "start") {
+				t.Fatalf("after %s: %+v, %v", op, st, err)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -160,7 +161,8 @@ func (m *systemdManager) Stop(ctx context.Context) error {
 	if !u.exists() {
 		return fmt.Errorf("stop %s: %w: systemd has no such unit; check service.unit", m.unit, ErrNotFound)
 	}
-	if err := b.stopJob(ctx); err != nil {
+	// a job whose connection broke is not watched to its end: the state polling below decides
+	if err := b.stopJob(ctx); err != nil && !errors.Is(err, errJobUnwatched) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stop %s: still stopping after %s (systemd carries on; see 'systemctl status %s'): %w",
 				m.unit, since(begin), m.unit, ctx.Err())
@@ -202,6 +204,13 @@ func (m *systemdManager) Start(ctx context.Context) error {
 		}
 	}
 	jobErr := b.startJob(ctx)
+	if errors.Is(jobErr, errJobUnwatched) {
+		// the connection broke during the job: wait for the unit to come up or fail instead
+		jobErr = poll(ctx, m.interval, func() (bool, error) {
+			u, err = b.props(ctx)
+			return u.started() || u.ActiveState == "failed", err
+		})
+	}
 	if jobErr != nil && ctx.Err() != nil {
 		return fmt.Errorf("start %s: still starting after %s (systemd carries on; see 'systemctl status %s'): %w",
 			m.unit, since(begin), m.unit, ctx.Err())
@@ -267,6 +276,13 @@ func (b *busBackend) resetFailed(ctx context.Context) error {
 	return b.conn.ResetFailedUnitContext(ctx, b.unit)
 }
 
+// errJobUnwatched: the connection broke while a job ran, so its JobRemoved result never
+// comes; the caller judges by the unit's state instead.
+var errJobUnwatched = errors.New("the D-Bus connection broke during the job")
+
+// jobWatch is how often job checks that its connection still lives.
+const jobWatch = 100 * time.Millisecond
+
 // job enqueues a job in "replace" mode and waits for systemd's JobRemoved result.
 func (b *busBackend) job(ctx context.Context, enqueue func(context.Context, string, string, chan<- string) (int, error)) error {
 	// Buffered: go-systemd delivers results from its signal loop, which must not block on us
@@ -275,14 +291,22 @@ func (b *busBackend) job(ctx context.Context, enqueue func(context.Context, stri
 	if _, err := enqueue(ctx, b.unit, "replace", result); err != nil {
 		return err
 	}
-	select {
-	case r := <-result:
-		if r != "done" {
-			return fmt.Errorf("job %s", r) // failed, timeout, canceled, dependency, skipped
+	tick := time.NewTicker(jobWatch)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-result:
+			if r != "done" {
+				return fmt.Errorf("job %s", r) // failed, timeout, canceled, dependency, skipped
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if !b.conn.Connected() {
+				return errJobUnwatched
+			}
 		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -354,3 +354,51 @@ func TestSystemdIntegrationBusReconnects(t *testing.T) {
 		t.Fatalf("after Stop: %+v", st)
 	}
 }
+
+// dbus-daemon restarted while a stop job runs on guard's Bus: the job's result is lost with
+// the connection, and Stop judges by the unit's state on a new one instead of waiting out its
+// timeout.
+func TestSystemdIntegrationBusBreaksDuringStop(t *testing.T) {
+	sb := testenv.Systemd(t)
+	dir := t.TempDir()
+	stopping, proceed := filepath.Join(dir, "stopping"), filepath.Join(dir, "proceed")
+	sandboxUnit(t, sb, "cfr-slowstop.service", fmt.Sprintf("ExecStart=/bin/sleep 3600\n"+
+		"ExecStop=/bin/sh -c 'touch %s; i=0; while [ ! -e %s ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done'\n", stopping, proceed))
+	bus := OpenBus()
+	defer bus.Close()
+	m, err := New(context.Background(), Config{Manager: KindSystemd, Unit: "cfr-slowstop", Bus: bus, StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	begin := time.Now()
+	go func() { done <- m.Stop(context.Background()) }()
+	// the stop job is running (its ExecStop waits for the proceed file): restart the bus now
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(stopping); err != nil; _, err = os.Stat(stopping) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stop job never ran ExecStop")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, err := sb.Exec("systemctl", "restart", "dbus.service"); err != nil {
+		t.Fatalf("restart dbus: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(proceed, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if took := time.Since(begin); err != nil || took > 8*time.Second {
+			t.Fatalf("Stop = %v after %s; want nil, well before its 20 s timeout", err, took)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop did not return within 30 s")
+	}
+	if st := mustStatus(t, m); st.Active || st.MainPID != 0 {
+		t.Fatalf("after Stop: %+v", st)
+	}
+}
