@@ -32,14 +32,26 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s: %d bytes, more than the %d this file may have", path, fi.Size(), limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
+	// One buffer of the size fstat gave (plus one byte, to see the end), as os.ReadFile
+	// does: io.ReadAll would start at 512 bytes and double, zeroing and copying a
+	// multi-megabyte seal or manifest a dozen times.
+	b := make([]byte, 0, max(fi.Size()+1, 512))
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return nil, fmt.Errorf("%s: grew past %d bytes while being read", path, limit)
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) { // it grew since fstat: more room
+			b = append(b, 0)[:len(b)]
+		}
 	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: grew past %d bytes while being read", path, limit)
-	}
-	return b, nil
 }
 
 // OpenRegular opens path for reading, without blocking, and returns it only if it is a

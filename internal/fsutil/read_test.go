@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -55,5 +56,28 @@ func TestReadFileSizeCapAndNormalFiles(t *testing.T) {
 	}
 	if err := RequireRegular(p); err != nil {
 		t.Fatalf("RequireRegular of a file: %v", err)
+	}
+	// a few megabytes, read whole in one buffer; and a file whose fstat size (0) is not
+	// its length, which must still be read to its end
+	big := make([]byte, 3<<20+17)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	bp := filepath.Join(dir, "big")
+	if err := os.WriteFile(bp, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadFile(bp, MaxLargeFile); err != nil || !bytes.Equal(b, big) {
+		t.Fatalf("ReadFile of %d bytes: %d bytes, %v", len(big), len(b), err)
+	}
+	if _, err := ReadFile(bp, int64(len(big)-1)); err == nil {
+		t.Fatal("a file over the cap by one byte was read")
+	}
+	want, err := os.ReadFile("/proc/self/limits")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	if b, err := ReadFile("/proc/self/limits", 1<<20); err != nil || len(b) < 100 || !bytes.Equal(b[:40], want[:40]) {
+		t.Fatalf("ReadFile of a file fstat calls empty: %q, %v", b, err)
 	}
 }

@@ -126,31 +126,6 @@ func Make(ctx context.Context, dir string, b Backup, uid, gid int, now time.Time
 	return s, nil
 }
 
-// walk stats every entry under dir (dir itself first, as "."), in lexical order, without
-// following symlinks.
-func walk(ctx context.Context, dir string, fn func(Entry, uint64) error) error {
-	n := 0
-	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		var st syscall.Stat_t
-		if err := syscall.Lstat(p, &st); err != nil {
-			return &os.PathError{Op: "lstat", Path: p, Err: err}
-		}
-		rel, _ := filepath.Rel(dir, p)
-		return fn(Entry{
-			Path: filepath.ToSlash(rel), Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
-			MtimeNS: st.Mtim.Nano(), CtimeNS: st.Ctim.Nano(), Ino: st.Ino, Nlink: uint64(st.Nlink),
-		}, st.Dev)
-	})
-}
-
 // Write stores the seal durably (fsutil.Write: temp file, fsync, rename, fsync the dir),
 // mode 0600, never through a symlink.
 func Write(path string, s *Seal) error {
