@@ -47,7 +47,8 @@ func newDeployCmd(f *Factory) *cobra.Command {
 		Long: `helm's --atomic for a plain host and any deploy script:
 
   1. lock (held to the end, the rollback included) and journal the intent;
-     refuse while an interrupted emergency or rollback is in the journal
+     refuse while the journal holds an interrupted emergency or rollback, or
+     a deploy or rollback --to-version killed after it changed the install
   2. a backup of the running install younger than deploy.backup_max_age that
      verifies, or a new one (made and verified now); a baseline if there is none
   3. run CMD (no shell: give 'sh -c "..."' for one), its output passed through
@@ -70,7 +71,8 @@ the plan through the same code and runs nothing. Settings: docs/DEPLOY.md.` +
 				"0  deployed: the gate and the watch passed (also --dry-run)",
 				"2  bad usage (no --, no CMD) or invalid settings",
 				"3  nothing changed, CMD not run: no backup could be made or verified, or an",
-				"   interrupted emergency is unresolved (run 'cfrollback emergency' first)",
+				"   interrupted emergency, deploy or rollback --to-version is unresolved (the",
+				"   error names the run and the command that resolves it)",
 				"6  another cfrollback run holds the lock",
 				"20 the deploy failed and was rolled back; the old version is healthy",
 				"21 the deploy failed and the rollback failed too (see its outcome)",
@@ -128,7 +130,8 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 			CPUSample: min(200*time.Millisecond, cfg.Deploy.WatchInterval/2)})
 		dd.Sampler = sm
 	}
-	res, err := runbook.Deploy(ctx, runbook.DeployOptions{Config: cfg, Command: opts.Command, DryRun: opts.DryRun, Args: opts.Args}, dd)
+	res, err := runbook.Deploy(ctx, runbook.DeployOptions{Config: cfg, Command: opts.Command, DryRun: opts.DryRun, Args: opts.Args,
+		KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT")}, dd)
 	err = deployExit(printDeploy(opts.IO, opts.JSON, res, err), opts.PrintError)
 	if res != nil && res.Rollback != nil {
 		emNotifier.Finished(ctx, res.Rollback)

@@ -42,6 +42,9 @@ type DeployOptions struct {
 	Command []string
 	DryRun  bool
 	Args    []string
+	// KillAt is the test hook of Options.KillAt (CFROLLBACK_TEST_KILL_AT) for the deploy's
+	// own steps.
+	KillAt string
 }
 
 // DeployDeps are the effects a deploy needs beyond those of the emergency it may run.
@@ -169,13 +172,16 @@ type deployRun struct {
 	dopt DeployOptions
 	dd   DeployDeps
 	dres *DeployResult
+	// blockedNext is what to run when check_runs found an interrupted deploy or version
+	// rollback (nil: an emergency's interruptedNext).
+	blockedNext []string
 }
 
 // Deploy runs the deploy command under the gate. The lock is held from the start to the
 // end, the rollback included (its emergency takes a lock of its own beside it, see
 // rollback), so no other run can come between a failed gate and the rollback.
 func Deploy(ctx context.Context, opt DeployOptions, dd DeployDeps) (*DeployResult, error) {
-	r := newRunner(Options{Config: opt.Config, Command: DeployCommand, DryRun: opt.DryRun, Args: opt.Args}, dd.Deps)
+	r := newRunner(Options{Config: opt.Config, Command: DeployCommand, DryRun: opt.DryRun, Args: opt.Args, KillAt: opt.KillAt}, dd.Deps)
 	if dd.Run == nil {
 		dd.Run = runCommand
 	}
@@ -323,7 +329,7 @@ func (d *deployRun) finish(err error) {
 		res.Next = []string{"cfrollback deploy --dry-run -- " + shellJoin(d.dopt.Command)}
 	}
 	if se := (*StepError)(nil); errors.As(err, &se) && se.Step == "check_runs" {
-		res.Next = interruptedNext
+		res.Next = d.nextAfterCheck()
 	}
 	if err != nil {
 		res.Error = err.Error()

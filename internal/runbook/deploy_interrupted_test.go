@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cfrollback/cfrollback/internal/journal"
 )
 
 // interruptedAfterSwap leaves in e's journal an emergency run killed after its swap, as
@@ -121,4 +123,154 @@ func hintOf(err error) string {
 		return se.Hint
 	}
 	return ""
+}
+
+// killedAfter is a journal that stops writing once a record (event, step) has been written:
+// what a SIGKILL right after it leaves. Every later write "succeeds" and is lost.
+type killedAfter struct {
+	journalWriter
+	event, step string
+	dead        *bool
+}
+
+func (k killedAfter) Append(runID, event, step string, data any) (journal.Record, error) {
+	if *k.dead {
+		return journal.Record{}, nil
+	}
+	rec, err := k.journalWriter.Append(runID, event, step, data)
+	if event == k.event && step == k.step {
+		*k.dead = true
+	}
+	return rec, err
+}
+
+// interruptedDeploy runs a deploy of script whose journal ends after (event, step), as a
+// kill there leaves it, and returns its result.
+func interruptedDeploy(t *testing.T, e *env, dd DeployDeps, script, event, step string) *DeployResult {
+	t.Helper()
+	dead := false
+	dd.wrapJournal = func(j journalWriter) journalWriter { return killedAfter{j, event, step, &dead} }
+	res, err := deploy(e, dd, script)
+	if err != nil || !dead {
+		t.Fatalf("the deploy to interrupt: %v (journal cut: %v) %+v", err, dead, res)
+	}
+	if runs := journalRuns(t, e); len(runs["deploy"]) == 0 || !runs["deploy"][len(runs["deploy"])-1].Unfinished() {
+		t.Fatalf("runs %+v, want an unfinished deploy", runs)
+	}
+	e.m.calls = nil
+	return res
+}
+
+// A deploy killed after its command ran (before its gate or watch ended) leaves an install
+// that nothing verified. Before the fix the next deploy took its "fresh verified backup" of
+// that version and, failing, rolled back to it: the unverified v2 stayed, called good. The
+// deploy refuses instead (nothing run, no backup), naming the run and the emergency that puts
+// the interrupted deploy's own backup back; after that emergency the next deploy runs, and the
+// interrupted run is closed.
+func TestDeployRefusesOverAnInterruptedDeploy(t *testing.T) {
+	e, dd, app := deployEnv(t)
+	first := interruptedDeploy(t, e, dd, "printf v2 > "+app, journal.EventStepDone, "deploy")
+	if got := read(t, app); got != "v2" || first.Backup == nil {
+		t.Fatalf("app.txt %q, backup %+v", got, first.Backup)
+	}
+	backups, _ := filepath.Glob(filepath.Join(e.cfg.Backup.Dir, "*.tar.gz"))
+	for _, dry := range []bool{false, true} {
+		res, err := Deploy(context.Background(), DeployOptions{Config: e.cfg, DryRun: dry,
+			Command: []string{"sh", "-c", "printf v3 > " + app + "; exit 7"}}, dd)
+		if got := read(t, app); got != "v2" {
+			t.Fatalf("dry=%v: app.txt = %q: the deploy ran over the interrupted deploy %s (err %v, outcome %s)", dry, got, first.RunID, err, res.Outcome)
+		}
+		if !errors.Is(err, ErrPreflight) || res.ExitCode != nil || res.Rollback != nil {
+			t.Fatalf("dry=%v: err %v, outcome %s, exit %v, rollback %+v", dry, err, res.Outcome, res.ExitCode, res.Rollback)
+		}
+		want := "cfrollback emergency --backup " + first.Backup.Path
+		if !strings.Contains(err.Error(), first.RunID) || !strings.Contains(err.Error(), "deploy run") ||
+			!strings.Contains(hintOf(err), want) || !strings.Contains(strings.Join(res.Next, "\n"), want) {
+			t.Errorf("dry=%v: the error does not name the run and what to run: %v (hint %q, next %q)", dry, err, hintOf(err), res.Next)
+		}
+		if len(e.m.calls) != 0 {
+			t.Errorf("dry=%v: the service was driven: %v", dry, e.m.calls)
+		}
+		if now, _ := filepath.Glob(filepath.Join(e.cfg.Backup.Dir, "*.tar.gz")); len(now) != len(backups) {
+			t.Errorf("dry=%v: a backup was made: %v", dry, now)
+		}
+	}
+	// the way out: roll back to the backup the interrupted deploy made, then deploy again
+	em, err := Emergency(context.Background(), Options{Config: e.cfg, Command: "emergency", BackupPath: first.Backup.Path}, Deps{Service: e.m})
+	if err != nil || em.Outcome != "ok" || read(t, app) != "v1" {
+		t.Fatalf("emergency --backup %s: %v %+v, app %q", first.Backup.Path, err, em, read(t, app))
+	}
+	res, err := deploy(e, dd, "printf v3 > "+app+"; exit 7")
+	if !errors.Is(err, ErrDeployRolledBack) || read(t, app) != "v1" {
+		t.Fatalf("deploy after the rollback: %v, %+v, app %q", err, res, read(t, app))
+	}
+	d := journalRuns(t, e)["deploy"]
+	if d[0].ID != first.RunID || d[0].Unfinished() || !strings.Contains(d[0].Outcome, em.RunID) {
+		t.Errorf("the interrupted deploy is not closed by the emergency that resolved it: %+v", d[0])
+	}
+}
+
+// A deploy killed before its command began (while it made its backup) changed nothing: the
+// next deploy closes it, with a warning, and goes on.
+func TestDeployOverADeployKilledBeforeItsCommand(t *testing.T) {
+	e, dd, app := deployEnv(t)
+	var warns []string
+	dd.Events = func(ev Event) {
+		if ev.Kind == "warn" {
+			warns = append(warns, ev.Message)
+		}
+	}
+	first := interruptedDeploy(t, e, dd, "printf v2 > "+app, journal.EventStepStart, "backup")
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v1"}) // as a kill before the command leaves it
+	if _, err := deploy(e, dd, "printf v3 > "+app); err != nil || read(t, app) != "v3" {
+		t.Fatalf("deploy after a deploy killed before its command: %v, app %q", err, read(t, app))
+	}
+	d := journalRuns(t, e)["deploy"]
+	if d[0].ID != first.RunID || d[0].Unfinished() || !strings.HasPrefix(d[0].Outcome, "abandoned") {
+		t.Errorf("the interrupted deploy is not closed: %+v", d[0])
+	}
+	if !strings.Contains(strings.Join(warns, "\n"), first.RunID) {
+		t.Errorf("no warning names %s: %q", first.RunID, warns)
+	}
+}
+
+// A rollback --to-version killed after its stop (the version half installed) blocks a deploy
+// too: the deploy names 'cfrollback rollback --to-version V' that takes over from it. A later
+// emergency that ended ok resolves it as well.
+func TestDeployRefusesOverAnInterruptedVersionRollback(t *testing.T) {
+	e, dd, app := deployEnv(t)
+	j, err := journal.Open(e.cfg.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "20260101-000000-version"
+	for _, r := range []struct {
+		event, step string
+		data        any
+	}{
+		{journal.EventIntent, "", map[string]any{"command": VersionCommand, "user": "ops", "install_dir": e.cfg.InstallDir, "to_version": "0.9.0"}},
+		{journal.EventStepStart, "preflight", nil}, {journal.EventStepDone, "preflight", nil},
+		{journal.EventStepStart, "stop", nil}, {journal.EventStepDone, "stop", nil}, {journal.EventStepStart, "install", nil},
+	} {
+		if _, err := j.Append(id, r.event, r.step, r.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := deploy(e, dd, "printf v3 > "+app)
+	if !errors.Is(err, ErrPreflight) || read(t, app) != "v1" || res.ExitCode != nil {
+		t.Fatalf("deploy over an interrupted rollback --to-version: %v, app %q", err, read(t, app))
+	}
+	if !strings.Contains(err.Error(), id) || !strings.Contains(hintOf(err), "cfrollback rollback --to-version 0.9.0") {
+		t.Errorf("the error does not name the run and what to run: %v (hint %q)", err, hintOf(err))
+	}
+	e.backup("20200101-000000", map[string]string{"app.txt": "v0"})
+	if em, err := e.run(false); err != nil || em.Outcome != "ok" {
+		t.Fatalf("emergency: %v %+v", err, em)
+	}
+	if _, err := deploy(e, dd, "printf v3 > "+app); err != nil || read(t, app) != "v3" {
+		t.Fatalf("deploy after an emergency resolved it: %v, app %q", err, read(t, app))
+	}
 }

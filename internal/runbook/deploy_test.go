@@ -256,7 +256,7 @@ func TestDeployDryRunRunsNothing(t *testing.T) {
 	e, dd, app := deployEnv(t)
 	marker := filepath.Join(t.TempDir(), "ran")
 	res, err := Deploy(context.Background(), DeployOptions{Config: e.cfg, DryRun: true, Command: []string{"touch", marker}}, dd)
-	if err != nil || res.Outcome != "planned" || len(res.Plan) != 6 || !strings.HasPrefix(res.Plan[0], "check_runs: no interrupted") {
+	if err != nil || res.Outcome != "planned" || len(res.Plan) != 6 || !strings.HasPrefix(res.Plan[0], "check_runs: no unresolved interrupted run") {
 		t.Fatalf("err %v, result %+v", err, res)
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {

@@ -32,6 +32,16 @@ type interrupted struct {
 // the hash chain) must not block a P0 rollback: its readable records are
 // used, and each skipped line or the first chain problem is named in warn.
 func findInterrupted(exclude string, warn func(string, ...any), paths ...string) (*interrupted, error) {
+	runs, err := readRuns(warn, paths...)
+	if err != nil {
+		return nil, err
+	}
+	return newestInterrupted(runs, exclude), nil
+}
+
+// readRuns reads the runs of the journals at paths (the set-aside one first), leniently: see
+// findInterrupted.
+func readRuns(warn func(string, ...any), paths ...string) ([]journal.Run, error) {
 	var recs []journal.Record
 	for _, path := range paths {
 		if path == "" {
@@ -58,7 +68,12 @@ func findInterrupted(exclude string, warn func(string, ...any), paths ...string)
 		}
 		recs = append(recs, rs...)
 	}
-	runs := journal.Runs(recs)
+	return journal.Runs(recs), nil
+}
+
+// newestInterrupted is the newest emergency or rollback run in runs, but exclude, that has
+// an intent and no outcome.
+func newestInterrupted(runs []journal.Run, exclude string) *interrupted {
 	for i := len(runs) - 1; i >= 0; i-- {
 		run := runs[i]
 		if !run.Unfinished() || run.ID == exclude {
@@ -84,9 +99,9 @@ func findInterrupted(exclude string, warn func(string, ...any), paths ...string)
 		if it.intent.Command != "emergency" && it.intent.Command != "rollback" {
 			continue
 		}
-		return &it, nil
+		return &it
 	}
-	return nil, nil
+	return nil
 }
 
 // recoverInterrupted finishes or undoes a run that was killed. It reports
