@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gofrs/flock"
-
 	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/lock"
 	"github.com/cfrollback/cfrollback/internal/ui"
@@ -166,7 +164,11 @@ func InUse(journalPath, lockPath string) (map[string]string, error) {
 		}
 	}
 	h, err := lock.ReadHolder(lockPath)
-	if err != nil || !lockHeld(lockPath) {
+	if err != nil {
+		return inUse, nil
+	}
+	// A probe that cannot tell counts as held: deleting nothing is the safe side.
+	if held, err := lock.Probe(lockPath); err == nil && !held {
 		return inUse, nil
 	}
 	if h.RunID == "" || !known[h.RunID] {
@@ -193,19 +195,6 @@ func pathsIn(raw json.RawMessage) []string {
 		out = append(out, pathsIn(inner)...)
 	}
 	return out
-}
-
-// lockHeld probes the run lock with a shared, non-blocking flock.
-func lockHeld(path string) bool {
-	fl := flock.New(path)
-	ok, err := fl.TryRLock()
-	if err != nil {
-		return true
-	}
-	if ok {
-		_ = fl.Unlock()
-	}
-	return !ok
 }
 
 // ParseAge parses an age such as 7d, 2w, 36h or 90m (time.ParseDuration
