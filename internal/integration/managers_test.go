@@ -13,9 +13,11 @@ import (
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
-// TestEmergencySystemd: a real systemd unit runs the app; a broken deploy is
-// rolled back with service.manager auto (which must find the unit).
-func TestEmergencySystemd(t *testing.T) {
+// systemdDrillUnit is the drill app as a real systemd unit, cfr-app.service in the systemd
+// sandbox: a sandbox with a good backup and a broken install, the unit (written, not started)
+// running the drill app on the install at a free loopback port, and the health URL it answers.
+func systemdDrillUnit(t *testing.T, description string) (*testenv.SystemdSandbox, *sandbox, string) {
+	t.Helper()
 	sd := testenv.Systemd(t)
 	s := newSandbox(t)
 	s.goodBackupBrokenInstall()
@@ -24,20 +26,26 @@ func TestEmergencySystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	unit := fmt.Sprintf(`[Unit]
-Description=cfrollback integration app
+Description=%s
 
 [Service]
 Type=simple
 ExecStart=%s drill-app --install %s --addr 127.0.0.1:%d
 Restart=no
-`, binary(t), s.Install, port)
+`, description, binary(t), s.Install, port)
 	if err := sd.WriteUnit("cfr-app.service", unit); err != nil {
 		t.Fatal(err)
 	}
+	return sd, s, fmt.Sprintf("http://127.0.0.1:%d/health", port)
+}
+
+// TestEmergencySystemd: a real systemd unit runs the app; a broken deploy is
+// rolled back with service.manager auto (which must find the unit).
+func TestEmergencySystemd(t *testing.T) {
+	sd, s, url := systemdDrillUnit(t, "cfrollback integration app")
 	if out, err := sd.Exec("systemctl", "start", "cfr-app.service"); err != nil {
 		t.Fatalf("start unit: %v %s", err, out)
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
 	waitHTTP(t, url, 503, 10*time.Second) // the broken deploy is up and unhealthy
 
 	hc := s.run([]string{"CFROLLBACK_SERVICE_UNIT=cfr-app", "CFROLLBACK_HEALTH_URL=" + url}, "health-check", "--critical-only")

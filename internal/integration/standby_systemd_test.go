@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/drillapp"
-	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 // TestStandbySystemd is the warm path with the service as a real systemd unit (the systemd
@@ -18,25 +17,7 @@ import (
 // broken again and one file of the (refreshed) standby is edited, the next emergency does not
 // take it, says why, extracts, and still ends healthy with the backup's own file.
 func TestStandbySystemd(t *testing.T) {
-	sd := testenv.Systemd(t)
-	s := newSandbox(t)
-	s.goodBackupBrokenInstall()
-	port, err := drillapp.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	unit := fmt.Sprintf(`[Unit]
-Description=cfrollback standby integration app
-
-[Service]
-Type=simple
-ExecStart=%s drill-app --install %s --addr 127.0.0.1:%d
-Restart=no
-`, binary(t), s.Install, port)
-	if err := sd.WriteUnit("cfr-app.service", unit); err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	sd, s, url := systemdDrillUnit(t, "cfrollback standby integration app")
 	env := []string{"CFROLLBACK_SERVICE_MANAGER=systemd", "CFROLLBACK_SERVICE_UNIT=cfr-app", "CFROLLBACK_HEALTH_URL=" + url}
 	unitActive := func(when string) {
 		t.Helper()
