@@ -31,7 +31,7 @@ func (d *deployRun) ensureBackup(ctx context.Context) (string, any, error) {
 	}
 	if b != nil {
 		d.dres.Backup = b
-		return "using " + b.Reason, b, nil
+		return "using " + b.Reason, backupStepData(b), nil
 	}
 	var dbs []backup.Database
 	for _, db := range d.cfg.Databases {
@@ -49,7 +49,7 @@ func (d *deployRun) ensureBackup(ctx context.Context) (string, any, error) {
 	b = &DeployBackup{Path: created.Path, SHA256: created.SHA256, Created: true, Reason: why}
 	d.dres.Backup = b
 	if d.opt.DryRun {
-		return fmt.Sprintf("would create %s (%d files, %s) and verify it: %s", created.Path, created.Files, ui.Bytes(created.Bytes), why), b, nil
+		return fmt.Sprintf("would create %s (%d files, %s) and verify it: %s", created.Path, created.Files, ui.Bytes(created.Bytes), why), backupStepData(b), nil
 	}
 	c, err := backup.Lookup(d.cfg.Backup.Dir, created.Path)
 	if err != nil {
@@ -60,7 +60,19 @@ func (d *deployRun) ensureBackup(ctx context.Context) (string, any, error) {
 	} else if !v.OK {
 		return "", nil, fmt.Errorf("the backup just made, %s, does not verify: %s; the deploy command was not run", created.Path, v.Error)
 	}
-	return fmt.Sprintf("created and verified %s (%d files, %s): %s", created.Path, created.Files, ui.Bytes(created.Bytes), why), b, nil
+	return fmt.Sprintf("created and verified %s (%d files, %s): %s", created.Path, created.Files, ui.Bytes(created.Bytes), why), backupStepData(b), nil
+}
+
+// deployBackupData is the backup step's journal payload: the backup, and its path again as
+// "backup", the key backup.InUse reads, so that 'backup prune' keeps the backup of a deploy a
+// kill left unfinished (the one its way out, 'cfrollback emergency --backup FILE', restores).
+type deployBackupData struct {
+	*DeployBackup
+	Backup string `json:"backup"`
+}
+
+func backupStepData(b *DeployBackup) deployBackupData {
+	return deployBackupData{DeployBackup: b, Backup: b.Path}
 }
 
 // freshBackup returns the newest backup when it will do, else nil and why not.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cfrollback/cfrollback/internal/backup"
 	"github.com/cfrollback/cfrollback/internal/journal"
 )
 
@@ -194,6 +195,10 @@ func TestDeployRefusesOverAnInterruptedDeploy(t *testing.T) {
 		if now, _ := filepath.Glob(filepath.Join(e.cfg.Backup.Dir, "*.tar.gz")); len(now) != len(backups) {
 			t.Errorf("dry=%v: a backup was made: %v", dry, now)
 		}
+	}
+	// 'backup prune' keeps the backup that way out names while the deploy is unresolved
+	if inUse, err := backup.InUse(e.cfg.Journal, e.cfg.Lock); err != nil || inUse[first.Backup.Path] != first.RunID {
+		t.Errorf("backup.InUse does not hold the interrupted deploy's backup %s: %v %v", first.Backup.Path, inUse, err)
 	}
 	// the way out: roll back to the backup the interrupted deploy made, then deploy again
 	em, err := Emergency(context.Background(), Options{Config: e.cfg, Command: "emergency", BackupPath: first.Backup.Path}, Deps{Service: e.m})
