@@ -36,9 +36,9 @@ func printStandbyUse(w io.Writer, p ui.Palette, u *runbook.StandbyUse, dryRun bo
 	case u == nil:
 		return
 	case u.Used && dryRun:
-		fmt.Fprintf(w, "  standby:      would be used (seal checked: %d entries in %d ms; no extraction)\n", u.Entries, u.CheckMS)
+		fmt.Fprintf(w, "  standby:      would be used (seal checked by %s: %d entries in %d ms; no extraction)\n", u.Proof, u.Entries, u.CheckMS)
 	case u.Used:
-		fmt.Fprintf(w, "  standby:      used (seal checked: %d entries in %d ms; no extraction)\n", u.Entries, u.CheckMS)
+		fmt.Fprintf(w, "  standby:      used (seal checked by %s: %d entries in %d ms; no extraction)\n", u.Proof, u.Entries, u.CheckMS)
 	case dryRun:
 		fmt.Fprintf(w, "  standby:      %s %s; the backup would be extracted\n", p.Yellow("would not be used:"), u.Reason)
 	default:

@@ -7,10 +7,19 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/cfrollback/cfrollback/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 )
 
+// mountOff keeps the standby's read-only mount off in these tests unless one turns it on: a
+// refreshed standby's mount would stop the removal of the test's temp dir.
+const mountOff = "CFROLLBACK_STANDBY_READ_ONLY_MOUNT"
+
 func TestMain(m *testing.M) {
+	if _, set := os.LookupEnv(mountOff); !set {
+		_ = os.Setenv(mountOff, "false")
+	}
 	testscript.Main(m, map[string]func(){
 		"cfrollback": func() { os.Exit(Main()) },
 	})
@@ -24,6 +33,12 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			w := env.WorkDir
+			env.Setenv(mountOff, "false") // a script that turns it on gets its mounts detached at the end
+			env.Defer(func() {
+				for _, m := range testenv.MountsUnder(w) {
+					_ = unix.Unmount(m, unix.MNT_DETACH)
+				}
+			})
 			env.Setenv("CFROLLBACK_INSTALL_DIR", w+"/opt/app")
 			env.Setenv("CFROLLBACK_BACKUP_DIR", w+"/backups")
 			env.Setenv("CFROLLBACK_JOURNAL", w+"/log/journal.jsonl")

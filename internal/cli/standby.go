@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -88,7 +89,13 @@ func printStandbyStatus(io *ui.IO, st runbook.StandbyStatus, now time.Time) {
 		fmt.Fprintf(w, "  sealed:   %s (%s)\n", st.SealedAt.Local().Format(time.RFC3339), ui.Ago(st.SealedAt, now))
 	}
 	if st.Checked {
-		fmt.Fprintf(w, "  checked:  %d entries in %d ms\n", st.Entries, st.CheckMS)
+		fmt.Fprintf(w, "  checked:  %d entries in %d ms (%s)\n", st.Entries, st.CheckMS, cmp.Or(st.Proof, "not proved"))
+	}
+	switch {
+	case st.ReadOnlyMount:
+		fmt.Fprintln(w, "  mounted:  read-only onto itself (no write can go through its path)")
+	case st.NotByMount != "":
+		fmt.Fprintf(w, "  mounted:  no (%s)\n", st.NotByMount)
 	}
 	if st.Chosen != "" {
 		fmt.Fprintf(w, "  emergency would restore: %s\n", st.Chosen)

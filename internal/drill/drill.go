@@ -19,6 +19,7 @@ import (
 	"github.com/cfrollback/cfrollback/internal/runbook"
 	"github.com/cfrollback/cfrollback/internal/service"
 	"github.com/cfrollback/cfrollback/internal/settings"
+	"github.com/cfrollback/cfrollback/internal/standby"
 )
 
 // Options of a drill.
@@ -77,6 +78,7 @@ func Run(ctx context.Context, opt Options) (rep *Report, err error) {
 		defer cancel()
 		_ = mgr.Stop(sctx)
 		if !opt.Keep {
+			_ = standby.Disarm(cfg.StandbyPath()) // its read-only mount would stop the removal
 			_ = os.RemoveAll(dir)
 		}
 	}()

@@ -24,7 +24,11 @@ type StandbyUse struct {
 	// Reason is why it was not used ("" when it was).
 	Reason  string `json:"reason,omitempty"`
 	CheckMS int64  `json:"check_ms"`
-	Entries int    `json:"entries,omitempty"`
+	// Proof is how the seal was checked: "read-only mount" or "stat walk" (NotByMount: why
+	// the mount did not prove it).
+	Proof      string `json:"proof,omitempty"`
+	NotByMount string `json:"not_by_mount,omitempty"`
+	Entries    int    `json:"entries,omitempty"`
 	// Refresh is the standby refresh done after the run ended healthy (nil: none).
 	Refresh *StandbyResult `json:"refresh,omitempty"`
 }
@@ -65,6 +69,12 @@ func (r *runner) useStandby(ctx context.Context, c backup.Candidate, uid, gid in
 	}
 	if err != nil {
 		return notUsed("%v", err)
+	}
+	use.Proof, use.NotByMount = seal.Proof()
+	if !r.opt.DryRun {
+		if err := standby.Disarm(dir); err != nil {
+			return notUsed("%v", err)
+		}
 	}
 	if err := r.fx.Rename(dir, r.res.StagingDir); err != nil {
 		return notUsed("%v", err)

@@ -68,6 +68,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
+	testenv.DetachMountsAtEnd(t, dir) // a refreshed standby's read-only mount
 	cfg := settings.Defaults()
 	cfg.InstallDir = filepath.Join(dir, "opt", "app")
 	cfg.Backup.Dir = filepath.Join(dir, "backups")

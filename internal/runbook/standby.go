@@ -246,18 +246,18 @@ func (r *runner) standbyRefreshBody(ctx context.Context, afterRun string, lk *re
 		if err := r.removeSeal(dir); err != nil {
 			return "", nil, err
 		}
+		if r.opt.DryRun {
+			return "would put the new tree in place of " + dir, nil, nil
+		}
 		if install.Exists(dir) {
+			if err := standby.Disarm(dir); err != nil {
+				return "", nil, err
+			}
 			if err := r.fx.Rename(dir, old); err != nil {
 				return "", nil, err
 			}
 		}
-		if err := r.fx.Rename(tree, dir); err != nil {
-			return "", nil, err
-		}
-		if r.opt.DryRun {
-			return "would put the new tree in place of " + dir, nil, nil
-		}
-		return "new tree in place at " + dir, nil, nil
+		return r.standbyPutInPlace(tree, dir, draft)
 	}); err != nil {
 		return res, work, err
 	}
@@ -284,6 +284,40 @@ func (r *runner) standbyRefreshBody(ctx context.Context, afterRun string, lk *re
 	res.Outcome = "ok"
 	return res, work, nil
 }
+
+// standbyPutInPlace renames the sealed tree to dir and, when standby.read_only_mount is
+// on, bind-mounts it onto itself read-only (draft records the mount, or in ArmNote why there
+// is none). The tree's root is 0700 from before the rename until the mount is on, so that
+// nobody else can open a file in it for writing in between.
+func (r *runner) standbyPutInPlace(tree, dir string, draft *standby.Seal) (string, any, error) {
+	shut, err := standby.ShutTree(tree)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := r.fx.Rename(tree, dir); err != nil {
+		_ = shut.Open()
+		return "", nil, err
+	}
+	detail := "new tree in place at " + dir
+	switch {
+	case !r.cfg.Standby.ReadOnlyMount:
+		draft.ArmNote = standbyMountOff
+	default:
+		if err := standby.Arm(dir, draft); err != nil {
+			draft.ArmNote = err.Error()
+			r.info("the standby is not mounted read-only (%v); emergency checks it with a stat walk", err)
+		} else {
+			detail += ", mounted read-only"
+		}
+	}
+	if err := shut.Open(); err != nil {
+		return "", nil, fmt.Errorf("give %s its mode back: %w", dir, err)
+	}
+	return detail, map[string]any{"read_only_mount": draft.MountID != 0}, nil
+}
+
+// standbyMountOff is the seal's ArmNote when standby.read_only_mount is off.
+const standbyMountOff = "standby.read_only_mount is false"
 
 // standbyStillChosen says why the backup a refresh extracted (pick) is no longer the one an
 // emergency would take now ("" when it still is): another backup came first, the file
@@ -420,10 +454,13 @@ func (r *runner) standbyExtract(ctx context.Context, res *StandbyResult, dir, tr
 		}
 		cc := c
 		res.Backup = &cc
-		if s, err := standby.Check(ctx, dir, standby.Want{Backup: b, ManifestSHA256: c.ManifestSHA256, UID: uid, GID: gid, MaxBytes: lim.MaxTotalSize}); err == nil {
+		if s, err := standby.Check(ctx, dir, standby.Want{Backup: b, ManifestSHA256: c.ManifestSHA256, UID: uid, GID: gid, MaxBytes: lim.MaxTotalSize}); err == nil && !r.standbyWantsMount(s) {
 			res.Entries, res.Bytes = s.Entries, s.Bytes
 			b.SHA256 = s.Backup.SHA256
 			return b, nil, true, fmt.Sprintf("already holds %s, seal valid (%d entries, %s)", c.Name, s.Entries, ui.Bytes(s.Bytes)), nil
+		} else if err == nil {
+			_, why := s.Proof()
+			r.info("the standby holds %s but is not mounted read-only (%s); extracting it again to mount it", c.Name, why)
 		} else if ctx.Err() != nil {
 			return b, nil, false, "", ctx.Err()
 		}
@@ -472,6 +509,15 @@ func (r *runner) standbyExtract(ctx context.Context, res *StandbyResult, dir, tr
 	}
 	res.Backup = nil
 	return standby.Backup{}, nil, false, "", errNothingToStandBy
+}
+
+// standbyWantsMount says whether a standby that checks (s) should be extracted again to get
+// its read-only mount back: it had one (or was sealed while the setting was off) and the
+// mount is gone, after a reboot say. Mounting the tree where it stands would not do: a
+// descriptor opened for writing before the mount would write past it.
+func (r *runner) standbyWantsMount(s *standby.Seal) bool {
+	how, _ := s.Proof()
+	return r.cfg.Standby.ReadOnlyMount && how == standby.ProofWalk && (s.ArmNote == "" || s.ArmNote == standbyMountOff)
 }
 
 // standbyExtractHook is the archive callback during a refresh's extraction: the kill hook
@@ -626,6 +672,11 @@ func StandbyDrop(ctx context.Context, opt Options, deps Deps, do DropOptions) (*
 			}
 			if err := r.removeSeal(dir); err != nil {
 				return "", nil, err
+			}
+			if !r.opt.DryRun {
+				if err := standby.Disarm(dir); err != nil {
+					return "", nil, err
+				}
 			}
 			for _, p := range paths {
 				if err := r.fx.RemoveAll(p); err != nil {

@@ -30,6 +30,11 @@ type StandbyStatus struct {
 	Bytes    int64     `json:"bytes"`
 	SealedAt time.Time `json:"sealed_at,omitzero"`
 	CheckMS  int64     `json:"check_ms,omitempty"`
+	// ReadOnlyMount: the standby is mounted read-only onto itself; Proof is how the check
+	// proved it (the mount, or a stat walk, NotByMount saying why not the mount).
+	ReadOnlyMount bool   `json:"read_only_mount"`
+	Proof         string `json:"proof,omitempty"`
+	NotByMount    string `json:"not_by_mount,omitempty"`
 	// Chosen is the backup an emergency would restore now; WouldUse: the standby is valid
 	// and holds it.
 	Chosen   string `json:"chosen_backup,omitempty"`
@@ -39,7 +44,7 @@ type StandbyStatus struct {
 // StandbyInfo reads the seal (no walk, no choice): cheap enough for status and backup list.
 func StandbyInfo(cfg settings.Config) StandbyStatus {
 	dir := cfg.StandbyPath()
-	st := StandbyStatus{Dir: dir, Enabled: cfg.Standby.Enabled, Exists: install.Exists(dir)}
+	st := StandbyStatus{Dir: dir, Enabled: cfg.Standby.Enabled, Exists: install.Exists(dir), ReadOnlyMount: standby.Mounted(dir)}
 	s, err := standby.Read(standby.SealPath(dir))
 	switch {
 	case err == nil:
@@ -89,8 +94,11 @@ func CheckStandby(ctx context.Context, cfg settings.Config) StandbyStatus {
 		want.ManifestSHA256 = c.ManifestSHA256
 	}
 	t0 := time.Now()
-	_, err = standby.Check(ctx, st.Dir, want)
+	s, err := standby.Check(ctx, st.Dir, want)
 	st.CheckMS, st.Checked = time.Since(t0).Milliseconds(), true
+	if s != nil {
+		st.Proof, st.NotByMount = s.Proof()
+	}
 	if err != nil {
 		st.Problem = err.Error()
 		return st

@@ -2,13 +2,16 @@ package runbook
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cfrollback/cfrollback/internal/install"
 	"github.com/cfrollback/cfrollback/internal/standby"
+	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
 func (e *env) refresh() (*StandbyResult, error) {
@@ -96,5 +99,70 @@ func TestStandbyDrop(t *testing.T) {
 	}
 	if res := drop(); res.Outcome != "none" {
 		t.Fatalf("second drop: %+v", res)
+	}
+}
+
+// The standby's read-only mount, end to end: refresh mounts it (no write goes through),
+// emergency proves it by the mount instead of walking it and takes it off before the
+// rename (the restored install is writable); a standby whose mount is gone (a reboot) is
+// extracted again by the next refresh to get it back; drop leaves no mount.
+func TestStandbyReadOnlyMount(t *testing.T) {
+	e := newEnv(t)
+	testenv.RequireMounts(t, filepath.Dir(e.cfg.InstallDir))
+	old := standby.Namespaces // other tests' systemd sandboxes reach every temp dir writable
+	standby.Namespaces = func() []string { return []string{"/proc/self"} }
+	t.Cleanup(func() { standby.Namespaces = old })
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1\n"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2 broken\n"})
+	dir := e.cfg.StandbyPath()
+	if res, err := e.refresh(); err != nil || res.Outcome != "ok" {
+		t.Fatalf("refresh: %v %+v", err, res)
+	}
+	if !standby.Mounted(dir) {
+		t.Fatal("the refreshed standby is not mounted")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.txt"), []byte("edited"), 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("a write into the standby: %v, want EROFS", err)
+	}
+	if st := CheckStandby(context.Background(), e.cfg); !st.Valid || st.Proof != standby.ProofMount || !st.ReadOnlyMount {
+		t.Fatalf("status: %+v", st)
+	}
+
+	// A reboot takes the mount away: the tree still checks (by the walk), but refresh
+	// extracts it again to mount it.
+	if err := standby.Disarm(dir); err != nil {
+		t.Fatal(err)
+	}
+	if st := CheckStandby(context.Background(), e.cfg); !st.Valid || st.Proof != standby.ProofWalk {
+		t.Fatalf("status without the mount: %+v", st)
+	}
+	if res, err := e.refresh(); err != nil || res.Outcome != "ok" || !standby.Mounted(dir) {
+		t.Fatalf("refresh of an unmounted standby: %v %+v, mounted %v", err, res, standby.Mounted(dir))
+	}
+	if res, err := e.refresh(); err != nil || res.Outcome != "current" {
+		t.Fatalf("refresh of a mounted, current standby: %v %+v", err, res)
+	}
+
+	res, err := e.run(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Standby == nil || !res.Standby.Used || res.Standby.Proof != standby.ProofMount {
+		t.Fatalf("emergency: standby %+v", res.Standby)
+	}
+	if got := read(t, filepath.Join(e.cfg.InstallDir, "app.txt")); got != "v1\n" {
+		t.Fatalf("install after the emergency: %q", got)
+	}
+	if standby.Mounted(e.cfg.InstallDir) {
+		t.Fatal("the restored install is still mounted read-only")
+	}
+	if err := os.WriteFile(filepath.Join(e.cfg.InstallDir, "app.txt"), []byte("v1\nwritable\n"), 0o644); err != nil {
+		t.Fatalf("the restored install is not writable: %v", err)
+	}
+	if res, err := StandbyDrop(context.Background(), Options{Config: e.cfg}, Deps{}, DropOptions{}); err != nil || res.Outcome != "dropped" {
+		t.Fatalf("drop: %v %+v", err, res)
+	}
+	if install.Exists(dir) || len(testenv.MountsUnder(filepath.Dir(dir))) != 0 {
+		t.Fatalf("drop left %s or a mount: %q", dir, testenv.MountsUnder(filepath.Dir(dir)))
 	}
 }

@@ -148,6 +148,10 @@ type StandbyConfig struct {
 	// Dir is where it is kept: a sibling of install_dir on the same filesystem; empty
 	// means <install_dir>.standby (see StandbyPath).
 	Dir string `mapstructure:"dir" json:"dir"`
+	// ReadOnlyMount bind-mounts a sealed standby onto itself read-only: no write can go
+	// through its path, and emergency proves it unchanged in a few syscalls instead of a
+	// stat walk of every entry (which it falls back to when the mount is gone).
+	ReadOnlyMount bool `mapstructure:"read_only_mount" json:"read_only_mount"`
 }
 
 // ServiceConfig names the service and how to drive it.
@@ -208,7 +212,7 @@ func Defaults() Config {
 			// node_modules, CLAUDE.md and .claude/ come from the backup.
 			Preserve: []string{".swarm", ".hive-mind", "memory", "coordination", ".claude-flow", "backups"},
 		},
-		Standby: StandbyConfig{Enabled: true},
+		Standby: StandbyConfig{Enabled: true, ReadOnlyMount: true},
 		Service: ServiceConfig{
 			Manager:      "auto",
 			Unit:         "claude-flow",

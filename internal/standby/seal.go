@@ -104,7 +104,18 @@ type Seal struct {
 	Created time.Time `json:"created"`
 	RunID   string    `json:"run_id,omitempty"`
 	Tree    []Entry   `json:"tree"`
+	// MountID is the unique id (statx STATX_MNT_ID_UNIQUE) of the read-only bind mount Arm
+	// put on Dir, made in the boot BootID; 0 when it has none (ArmNote says why).
+	MountID uint64 `json:"mount_id,omitempty"`
+	BootID  string `json:"boot_id,omitempty"`
+	ArmNote string `json:"arm_note,omitempty"`
+
+	proof, proofNote string // how Check proved it (ProofMount, ProofWalk) and why not by the mount
 }
+
+// Proof says how Check proved the standby unchanged (ProofMount or ProofWalk) and, for a
+// walk, why the read-only mount did not prove it.
+func (s *Seal) Proof() (how, whyNotMount string) { return s.proof, s.proofNote }
 
 // Make walks the extracted tree at dir and returns its seal.
 func Make(ctx context.Context, dir string, b Backup, uid, gid int, now time.Time, runID string) (*Seal, error) {
@@ -235,6 +246,13 @@ func Check(ctx context.Context, dir string, w Want) (*Seal, error) {
 	if w.MaxBytes > 0 && s.Bytes > w.MaxBytes {
 		return bad("it holds %d bytes, more than backup.max_size (%d)", s.Bytes, w.MaxBytes)
 	}
+	// The read-only mount the refresh made, still there and the only way in: nothing can
+	// have written the tree since it was sealed. Otherwise the walk.
+	if s.proofNote = armedProof(dir, s); s.proofNote == "" {
+		s.proof = ProofMount
+		return s, nil
+	}
+	s.proof = ProofWalk
 	// A merge of the walk (lexical order, as when sealed) with the sealed list; up to
 	// maxReasons differences are named, so that a dir's changed times do not hide what
 	// changed inside it.
