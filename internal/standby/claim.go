@@ -95,6 +95,7 @@ func Moved(s *Seal, dir string) error {
 		return fmt.Errorf("%s is not the tree that was sealed (inode, device, mode or owner differs)", dir)
 	}
 	root.MtimeNS, root.CtimeNS, root.Nlink, root.Size = st.Mtim.Nano(), st.Ctim.Nano(), uint64(st.Nlink), st.Size
+	s.Root = *root
 	s.Dir = dir
 	return nil
 }

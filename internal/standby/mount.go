@@ -131,7 +131,7 @@ func Mounted(dir string) bool {
 // read-only, on the sealed root inode, with no other writable way into the tree.
 func armedProof(dir string, s *Seal) string {
 	switch {
-	case len(s.Tree) == 0:
+	case s.Root.Path != ".":
 		return "the seal has no root entry"
 	case s.MountID == 0 && s.ArmNote != "":
 		return "it was sealed without a read-only mount: " + s.ArmNote
@@ -151,7 +151,7 @@ func armedProof(dir string, s *Seal) string {
 	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
 		return "it is not the root of its mount"
 	}
-	root := s.Tree[0]
+	root := s.Root
 	if stx.Ino != root.Ino || unix.Mkdev(stx.Dev_major, stx.Dev_minor) != s.Dev || uint32(stx.Mode)|unix.S_IFDIR != root.Mode ||
 		stx.Uid != root.UID || stx.Gid != root.GID || stx.Ctime.Sec*1e9+int64(stx.Ctime.Nsec) != root.CtimeNS {
 		return "its root is not the sealed one"

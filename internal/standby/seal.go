@@ -17,14 +17,17 @@ import (
 )
 
 // sealVersion is the seal file's format; another version is never trusted. Version 1 was
-// JSON; version 2 is sealMagic and then the Seal in encoding/gob, which decodes the 22,200
+// JSON; version 2 was sealMagic and then the Seal in encoding/gob, which decodes the 22,200
 // entries of a 500 MB install about 6x faster (BenchmarkSealDecode: 39 -> 7 ms, and 3.2 ->
-// 1.7 MB), time an emergency spends before it stops the service. A seal of another version
-// is refused with its reason; the standby is then extracted as if there were none.
-const sealVersion = 2
+// 1.7 MB), time an emergency spends before it stops the service. Version 3 writes the seal
+// without its tree first and the tree after it, as a second gob value: a check that the
+// read-only mount proves never decodes the tree (BenchmarkSealDecode: header only). A seal
+// of another version is refused with its reason; the standby is then extracted as if there
+// were none.
+const sealVersion = 3
 
-// sealMagic starts a seal file of version 2.
-const sealMagic = "cfrollback-seal 2\n"
+// sealMagic starts a seal file of version 3.
+const sealMagic = "cfrollback-seal 3\n"
 
 // SealPath is where the seal of the standby at dir is kept: beside it, in the same trusted
 // parent, never inside the tree it vouches for.
@@ -110,7 +113,12 @@ type Seal struct {
 	BootID  string `json:"boot_id,omitempty"`
 	ArmNote string `json:"arm_note,omitempty"`
 
-	proof, proofNote string // how Check proved it (ProofMount, ProofWalk) and why not by the mount
+	// Root is Tree[0], the standby dir itself: in the header, so that the read-only mount's
+	// proof needs no tree.
+	Root Entry `json:"root"`
+
+	proof, proofNote string       // how Check proved it (ProofMount, ProofWalk) and why not by the mount
+	dec              *gob.Decoder // the tree not decoded yet (Read)
 }
 
 // Proof says how Check proved the standby unchanged (ProofMount or ProofWalk) and, for a
@@ -134,18 +142,39 @@ func Make(ctx context.Context, dir string, b Backup, uid, gid int, now time.Time
 		return nil, err
 	}
 	s.Entries = len(s.Tree)
+	if s.Entries > 0 {
+		s.Root = s.Tree[0]
+	}
 	return s, nil
 }
 
 // Write stores the seal durably (fsutil.Write: temp file, fsync, rename, fsync the dir),
 // mode 0600, never through a symlink.
 func Write(path string, s *Seal) error {
-	var b bytes.Buffer
-	b.WriteString(sealMagic)
-	if err := gob.NewEncoder(&b).Encode(s); err != nil {
+	b, err := encodeSeal(s)
+	if err != nil {
 		return err
 	}
-	return fsutil.Write(path, b.Bytes(), 0o600, fsutil.WriteOptions{NoSymlink: true})
+	return fsutil.Write(path, b, 0o600, fsutil.WriteOptions{NoSymlink: true})
+}
+
+// encodeSeal is a seal file's bytes: sealMagic, the seal without its tree, then the tree.
+func encodeSeal(s *Seal) ([]byte, error) {
+	if err := s.loadTree(); err != nil { // read, changed and written again: the whole tree
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString(sealMagic)
+	head := *s
+	head.Tree, head.dec = nil, nil // a nil slice is not sent: the header decodes without the tree
+	enc := gob.NewEncoder(&b)
+	if err := enc.Encode(&head); err != nil {
+		return nil, err
+	}
+	if err := enc.Encode(s.Tree); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // ErrNoStandby means there is no seal: never refreshed, dropped, or taken by an emergency.
@@ -189,16 +218,37 @@ func decodeSeal(b []byte) (*Seal, error) {
 		return nil, fmt.Errorf("not a seal of format version %d (an older cfrollback wrote it; 'cfrollback standby refresh' writes a new one)", sealVersion)
 	}
 	var s Seal
-	if err := gob.NewDecoder(bytes.NewReader(rest)).Decode(&s); err != nil {
+	dec := gob.NewDecoder(bytes.NewReader(rest))
+	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	if s.Version != sealVersion {
 		return nil, fmt.Errorf("format version %d, not %d", s.Version, sealVersion)
 	}
-	if s.Entries != len(s.Tree) {
-		return nil, fmt.Errorf("says %d entries, lists %d", s.Entries, len(s.Tree))
+	if s.Root.Path != "." || len(s.Tree) != 0 {
+		return nil, errors.New("no root entry, or a tree in its header")
 	}
+	s.dec = dec
 	return &s, nil
+}
+
+// loadTree decodes the seal's tree (the second gob value of its file) if it has not been.
+func (s *Seal) loadTree() error {
+	if s.dec == nil {
+		return nil // made by Make, or loaded already
+	}
+	dec := s.dec
+	s.dec = nil
+	if err := dec.Decode(&s.Tree); err != nil {
+		return fmt.Errorf("decode its tree: %w", err)
+	}
+	if s.Entries != len(s.Tree) {
+		return fmt.Errorf("says %d entries, lists %d", s.Entries, len(s.Tree))
+	}
+	if s.Tree[0] != s.Root {
+		return errors.New("its root entry and its tree's first differ")
+	}
+	return nil
 }
 
 // Want is what an emergency is about to restore: the standby must be exactly this.
@@ -253,6 +303,9 @@ func Check(ctx context.Context, dir string, w Want) (*Seal, error) {
 		return s, nil
 	}
 	s.proof = ProofWalk
+	if err := s.loadTree(); err != nil {
+		return s, fmt.Errorf("seal %s: %w", SealPath(dir), err)
+	}
 	// A merge of the walk (lexical order, as when sealed) with the sealed list; up to
 	// maxReasons differences are named, so that a dir's changed times do not hide what
 	// changed inside it.
