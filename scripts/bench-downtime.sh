@@ -163,7 +163,7 @@ cfrollback_emergency() { # $1 = cold|warm
   fi
   echo "$(($(now_ms) - t0)) $(cat "$W/rss")"
   if [ "$1" = warm ]; then
-    echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); s=r.get("standby") or {}; print("used" if s.get("used") else "not used: " + (s.get("reason") or "no standby"))' >>"$W/standby-use"
+    echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); s=r.get("standby") or {}; print("used, " + (s.get("proof") or "proof not reported") + ((" (not by the mount: " + s["not_by_mount"] + ")") if s.get("not_by_mount") else "") if s.get("used") else "not used: " + (s.get("reason") or "no standby"))' >>"$W/standby-use"
   fi
 }
 
