@@ -26,7 +26,14 @@ emergency whose chosen backup is the one sealed, and whose walk finds the tree
 unchanged, renames it into place instead of extracting; otherwise it extracts
 as before and says why. It is refreshed after 'backup create' and after a
 rollback that ended healthy. It costs one install's size on disk.
-standby.enabled: false (CFROLLBACK_STANDBY_ENABLED=false) turns it off.`,
+standby.enabled: false (CFROLLBACK_STANDBY_ENABLED=false) turns it off.
+
+The sealed standby is also bind-mounted onto itself read-only
+(standby.read_only_mount, default on; needs root with CAP_SYS_ADMIN, Linux 6.8+):
+no write goes through its path, and an emergency that finds the very mount the
+refresh made, still read-only and the only way in, skips the walk (a few ms
+whatever the size). Without it (after a reboot, say) the emergency walks. Remove
+a standby with 'cfrollback standby drop', not rm -rf (EROFS while mounted).`,
 		Example: `  cfrollback standby status
   cfrollback standby refresh
   cfrollback standby refresh --dry-run --json
@@ -41,9 +48,10 @@ func newStandbyStatusCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Is the standby sealed and unchanged, which backup, how big, how old",
-		Long: `Check the standby as an emergency would: read its seal, walk the tree, and
-compare it entry by entry; then say whether it holds the backup an emergency
-would choose now. Changes nothing.` +
+		Long: `Check the standby as an emergency would: read its seal, then prove the tree
+unchanged by its read-only mount or else walk it and compare it entry by entry
+(the "checked" line says which, the "mounted" line why not the mount); then say
+whether it holds the backup an emergency would choose now. Changes nothing.` +
 			exitStatusHelp("0  valid, and emergency would use it now",
 				"1  no standby, or one emergency would not use (the reason is printed)",
 				"2  bad usage or invalid settings"),
