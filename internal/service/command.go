@@ -15,8 +15,14 @@ type commandManager struct {
 	start, stop, status string
 	run                 runner
 	stopTimeout, startTimeout,
-	interval time.Duration // between status checks
+	interval time.Duration // the longest wait between status checks
 }
+
+// commandSteadyPoll is how long a stop or start checks the status command every 10 ms before
+// the waits grow: the operator's service usually changes state within that time, and a wait
+// that has grown to 160 ms when it does is downtime (a status command is one /bin/sh, a few
+// ms). A slower service is checked less often after it.
+const commandSteadyPoll = time.Second
 
 var _ Manager = (*commandManager)(nil)
 
@@ -93,7 +99,7 @@ func (m *commandManager) Stop(ctx context.Context) error {
 		}
 		return fmt.Errorf("stop %s: stop command: %w", m.Name(), withOutput(err, out))
 	}
-	err := poll(ctx, m.interval, func() (bool, error) {
+	err := pollWith(ctx, m.schedule(), func() (bool, error) {
 		up, err := m.active(ctx)
 		return !up, err
 	})
@@ -121,7 +127,7 @@ func (m *commandManager) Start(ctx context.Context) error {
 		}
 		return fmt.Errorf("start %s: start command: %w", m.Name(), withOutput(err, out))
 	}
-	err := poll(ctx, m.interval, func() (bool, error) { return m.active(ctx) })
+	err := pollWith(ctx, m.schedule(), func() (bool, error) { return m.active(ctx) })
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("start %s: status command still reports it down after %s: %w", m.Name(), since(begin), err)
 	}
@@ -129,6 +135,10 @@ func (m *commandManager) Start(ctx context.Context) error {
 		return fmt.Errorf("start %s: %w", m.Name(), err)
 	}
 	return nil
+}
+
+func (m *commandManager) schedule() pollSchedule {
+	return pollSchedule{first: firstPoll, steadyFor: commandSteadyPoll, max: m.interval}
 }
 
 // timeout turns an error caused by ctx ending into one that says how long it took.

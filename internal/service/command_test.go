@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -218,4 +219,76 @@ func alive(pid int) bool {
 	// The state follows the parenthesised command name: "123 (sleep) Z ...".
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+func TestPollScheduleCommandKeepsTenMillisecondsForASecond(t *testing.T) {
+	m, _ := fileService(t, "true", "true")
+	m.interval = 200 * time.Millisecond
+	s := m.schedule()
+	var waits []time.Duration
+	var prev, elapsed time.Duration
+	for elapsed < 2*time.Second {
+		prev = s.next(prev, elapsed)
+		waits = append(waits, prev)
+		elapsed += prev
+	}
+	for i, w := range waits {
+		switch at := sum(waits[:i]); {
+		case at < commandSteadyPoll && w != 10*time.Millisecond:
+			t.Fatalf("wait %d (after %s) = %s, want 10ms for the first second: %v", i, at, w, waits)
+		case w > 200*time.Millisecond:
+			t.Fatalf("wait %d = %s, more than the interval", i, w)
+		}
+	}
+	if last := waits[len(waits)-1]; last != 200*time.Millisecond {
+		t.Errorf("after 2 s the wait is %s, want the interval (200ms)", last)
+	}
+	// poll's own schedule (systemd, pm2: a check there is a D-Bus call or a node process)
+	// still doubles from the first wait.
+	plain := pollSchedule{first: firstPoll, max: time.Second}
+	if w := plain.next(plain.next(plain.next(0, 0), 10*time.Millisecond), 30*time.Millisecond); w != 40*time.Millisecond {
+		t.Errorf("plain schedule's third wait = %s, want 40ms", w)
+	}
+}
+
+func sum(ds []time.Duration) (t time.Duration) {
+	for _, d := range ds {
+		t += d
+	}
+	return t
+}
+
+// A service that comes up 300 ms after its start command returns is checked every 10 ms
+// meanwhile, so it is seen up within about 10 ms of that, not at the next doubled wait (the
+// waits were 10, 20, 40, 80, 160 ms: checks at 0, 10, 30, 70, 150, 310 ms).
+func TestCommandStartChecksStatusOftenAtFirst(t *testing.T) {
+	exitErr := exec.Command("false").Run() // a real *exec.ExitError, as a status command's "down"
+	var startedAt time.Time
+	var downChecks int
+	run := &fakeRunner{fn: func(_ string, args []string) ([]byte, error) {
+		switch args[1] {
+		case "start-it":
+			startedAt = time.Now()
+			return nil, nil
+		case "is-up":
+			if startedAt.IsZero() || time.Since(startedAt) < 300*time.Millisecond {
+				downChecks++
+				return nil, exitErr
+			}
+			return nil, nil
+		}
+		return nil, errors.New("unexpected command")
+	}}
+	m, err := newCommand(Config{Manager: KindCommand, StartCommand: "start-it", StopCommand: "stop-it", StatusCommand: "is-up",
+		StartTimeout: 5 * time.Second}.withDefaults(), deps{run: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 1 before the start command, then one every 10 ms (plus the check's own time) for 300 ms.
+	if downChecks < 12 {
+		t.Errorf("the status command was run %d times while the service came up in 300 ms, want at least 12 (one every ~10 ms)", downChecks)
+	}
 }

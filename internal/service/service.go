@@ -173,10 +173,34 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 // milliseconds, and every poll interval waited in vain is downtime.
 const firstPoll = 10 * time.Millisecond
 
+// pollSchedule says how long poll waits between checks: first, kept for steadyFor from the
+// first check, then doubling up to max.
+type pollSchedule struct {
+	first, steadyFor, max time.Duration
+}
+
+// next is the wait after a check made elapsed after the first one, when the wait before
+// it was prev (0 before the first wait).
+func (s pollSchedule) next(prev, elapsed time.Duration) time.Duration {
+	first := min(s.first, s.max)
+	switch {
+	case prev == 0, elapsed < s.steadyFor:
+		return first
+	default:
+		return min(2*prev, s.max)
+	}
+}
+
 // poll calls check until it reports done, fails, or ctx ends, waiting 10 ms after the first
 // check and doubling up to interval. If check fails because ctx ended, the error is ctx's.
 func poll(ctx context.Context, interval time.Duration, check func() (bool, error)) error {
-	wait := min(firstPoll, interval)
+	return pollWith(ctx, pollSchedule{first: firstPoll, max: interval}, check)
+}
+
+// pollWith is poll with its waits given by s.
+func pollWith(ctx context.Context, s pollSchedule, check func() (bool, error)) error {
+	begin := time.Now()
+	var wait time.Duration
 	for {
 		done, err := check()
 		if err != nil {
@@ -188,12 +212,12 @@ func poll(ctx context.Context, interval time.Duration, check func() (bool, error
 		if done {
 			return nil
 		}
+		wait = s.next(wait, time.Since(begin))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, interval)
 	}
 }
 
