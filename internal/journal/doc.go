@@ -13,8 +13,9 @@
 // of the record before it ("" for seq 1), Seq counts from 1 without gaps.
 //
 // <path>.head is a sidecar {"seq":N,"hash":"..."} naming the last record,
-// rewritten atomically (temp file, fsync, rename, fsync dir) after every
-// append. Without it a journal cut short at a line boundary would look
+// padded with spaces to 128 bytes, rewritten after every append: the first
+// time by a Journal atomically (temp file, fsync, rename, fsync dir), then
+// overwritten in place (one pwrite inside the first sector, fdatasync). Without it a journal cut short at a line boundary would look
 // complete. Because the head is written after the record, a crash between
 // the two leaves the head exactly one record behind; Open repairs that case.
 //

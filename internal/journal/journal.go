@@ -49,6 +49,7 @@ type Journal struct {
 	// so nothing more is appended.
 	broken error
 	now    func() time.Time
+	head   headWriter
 }
 
 // Open opens the journal at path for appending, creating it (mode 0600) and
@@ -88,7 +89,7 @@ func Open(path string) (*Journal, error) {
 	}
 	if created {
 		if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
-			_ = f.Close()
+			_ = j.Close()
 			return nil, fmt.Errorf("sync journal directory: %w", err)
 		}
 	}
@@ -144,7 +145,7 @@ func resume(f *os.File, path string, hd *head) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{path: path, f: f, needNewline: needNewline, now: time.Now}
+	j := &Journal{path: path, f: f, needNewline: needNewline, now: time.Now, head: headWriter{journal: path}}
 	if last != nil {
 		j.seq, j.prev = last.Seq, last.Hash
 	}
@@ -171,7 +172,7 @@ func resume(f *os.File, path string, hd *head) (*Journal, error) {
 	default:
 		return nil, corrupt("record seq %d is not the one its head records: the end of the journal was rewritten", last.Seq)
 	}
-	if err := writeHead(path, head{Seq: last.Seq, Hash: last.Hash}); err != nil {
+	if err := j.head.write(head{Seq: last.Seq, Hash: last.Hash}); err != nil {
 		return nil, fmt.Errorf("repair journal head: %w", err)
 	}
 	return j, nil
@@ -348,7 +349,7 @@ func (j *Journal) Append(runID, event, step string, data any) (Record, error) {
 		return Record{}, fmt.Errorf("append %s to journal %s: fsync: %w", event, j.path, err)
 	}
 	j.seq, j.prev, j.needNewline = rec.Seq, rec.Hash, false
-	if err := writeHead(j.path, head{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+	if err := j.head.write(head{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
 		return rec, fmt.Errorf("journal %s: record seq %d is written but its head is not: %w", j.path, rec.Seq, err)
 	}
 	return rec, nil
@@ -381,6 +382,7 @@ func (j *Journal) Close() error {
 	}
 	err := j.f.Close()
 	j.f = nil
+	j.head.close()
 	return err
 }
 
