@@ -203,7 +203,7 @@ func actEmergency(ctx context.Context, opts *assessOptions) (*runbook.Result, er
 	em := EmergencyWiring{IO: opts.IO, JSON: opts.JSON, Config: opts.Config, NewService: opts.NewService}
 	return em.Run(ctx, runbook.Options{
 		Command: "emergency", Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"), DryRun: opts.DryRun,
-	})
+	}, nil)
 }
 
 func printAssess(io *ui.IO, asJSON bool, res assessResult) error {

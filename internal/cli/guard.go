@@ -125,8 +125,8 @@ func runGuard(ctx context.Context, opts *guardOptions) error {
 		},
 		Data:     data,
 		Baseline: func() *assess.Baseline { return readBaselineOrWarn(opts.IO, cfg.StateDir) },
-		Act: func(ctx context.Context) (*runbook.Result, error) {
-			return em.Run(ctx, runbook.Options{Command: "emergency", Args: []string{"guard"}, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT")})
+		Act: func(ctx context.Context, atOutcome func(*runbook.Result)) (*runbook.Result, error) {
+			return em.Run(ctx, runbook.Options{Command: "emergency", Args: []string{"guard"}, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT")}, atOutcome)
 		},
 		Busy:    func() (string, bool) { return guard.RunLockHolder(cfg.Lock) },
 		Journal: guardJournal(cfg),

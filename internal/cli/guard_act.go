@@ -25,16 +25,28 @@ type EmergencyWiring struct {
 }
 
 // Run runs the emergency procedure with opt (Config is filled in); the
-// notifications never change its outcome.
-func (w EmergencyWiring) Run(ctx context.Context, opt runbook.Options) (*runbook.Result, error) {
+// notifications never change its outcome. The outcome's notification goes out
+// at the outcome, before the standby refresh that follows it; atOutcome (may
+// be nil) is called there too, first, and must not keep the result.
+func (w EmergencyWiring) Run(ctx context.Context, opt runbook.Options, atOutcome func(*runbook.Result)) (*runbook.Result, error) {
 	m, err := w.NewService(ctx, w.Config)
 	if err != nil {
 		return nil, err
 	}
 	opt.Config = w.Config
 	deps, n := runDeps(w.IO, w.JSON, w.Config, m)
+	told := false
+	deps.Outcome = func(ctx context.Context, res *runbook.Result) {
+		told = true
+		if atOutcome != nil {
+			atOutcome(res)
+		}
+		n.Finished(ctx, res)
+	}
 	res, err := runbook.Emergency(ctx, opt, deps)
-	n.Finished(ctx, res)
+	if !told { // refused, or interrupted after its stop: no outcome was recorded
+		n.Finished(ctx, res)
+	}
 	return res, err
 }
 

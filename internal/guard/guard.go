@@ -50,8 +50,10 @@ type Deps struct {
 	Data func(ctx context.Context) []health.Check
 	// Baseline is read at every evaluation; nil when none is recorded.
 	Baseline func() *assess.Baseline
-	// Act runs the emergency rollback.
-	Act func(ctx context.Context) (*runbook.Result, error)
+	// Act runs the emergency rollback. It calls atOutcome once the rollback's outcome
+	// is recorded, before the work that follows it (the standby refresh), and returns
+	// after that work; atOutcome must not keep the result.
+	Act func(ctx context.Context, atOutcome func(*runbook.Result)) (*runbook.Result, error)
 	// Busy says which other cfrollback run holds the run lock (a deploy, a
 	// rollback a person started); guard does not act over it. Nil: never busy.
 	Busy func() (string, bool)
@@ -274,12 +276,13 @@ func (g *guard) evaluate(ctx context.Context) error {
 		rec.Samples = assess.Window(g.history, s.Time, s.Time.Sub(d.StreakStart)+time.Nanosecond)
 		g.log("%s: %s", d.Verdict, d.Reason)
 	}
+	notified := false
 	if d.Verdict == Acted {
 		g.state.Begin(now, s.Time, a.Severity)
 		if err := g.save(d, a); err != nil {
 			return fmt.Errorf("record the decision before acting (nothing was rolled back): %w", err)
 		}
-		g.act(ctx, &rec)
+		notified = g.act(ctx, &rec)
 	}
 	if err := g.save(d, a); err != nil {
 		return err
@@ -292,31 +295,52 @@ func (g *guard) evaluate(ctx context.Context) error {
 		if err := g.deps.Journal(context.WithoutCancel(ctx), runID, rec); err != nil {
 			g.log("decision not journaled: %v", err)
 		}
-		g.notify(ctx, rec)
+		if !notified {
+			g.notify(ctx, rec)
+		}
 	}
 	return nil
 }
 
-// act runs the emergency and records its result in rec and the memory.
-func (g *guard) act(ctx context.Context, rec *Record) {
-	res, err := g.deps.Act(ctx)
+// act runs the emergency and records its result in rec and the memory. The
+// webhooks hear guard_acted at the rollback's outcome, not after the standby
+// refresh that follows it; notified says they did (else the caller sends it).
+func (g *guard) act(ctx context.Context, rec *Record) (notified bool) {
+	res, err := g.deps.Act(ctx, func(res *runbook.Result) {
+		rec.setResult(res, g.deps.Now())
+		rec.Error = res.Error
+		g.notify(ctx, *rec)
+		notified = true
+	})
 	outcome := "failed"
 	if res != nil {
-		rec.RunID, rec.Outcome, rec.DowntimeMS, outcome = res.RunID, res.Outcome, res.DowntimeMS, res.Outcome
+		outcome = res.Outcome
+	}
+	end := g.deps.Now()
+	if !notified {
+		rec.setResult(res, end)
 	}
 	if err != nil {
 		rec.Error = err.Error()
 	}
-	end := g.deps.Now()
-	if outcome == "ok" {
+	g.state.End(end, rec.RunID, outcome, g.opt.Policy.Grace)
+	g.log("rollback %s (run %s)%s; samples until %s are no evidence", outcome, orDash(rec.RunID), errSuffix(rec.Error), g.state.Cutoff.Format(time.RFC3339))
+	return notified
+}
+
+// setResult records the rollback's result (nil: it did not run); end is when it ended.
+func (rec *Record) setResult(res *runbook.Result, end time.Time) {
+	if res == nil {
+		return
+	}
+	rec.RunID, rec.Outcome, rec.DowntimeMS = res.RunID, res.Outcome, res.DowntimeMS
+	if res.Outcome == "ok" {
 		// healthy at the run's outcome, not after its notifications were sent
 		rec.HealthyAt = end
 		if res.DurationMS > 0 && !res.Started.IsZero() {
 			rec.HealthyAt = res.Started.Add(time.Duration(res.DurationMS) * time.Millisecond)
 		}
 	}
-	g.state.End(end, rec.RunID, outcome, g.opt.Policy.Grace)
-	g.log("rollback %s (run %s)%s; samples until %s are no evidence", outcome, orDash(rec.RunID), errSuffix(rec.Error), g.state.Cutoff.Format(time.RFC3339))
 }
 
 func (g *guard) save(d Decision, a assess.Assessment) error {

@@ -23,8 +23,12 @@ type fakeHost struct {
 	acts     int
 	journal  []Record
 	events   []string
-	onAct    func() // runs inside Act
-	stateDir string
+	sent     []notify.Event
+	notified chan notify.Event // when set, gets every event sent
+	onAct    func()            // runs inside Act, before the rollback's outcome
+	// afterOutcome runs inside Act after its outcome was reported (the standby refresh)
+	afterOutcome func()
+	stateDir     string
 }
 
 func (h *fakeHost) deps() Deps {
@@ -41,7 +45,7 @@ func (h *fakeHost) deps() Deps {
 			}
 			return nil, n
 		},
-		Act: func(context.Context) (*runbook.Result, error) {
+		Act: func(_ context.Context, atOutcome func(*runbook.Result)) (*runbook.Result, error) {
 			h.mu.Lock()
 			h.acts++
 			h.now = h.now.Add(3 * time.Second)
@@ -50,7 +54,12 @@ func (h *fakeHost) deps() Deps {
 			if h.onAct != nil {
 				h.onAct()
 			}
-			return &runbook.Result{RunID: "run-" + h.now.Format("150405"), Outcome: "ok", DowntimeMS: 1500}, nil
+			res := &runbook.Result{RunID: "run-" + h.now.Format("150405"), Outcome: "ok", DowntimeMS: 1500}
+			atOutcome(res)
+			if h.afterOutcome != nil {
+				h.afterOutcome()
+			}
+			return res, nil
 		},
 		Journal: func(_ context.Context, _ string, data any) error {
 			h.mu.Lock()
@@ -64,6 +73,10 @@ func (h *fakeHost) deps() Deps {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.events = append(h.events, ev.Event)
+			h.sent = append(h.sent, ev)
+			if h.notified != nil {
+				h.notified <- ev
+			}
 		},
 		Now: func() time.Time { h.mu.Lock(); defer h.mu.Unlock(); return h.now },
 		Wait: func(_ context.Context, d time.Duration) bool {
@@ -266,5 +279,55 @@ func TestNoRollbackOverAnotherRun(t *testing.T) {
 	st, _ := ReadState(dir)
 	if len(st.Actions) != 0 || !st.Cutoff.IsZero() {
 		t.Fatalf("a rollback not run was recorded: %+v", st.Memory)
+	}
+}
+
+// TestActedIsNotifiedAtTheOutcome: guard_acted goes to the webhooks when the rollback's
+// outcome is recorded, while the work after it (the standby refresh) still runs, and only
+// once; the journaled decision still has the whole result.
+func TestActedIsNotifiedAtTheOutcome(t *testing.T) {
+	dir := t.TempDir()
+	h := &fakeHost{now: t0, stateDir: dir, notified: make(chan notify.Event, 10)}
+	var during []notify.Event
+	h.afterOutcome = func() {
+		select {
+		case ev := <-h.notified:
+			during = append(during, ev)
+		case <-time.After(10 * time.Second):
+			t.Error("guard_acted was not sent while the work after the rollback's outcome ran")
+		}
+	}
+	if err := Run(context.Background(), options(dir, 10), h.deps()); err != nil {
+		t.Fatal(err)
+	}
+	if h.acts != 1 || len(during) != 1 || during[0].Event != notify.GuardActed || during[0].Outcome != "ok" || during[0].RunID == "" ||
+		!strings.Contains(during[0].Message, "Rollback ok (run "+during[0].RunID) {
+		t.Fatalf("acts %d, sent during the refresh: %+v", h.acts, during)
+	}
+	if len(h.sent) != 1 {
+		t.Fatalf("sent %v, want guard_acted once", h.events)
+	}
+	if len(h.journal) != 1 || h.journal[0].RunID != during[0].RunID || h.journal[0].Outcome != "ok" || h.journal[0].HealthyAt.IsZero() {
+		t.Fatalf("journal %+v", h.journal)
+	}
+}
+
+// TestActedWithoutOutcomeIsNotifiedAfter: a rollback that recorded no outcome (refused:
+// another run holds the lock) is told after Act returns, with its error.
+func TestActedWithoutOutcomeIsNotifiedAfter(t *testing.T) {
+	dir := t.TempDir()
+	h := &fakeHost{now: t0, stateDir: dir}
+	deps := h.deps()
+	deps.Act = func(context.Context, func(*runbook.Result)) (*runbook.Result, error) {
+		h.mu.Lock()
+		h.acts++
+		h.mu.Unlock()
+		return nil, errors.New("another run holds the lock")
+	}
+	if err := Run(context.Background(), options(dir, 4), deps); err != nil {
+		t.Fatal(err)
+	}
+	if h.acts != 1 || len(h.sent) != 1 || h.sent[0].Event != notify.GuardActed || !strings.Contains(h.sent[0].Message, "another run holds the lock") {
+		t.Fatalf("acts %d, sent %+v", h.acts, h.sent)
 	}
 }

@@ -37,6 +37,7 @@ type guardRig struct {
 type hookRecorder struct {
 	mu     sync.Mutex
 	events []map[string]any
+	at     map[string]time.Time // when each event name was first received
 }
 
 func (h *hookRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +46,12 @@ func (h *hookRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if json.Unmarshal(b, &ev) == nil {
 		h.mu.Lock()
 		h.events = append(h.events, ev)
+		if name := fmt.Sprint(ev["event"]); h.at[name].IsZero() {
+			if h.at == nil {
+				h.at = map[string]time.Time{}
+			}
+			h.at[name] = time.Now()
+		}
 		h.mu.Unlock()
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -224,6 +231,11 @@ func TestGuardRollsBackDegradingApp(t *testing.T) {
 	r := newGuardRig(t, healthyV1, func(root string) error { return drillapp.WriteDegradingInstall(root, "2.0.0", 3*time.Second, 0) },
 		"CFROLLBACK_GUARD_INTERVAL="+interval.String(), fmt.Sprintf("CFROLLBACK_GUARD_CONSECUTIVE=%d", consecutive), "CFROLLBACK_GUARD_REQUESTS=3",
 		"CFROLLBACK_GUARD_GRACE=30s")
+	// like with like: a standby of the backup, as 'backup create' leaves one, for guard's
+	// rollback as for the standalone command's below (guard's own rollback refreshes it)
+	if res := r.run("standby", "refresh"); res.Code != 0 {
+		t.Fatalf("standby refresh: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
 	r.startGuard()
 
 	// two guards cannot both act: a second one refuses at once
@@ -262,6 +274,27 @@ func TestGuardRollsBackDegradingApp(t *testing.T) {
 		t.Fatalf("the journaled decision: %+v", d)
 	}
 	r.waitFor("guard_acted webhook", 10*time.Second, func() bool { return r.hook.count("guard_acted") == 1 && r.hook.count("rollback_complete") == 1 })
+	// the outcome's webhooks go out at the outcome, not after the standby refresh that follows
+	// it: rollback_complete is sent before the refresh begins (guard_acted in the background)
+	refresh, refreshed := runs[0].Ended, runs[0].Ended
+	for _, rec := range runs[0].Records {
+		if rec.Event == "standby" {
+			if refresh.Equal(runs[0].Ended) {
+				refresh = rec.Time
+			}
+			refreshed = rec.Time
+		}
+	}
+	r.hook.mu.Lock()
+	complete, acted := r.hook.at["rollback_complete"], r.hook.at["guard_acted"]
+	r.hook.mu.Unlock()
+	t.Logf("MEASURE webhooks after the outcome: rollback_complete %s, guard_acted %s; the standby refresh began %s after it and ended %s after it",
+		complete.Sub(runs[0].Ended).Round(time.Millisecond), acted.Sub(runs[0].Ended).Round(time.Millisecond),
+		refresh.Sub(runs[0].Ended).Round(time.Millisecond), refreshed.Sub(runs[0].Ended).Round(time.Millisecond))
+	if refresh.Equal(runs[0].Ended) || !complete.Before(refresh) {
+		t.Fatalf("rollback_complete received at %s, the standby refresh began at %s (its outcome %s): not sent at the outcome",
+			complete.Format(time.RFC3339Nano), refresh.Format(time.RFC3339Nano), runs[0].Ended.Format(time.RFC3339Nano))
+	}
 
 	// measure: the first bad sample (guard's own store) to healthy again
 	samples, _, err := guard.SampleStore(filepath.Join(r.s.Dir, "state"), time.Hour).Read()
@@ -288,6 +321,7 @@ func TestGuardRollsBackDegradingApp(t *testing.T) {
 		total.Round(time.Millisecond), interval, consecutive, detect.Round(time.Millisecond), consecutive-1,
 		(detect - time.Duration(consecutive-1)*interval).Round(time.Millisecond), work.Round(time.Millisecond), toIntent.Round(time.Millisecond),
 		rollback.Round(time.Millisecond), d.DowntimeMS)
+	t.Logf("MEASURE guard's emergency steps: %s", stepSplit(runs[0]))
 	// goal: at most two evaluation intervals plus the rollback itself; allowed on top, the
 	// acting evaluation's own work (its sample, requests and durable state write, at once:
 	// tens of ms) with room for a loaded machine: 500ms
@@ -344,9 +378,43 @@ func (r *guardRig) standaloneEmergency(version func(root string) error) (healthy
 		t.Fatalf("after the standalone emergency: %s", body)
 	}
 	healthy, toStart = started.Add(time.Duration(ms)*time.Millisecond).Sub(begin), started.Sub(begin)
+	if recs, err := journal.ReadAll(filepath.Join(r.s.Dir, "log", "journal.jsonl")); err == nil {
+		for _, run := range journal.Runs(recs) {
+			if run.ID == fmt.Sprint(res.JSON["run_id"]) {
+				t.Logf("MEASURE standalone emergency steps: %s", stepSplit(run))
+			}
+		}
+	}
 	t.Logf("MEASURE standalone emergency: exec -> healthy %s (exec -> run start %s, run %d ms, exec -> exit %s)",
 		healthy.Round(time.Millisecond), toStart.Round(time.Millisecond), int64(ms), exited.Round(time.Millisecond))
 	return healthy, toStart
+}
+
+// stepSplit is a run's time between its journal records, from its intent to its outcome
+// and on (the standby refresh after it): "preflight 120ms" is a step's own time,
+// "+3ms" the time between one record and the next outside any step.
+func stepSplit(run journal.Run) string {
+	var b strings.Builder
+	var prev time.Time
+	for _, rec := range run.Records {
+		if !prev.IsZero() {
+			d := rec.Time.Sub(prev).Round(time.Millisecond)
+			if rec.Event == journal.EventStepDone || rec.Event == journal.EventStepFailed {
+				how := ""
+				if rec.Step == "preflight" {
+					how = map[bool]string{true: " (the standby)", false: " (extracted)"}[strings.Contains(string(rec.Data), "took the standby")]
+				}
+				fmt.Fprintf(&b, " %s %s%s;", rec.Step, d, how)
+			} else if d >= time.Millisecond {
+				fmt.Fprintf(&b, " +%s", d)
+			}
+		}
+		if rec.Event != journal.EventStepStart && rec.Event != journal.EventStepDone && rec.Event != journal.EventStepFailed {
+			fmt.Fprintf(&b, " [%s]", rec.Event)
+		}
+		prev = rec.Time
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // assertGuardRunning runs 'guard status --json' and checks what it says of the guard unit.

@@ -35,6 +35,12 @@ type Deps struct {
 	// an undo passed its preflight and stops the service now (webhooks:
 	// internal/notify); nil: nobody.
 	Notifier Notifier
+	// Outcome, when set, hears the run's outcome once it is journaled, before what the run
+	// does after it (the standby refresh after a rollback: seconds on a large install), so
+	// the webhooks learn that the service is back without waiting for that. It runs on the
+	// run's goroutine and must not keep res: the refresh goes on to fill it in. A run that
+	// records no outcome (refused, interrupted after its stop) does not call it.
+	Outcome func(ctx context.Context, res *Result)
 	// wrapJournal, when set, wraps the opened journal (tests: a writer that fails).
 	wrapJournal func(journalWriter) journalWriter
 }
@@ -259,10 +265,16 @@ func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Re
 	} else {
 		r.finish(err)
 	}
-	if err == nil && r.after != nil {
-		// After the lock is let go: the standby refresh takes it only for its short steps.
+	if r.deps.Outcome != nil || (err == nil && r.after != nil) {
+		// The lock is let go first: the outcome's webhooks do not hold it, and the standby
+		// refresh takes it only for its short steps.
 		release()
 		release = func() {}
+	}
+	if r.deps.Outcome != nil {
+		r.deps.Outcome(ctx, r.res)
+	}
+	if err == nil && r.after != nil {
 		r.after(ctx)
 	}
 	return r.res, err
