@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,7 +237,7 @@ func TestGuardRollsBackDegradingApp(t *testing.T) {
 		"CFROLLBACK_GUARD_GRACE=30s")
 	// like with like: a standby of the backup, as 'backup create' leaves one, for guard's
 	// rollback as for the standalone command's below (guard's own rollback refreshes it)
-	if res := r.run("standby", "refresh"); res.Code != 0 {
+	if res := r.runInSandbox("standby", "refresh"); res.Code != 0 {
 		t.Fatalf("standby refresh: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 	r.startGuard()
@@ -367,7 +371,7 @@ func (r *guardRig) standaloneEmergency(version func(root string) error) (healthy
 	}
 	waitHTTP(t, r.url, 503, 20*time.Second) // degraded: the on-call's first bad sample
 	begin := time.Now()
-	res := r.run("emergency", "--json", "--backup", filepath.Join(r.s.Backups, "backup-20250104-140000.tar.gz"))
+	res := r.runInSandbox("emergency", "--json", "--backup", filepath.Join(r.s.Backups, "backup-20250104-140000.tar.gz"))
 	exited := time.Since(begin)
 	started, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(res.JSON["started"]))
 	ms, _ := res.JSON["duration_ms"].(float64)
@@ -415,6 +419,40 @@ func stepSplit(run journal.Run) string {
 		prev = rec.Time
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// runInSandbox is the cli run inside the systemd sandbox's namespaces, where guard and the
+// app run, as an on-call's command runs beside guard on a host: the standby guard's
+// rollback refreshed is read-only bind-mounted in that mount namespace, not in the test's.
+func (r *guardRig) runInSandbox(args ...string) runResult {
+	t := r.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(r.sd.PID), "-m", "-p", "-u", binary(t)}, args...)...)
+	for _, e := range append(append(os.Environ(), r.s.Env...), r.env...) {
+		// the bus address names /proc/<pid> of the test's PID namespace; inside, the
+		// sandbox's own /run/dbus/system_bus_socket is the default
+		if !strings.HasPrefix(e, "DBUS_SYSTEM_BUS_ADDRESS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	res := runResult{Code: -1}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		res.Code = 0
+	case errors.As(err, &ee):
+		res.Code = ee.ExitCode()
+	default:
+		t.Fatalf("nsenter %v: %v", args, err)
+	}
+	res.Stdout, res.Stderr = out.String(), errb.String()
+	_ = json.Unmarshal(out.Bytes(), &res.JSON)
+	return res
 }
 
 // assertGuardRunning runs 'guard status --json' and checks what it says of the guard unit.
