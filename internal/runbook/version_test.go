@@ -536,3 +536,14 @@ func slicesHave(list []string, prefix string) bool {
 	}
 	return false
 }
+
+// The length limit is its own check (the pattern has no {0,127}, which cost milliseconds of
+// package init): 128 characters pass, 129 do not, as with the pattern that had it.
+func TestValidVersionLength(t *testing.T) {
+	if err := ValidVersion("1" + strings.Repeat("a", maxVersionLen-1)); err != nil {
+		t.Errorf("a version of %d characters: %v", maxVersionLen, err)
+	}
+	if err := ValidVersion("1" + strings.Repeat("a", maxVersionLen)); !errors.Is(err, ErrBadVersion) {
+		t.Errorf("a version of %d characters: %v, want ErrBadVersion", maxVersionLen+1, err)
+	}
+}
