@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"syscall"
 	"time"
 
@@ -212,6 +213,29 @@ func All(ctx context.Context, probes ...Prober) (ok bool, results []Result) {
 	for _, p := range probes {
 		r := p.Probe(ctx)
 		results = append(results, r)
+		ok = ok && r.OK
+	}
+	return ok, results
+}
+
+// AllConcurrent is All with every probe run on its own goroutine; the results are in the
+// probes' order.
+func AllConcurrent(ctx context.Context, probes ...Prober) (ok bool, results []Result) {
+	if len(probes) < 2 {
+		return All(ctx, probes...)
+	}
+	results = make([]Result, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = p.Probe(ctx)
+		}()
+	}
+	wg.Wait()
+	ok = true
+	for _, r := range results {
 		ok = ok && r.OK
 	}
 	return ok, results

@@ -22,6 +22,10 @@ type WaitOptions struct {
 	// OnAttempt, if set, is called after every completed attempt, for
 	// progress output. It runs on WaitHealthy's goroutine.
 	OnAttempt func(attempt int, ok bool, results []Result)
+	// Concurrent runs the probes of an attempt at the same time (AllConcurrent): an
+	// attempt takes as long as its slowest probe, not their sum. The probes must not
+	// share unguarded state.
+	Concurrent bool
 }
 
 // WaitHealthy runs All every Interval until Consecutive attempts in a row
@@ -50,8 +54,12 @@ func WaitHealthy(ctx context.Context, opt WaitOptions, probes ...Prober) ([]Resu
 	start := time.Now()
 	var last, lastFailed []Result
 	streak, attempts := 0, 0
+	all := All
+	if opt.Concurrent {
+		all = AllConcurrent
+	}
 	for {
-		ok, results := All(waitCtx, probes...)
+		ok, results := all(waitCtx, probes...)
 		if !ok && waitCtx.Err() != nil && last != nil {
 			break // cut short: keep the last complete attempt
 		}

@@ -214,3 +214,31 @@ func equal(a, b []bool) bool {
 	}
 	return true
 }
+
+// With Concurrent, the probes of an attempt run at the same time: each of these two passes
+// only once it has seen the other one running, which one after the other never happens
+// (the first would wait out its context). The results keep the probes' order.
+func TestWaitHealthyConcurrentRunsProbesTogether(t *testing.T) {
+	aStarted, bStarted := make(chan struct{}), make(chan struct{})
+	meet := func(name string, mine, other chan struct{}) Prober {
+		return FuncProbe{Name: name, F: func(ctx context.Context) Result {
+			close(mine)
+			select {
+			case <-other:
+				return Result{OK: true, Detail: "met"}
+			case <-ctx.Done():
+				return Result{Detail: "the other probe never ran meanwhile"}
+			}
+		}}
+	}
+	opt := fast(1)
+	opt.Timeout = 5 * time.Second
+	opt.Concurrent = true
+	results, err := WaitHealthy(context.Background(), opt, meet("a", aStarted, bStarted), meet("b", bStarted, aStarted))
+	if err != nil {
+		t.Fatalf("WaitHealthy: %v", err)
+	}
+	if len(results) != 2 || results[0].Check != "a" || results[1].Check != "b" || !results[0].OK || !results[1].OK {
+		t.Fatalf("results %+v, want a then b, both passed", results)
+	}
+}

@@ -285,8 +285,10 @@ func (r *runner) waitHealthy(ctx context.Context) (string, any, error) {
 	// Downtime ends at the first pass of the streak that counted: from then
 	// on the service was answering; the further passes only confirm it.
 	var streakStart time.Time
+	// The probes of an attempt (the manager's status, the URL) run at the same time: the
+	// first attempt, right after the start, is part of command -> healthy.
 	results, err := health.WaitHealthy(ctx, health.WaitOptions{
-		Interval: h.Interval, Consecutive: h.Consecutive, Timeout: h.WaitTimeout,
+		Interval: h.Interval, Consecutive: h.Consecutive, Timeout: h.WaitTimeout, Concurrent: true,
 		OnAttempt: func(_ int, ok bool, _ []health.Result) {
 			switch {
 			case !ok:
