@@ -75,6 +75,13 @@ func (r *runner) useStandby(ctx context.Context, c backup.Candidate, uid, gid in
 		if err := standby.Disarm(dir); err != nil {
 			return notUsed("%v", err)
 		}
+		if seal.MountID != 0 { // mounted once: no copy of that mount may be left anywhere
+			if where, err := standby.MountedElsewhere(dir); err != nil {
+				return notUsed("it was mounted read-only, and whether that mount is gone everywhere cannot be told: %v", err)
+			} else if where != "" {
+				return notUsed("it is still mounted read-only at %s, where the restored install would be read-only too", where)
+			}
+		}
 	}
 	if err := r.fx.Rename(dir, r.res.StagingDir); err != nil {
 		return notUsed("%v", err)

@@ -63,15 +63,22 @@ func TestStandbyDirOthersCanWriteIsRefused(t *testing.T) {
 	if install.Exists(e.cfg.Standby.Dir) || len(leftovers(e.cfg.Standby.Dir)) != 0 {
 		t.Fatal("the refused refresh wrote into the shared dir")
 	}
+	e.extractsInstead("writable by other users")
+}
+
+// extractsInstead runs an emergency that must not take the standby (the reason says why)
+// and must restore v1 by extracting.
+func (e *env) extractsInstead(why string) {
+	e.t.Helper()
 	r, err := e.run(false)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	if r.Standby == nil || r.Standby.Used || !strings.Contains(r.Standby.Reason, "writable by other users") {
-		t.Fatalf("emergency's standby: %+v", r.Standby)
+	if r.Standby == nil || r.Standby.Used || !strings.Contains(r.Standby.Reason, why) {
+		e.t.Fatalf("emergency's standby: %+v, want it not used because %q", r.Standby, why)
 	}
-	if got := read(t, filepath.Join(e.cfg.InstallDir, "app.txt")); got != "v1\n" {
-		t.Fatalf("install after the emergency: %q", got)
+	if got := read(e.t, filepath.Join(e.cfg.InstallDir, "app.txt")); got != "v1\n" {
+		e.t.Fatalf("install after the emergency: %q", got)
 	}
 }
 
@@ -102,18 +109,27 @@ func TestStandbyDrop(t *testing.T) {
 	}
 }
 
+// mountEnv is an env with a backup (v1) and a broken install (v2) where the standby's
+// read-only mount can be made, and whose mount proofs read only this process's mount
+// namespace until the test ends (other tests' systemd sandboxes reach every temp dir
+// writable and would rightly keep the standby from being mounted).
+func mountEnv(t *testing.T) *env {
+	e := newEnv(t)
+	testenv.RequireMounts(t, filepath.Dir(e.cfg.InstallDir))
+	old := standby.Namespaces
+	standby.Namespaces = func() []string { return []string{"/proc/self"} }
+	t.Cleanup(func() { standby.Namespaces = old })
+	e.backup("20250101-000000", map[string]string{"app.txt": "v1\n"})
+	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2 broken\n"})
+	return e
+}
+
 // The standby's read-only mount, end to end: refresh mounts it (no write goes through),
 // emergency proves it by the mount instead of walking it and takes it off before the
 // rename (the restored install is writable); a standby whose mount is gone (a reboot) is
 // extracted again by the next refresh to get it back; drop leaves no mount.
 func TestStandbyReadOnlyMount(t *testing.T) {
-	e := newEnv(t)
-	testenv.RequireMounts(t, filepath.Dir(e.cfg.InstallDir))
-	old := standby.Namespaces // other tests' systemd sandboxes reach every temp dir writable
-	standby.Namespaces = func() []string { return []string{"/proc/self"} }
-	t.Cleanup(func() { standby.Namespaces = old })
-	e.backup("20250101-000000", map[string]string{"app.txt": "v1\n"})
-	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v2 broken\n"})
+	e := mountEnv(t)
 	dir := e.cfg.StandbyPath()
 	if res, err := e.refresh(); err != nil || res.Outcome != "ok" {
 		t.Fatalf("refresh: %v %+v", err, res)
@@ -164,5 +180,21 @@ func TestStandbyReadOnlyMount(t *testing.T) {
 	}
 	if install.Exists(dir) || len(testenv.MountsUnder(filepath.Dir(dir))) != 0 {
 		t.Fatalf("drop left %s or a mount: %q", dir, testenv.MountsUnder(filepath.Dir(dir)))
+	}
+}
+
+// A copy of the standby's read-only mount left in another mount namespace (one made after
+// the refresh mounted it): renaming the standby into the install would carry that mount
+// along, making the install read-only there, so the emergency extracts instead and says why.
+func TestEmergencyStandbyMountedElsewhere(t *testing.T) {
+	e := mountEnv(t)
+	if res, err := e.refresh(); err != nil || res.Outcome != "ok" || !standby.Mounted(e.cfg.StandbyPath()) {
+		t.Fatalf("refresh: %v %+v", err, res)
+	}
+	other := testenv.OtherMountNamespace(t)
+	standby.Namespaces = func() []string { return []string{"/proc/self", other} }
+	e.extractsInstead("still mounted read-only")
+	if err := os.WriteFile(filepath.Join(e.cfg.InstallDir, "app.txt"), []byte("v1\nwritable\n"), 0o644); err != nil {
+		t.Fatalf("the restored install is not writable: %v", err)
 	}
 }

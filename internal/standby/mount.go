@@ -74,6 +74,9 @@ func (s *Shut) Open() error {
 // read-only mount would not stop writes there); the error then says where.
 func Arm(dir string, s *Seal) error {
 	dir = filepath.Clean(dir)
+	if err := seesEveryProcess(); err != nil {
+		return err
+	}
 	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind-mount %s onto itself: %w", dir, err)
 	}
@@ -118,6 +121,83 @@ func Disarm(dir string) error {
 		}
 	}
 	return fmt.Errorf("%s is still a mount point after 8 unmounts", dir)
+}
+
+// MountedElsewhere names a mount on dir left in some mount namespace after Disarm took this
+// namespace's off ("" when there is none). A rename of dir would carry such a mount along
+// (the kernel moves a mount with the dir it is on, in every namespace), so that the renamed
+// tree, the restored install, would be read-only there. It needs to see every process.
+func MountedElsewhere(dir string) (string, error) {
+	dir = filepath.Clean(dir)
+	if err := seesEveryProcess(); err != nil {
+		return "", err
+	}
+	dev, fsPath, err := fsPathOf(dir)
+	if err != nil {
+		return "", err
+	}
+	where := ""
+	eachNamespace(func(ns string, ms []mount) {
+		for _, m := range ms {
+			if where == "" && (m.mountPoint == dir || (m.dev == dev && m.root == fsPath)) {
+				where = fmt.Sprintf("%s (mount namespace %s)", m.mountPoint, ns)
+			}
+		}
+	})
+	return where, nil
+}
+
+// eachNamespace calls fn with the mounts of each mount namespace of Namespaces(), once per
+// namespace; a process that ends meanwhile is skipped.
+func eachNamespace(fn func(ns string, ms []mount)) {
+	seen := map[string]bool{}
+	for _, p := range Namespaces() {
+		ns, err := os.Readlink(p + "/ns/mnt")
+		if err != nil || seen[ns] {
+			continue
+		}
+		b, err := os.ReadFile(p + "/mountinfo")
+		if err != nil {
+			continue
+		}
+		seen[ns] = true
+		fn(ns, parseMountinfo(b))
+	}
+}
+
+// initialPIDNamespace is the inode of the host's PID namespace (the kernel's
+// PROC_PID_INIT_INO): only a process in it sees every process, and so every mount namespace.
+const initialPIDNamespace = "pid:[4026531836]"
+
+// seesEveryProcess refuses a process in a PID namespace of its own (a container, the
+// tests' systemd sandbox): it cannot see every mount namespace, so it can neither tell that
+// no other one reaches the tree writable nor find a mount left on it.
+func seesEveryProcess() error {
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err != nil || ns != initialPIDNamespace {
+		return errors.New("this process runs in a PID namespace of its own (a container?), from which not every mount namespace can be seen")
+	}
+	return nil
+}
+
+// fsPathOf is the device (major:minor) dir is on and its path inside that filesystem, from
+// the mount that holds its parent.
+func fsPathOf(dir string) (string, string, error) {
+	parent := filepath.Dir(dir)
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, parent, 0, unix.STATX_MNT_ID, &stx); err != nil {
+		return "", "", &os.PathError{Op: "statx", Path: parent, Err: err}
+	}
+	self, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", "", err
+	}
+	for _, m := range parseMountinfo(self) {
+		if uint64(m.id) == stx.Mnt_id { //nolint:gosec // ids are small and positive
+			rel := strings.TrimPrefix(parent, strings.TrimSuffix(m.mountPoint, "/"))
+			return m.dev, filepath.Join(m.root, rel, filepath.Base(dir)), nil
+		}
+	}
+	return "", "", fmt.Errorf("the mount holding %s is not in /proc/self/mountinfo", parent)
 }
 
 // Mounted says whether dir is the root of a mount (the standby's read-only mount, normally).
@@ -257,8 +337,7 @@ func under(p, base string) bool {
 
 // writableWays lists where, in any mount namespace, the tree of dir's read-only mount can
 // be reached through a writable mount not covered by a read-only mount of the tree: a
-// mount of the same filesystem whose root holds the tree (or lies inside it). One process
-// per mount namespace is read; a process that ends meanwhile is skipped.
+// mount of the same filesystem whose root holds the tree (or lies inside it).
 func writableWays(dir string) ([]string, error) {
 	self, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -278,19 +357,7 @@ func writableWays(dir string) ([]string, error) {
 		return nil, fmt.Errorf("the mount at %s is not in /proc/self/mountinfo", dir)
 	}
 	var ways []string
-	seen := map[string]bool{}
-	for _, p := range Namespaces() {
-		ns, err := os.Readlink(p + "/ns/mnt")
-		if err != nil || seen[ns] {
-			continue
-		}
-		b, err := os.ReadFile(p + "/mountinfo")
-		if err != nil {
-			continue
-		}
-		seen[ns] = true
-		ways = append(ways, exposures(parseMountinfo(b), tree, ns)...)
-	}
+	eachNamespace(func(ns string, ms []mount) { ways = append(ways, exposures(ms, tree, ns)...) })
 	return ways, nil
 }
 

@@ -3,14 +3,11 @@ package standby
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cfrollback/cfrollback/internal/testenv"
 	"golang.org/x/sys/unix"
@@ -123,25 +120,7 @@ func TestArmWritableWayIn(t *testing.T) {
 func TestArmWritableInAnotherNamespace(t *testing.T) {
 	dir, _ := sealedTree(t)
 	testenv.RequireMounts(t, filepath.Dir(dir))
-	unshare := testenv.RequireTool(t, "unshare")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", "sleep", "60")
-	must(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	other := fmt.Sprintf("/proc/%d", cmd.Process.Pid)
-	ns, err := os.Readlink("/proc/self/ns/mnt")
-	must(t, err)
-	deadline := time.Now().Add(30 * time.Second)
-	for { // until sleep runs in its own namespace
-		if got, _ := os.Readlink(other + "/ns/mnt"); got != "" && got != ns {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("unshare did not enter a new mount namespace within 30 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	other := testenv.OtherMountNamespace(t)
 	old := Namespaces
 	Namespaces = func() []string { return []string{"/proc/self", other} }
 	t.Cleanup(func() { Namespaces = old })

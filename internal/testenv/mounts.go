@@ -2,11 +2,15 @@ package testenv
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,4 +68,33 @@ func MountsUnder(dir string) []string {
 	}
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
+}
+
+// OtherMountNamespace starts a process (sleep, ended by pid when the test ends) in a private
+// copy of this mount namespace, made now, and returns its /proc dir once it runs there.
+func OtherMountNamespace(t testing.TB) string {
+	t.Helper()
+	unshare := RequireTool(t, "unshare")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", "sleep", "120")
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); cancel() })
+	dir := fmt.Sprintf("/proc/%d", cmd.Process.Pid)
+	own, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ns, _ := os.Readlink(dir + "/ns/mnt"); ns != "" && ns != own {
+			if b, _ := os.ReadFile(dir + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+				return dir
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unshare did not run sleep in a new mount namespace within 30 s")
+		}
+	}
 }
