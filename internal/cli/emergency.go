@@ -122,7 +122,7 @@ func runEmergency(ctx context.Context, opts *emergencyOptions) error {
 		err = withHint(err, "this was the dry run: nothing was changed; 'cfrollback backup list' shows the backups, 'cfrollback settings' where backup.dir points")
 	}
 	err = reportRun(opts.IO, opts.JSON, res, err)
-	n.Finished(ctx, res) // after the result is printed; never changes the exit code
+	n.Finished(ctx, res) // the outcome went out at the outcome (runDeps); this sends it only for a run that recorded none
 	return err
 }
 

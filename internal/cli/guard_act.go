@@ -14,8 +14,8 @@ import (
 
 // EmergencyWiring is the emergency procedure with the Deps the emergency
 // command gives it: the service manager of the settings, progress on stderr,
-// rollback_started / rollback_complete to notify.webhooks. emergency and
-// assess --act build the same by hand; guard uses this, and so can they.
+// rollback_started / rollback_complete to notify.webhooks (runDeps, as every
+// rollback-type command). guard and assess --act use it.
 type EmergencyWiring struct {
 	IO     *ui.IO
 	JSON   bool
@@ -26,8 +26,8 @@ type EmergencyWiring struct {
 
 // Run runs the emergency procedure with opt (Config is filled in); the
 // notifications never change its outcome. The outcome's notification goes out
-// at the outcome, before the standby refresh that follows it; atOutcome (may
-// be nil) is called there too, first, and must not keep the result.
+// at the outcome, before the standby refresh that follows it (runDeps);
+// atOutcome (may be nil) is called there too, first, and must not keep the result.
 func (w EmergencyWiring) Run(ctx context.Context, opt runbook.Options, atOutcome func(*runbook.Result)) (*runbook.Result, error) {
 	m, err := w.NewService(ctx, w.Config)
 	if err != nil {
@@ -35,18 +35,15 @@ func (w EmergencyWiring) Run(ctx context.Context, opt runbook.Options, atOutcome
 	}
 	opt.Config = w.Config
 	deps, n := runDeps(w.IO, w.JSON, w.Config, m)
-	told := false
-	deps.Outcome = func(ctx context.Context, res *runbook.Result) {
-		told = true
-		if atOutcome != nil {
+	if atOutcome != nil {
+		tell := deps.Outcome
+		deps.Outcome = func(ctx context.Context, res *runbook.Result) {
 			atOutcome(res)
+			tell(ctx, res)
 		}
-		n.Finished(ctx, res)
 	}
 	res, err := runbook.Emergency(ctx, opt, deps)
-	if !told { // refused, or interrupted after its stop: no outcome was recorded
-		n.Finished(ctx, res)
-	}
+	n.Finished(ctx, res) // refused, or interrupted after its stop: no outcome was recorded
 	return res, err
 }
 

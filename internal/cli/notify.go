@@ -23,13 +23,38 @@ func newRunNotifier(io *ui.IO, cfg settings.Config) *notify.RunNotifier {
 	return notify.NewRun(cfg.Notify, io.ErrOut, "cfrollback/"+Version, warnPrinter(io))
 }
 
-// runDeps are the effects of a rollback-type run (runbook.Emergency, Undo, RollbackVersion)
-// from the cli, whichever command starts it: the service manager, progress on stderr, and the
-// webhooks told before the stop. The caller tells them the end, n.Finished(ctx, res), after it
-// printed the result: a notification never changes the outcome or the exit code.
-func runDeps(io *ui.IO, asJSON bool, cfg settings.Config, m service.Manager) (runbook.Deps, *notify.RunNotifier) {
-	n := newRunNotifier(io, cfg)
-	return runbook.Deps{Service: m, Events: progressPrinter(io, asJSON), Notifier: n}, n
+// runDeps are the effects of a rollback-type run (runbook.Emergency, Undo, RollbackVersion,
+// and deploy's rollback) from the cli, whichever command starts it: the service manager,
+// progress on stderr, and the webhooks: the start (rollback_started, undo_started) before the
+// stop, and the outcome (rollback_complete / rollback_failed, undo_*) at the outcome, through
+// Deps.Outcome: once it is journaled, before the standby refresh that follows a rollback
+// (seconds on a large install). The caller still calls n.Finished(ctx, res) once the run
+// returned: it sends the outcome of a run that recorded none (refused, or interrupted after
+// its stop) and is a no-op after the outcome was sent. A notification never changes the
+// outcome or the exit code.
+func runDeps(io *ui.IO, asJSON bool, cfg settings.Config, m service.Manager) (runbook.Deps, *runNotice) {
+	n := &runNotice{RunNotifier: newRunNotifier(io, cfg)}
+	return runbook.Deps{Service: m, Events: progressPrinter(io, asJSON), Notifier: n, Outcome: n.atOutcome}, n
+}
+
+// runNotice is a run's RunNotifier that sends the outcome once: at the outcome (Deps.Outcome),
+// or at Finished when the run recorded none.
+type runNotice struct {
+	*notify.RunNotifier
+	told bool
+}
+
+// atOutcome is the run's Deps.Outcome: it sends the outcome now.
+func (n *runNotice) atOutcome(ctx context.Context, res *runbook.Result) {
+	n.told = true
+	n.RunNotifier.Finished(ctx, res)
+}
+
+// Finished sends the outcome unless it went out at the outcome.
+func (n *runNotice) Finished(ctx context.Context, res *runbook.Result) {
+	if !n.told {
+		n.RunNotifier.Finished(ctx, res)
+	}
 }
 
 // changeDeps are the effects of a change (runbook.RunChange) run from the cli: its
@@ -64,10 +89,10 @@ waited for up to 30s (longer: given up). Other 4xx are not retried. One
 notification never takes more than 2 minutes; Ctrl-C ends it at once. URLs are
 logged as scheme://host only: paths and queries often hold tokens.
 
-emergency, rollback, assess --act and undo notify by themselves when
-notify.webhooks is set (rollback_started before the stop, then
-rollback_complete / rollback_failed, or undo_started, undo_complete /
-undo_failed); every other change (config set/restore/reset, agents
+emergency, rollback, assess --act, guard, deploy's rollback and undo notify
+by themselves when notify.webhooks is set (rollback_started before the stop,
+then rollback_complete / rollback_failed at the outcome, before the standby
+refresh; or undo_started, undo_complete / undo_failed); every other change (config set/restore/reset, agents
 import/reset, backup mark/prune, baseline record, database restore/repair)
 sends change_started, then change_complete / change_failed, with its command.
 A failed notification never fails the run. --test sends a test event to each webhook

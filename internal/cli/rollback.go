@@ -151,7 +151,7 @@ func runRollback(ctx context.Context, opts *rollbackOptions) error {
 		Args: opts.Args, KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
 	}, deps)
 	err = reportRun(opts.IO, opts.JSON, res, err)
-	n.Finished(ctx, res) // after the result is printed; never changes the exit code
+	n.Finished(ctx, res) // the outcome went out at the outcome (runDeps); this sends it only for a run that recorded none
 	return err
 }
 

@@ -41,7 +41,7 @@ the install put back is the one that was judged broken.` +
 				Config: cfg, DryRun: dryRun, Args: os.Args[1:], KillAt: os.Getenv("CFROLLBACK_TEST_KILL_AT"),
 			}, deps)
 			err = reportRun(f.IO, f.JSON, res, err)
-			n.Finished(cmd.Context(), res) // undo_complete or undo_failed; never changes the exit code
+			n.Finished(cmd.Context(), res) // undo_complete / undo_failed went out at the outcome (runDeps); this, for a run that recorded none
 			return err
 		},
 	}
