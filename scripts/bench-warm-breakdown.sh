@@ -22,8 +22,8 @@ W=$(mktemp -d /tmp/cfrollback-warmfix-XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT/health" INSTALL=$W/opt/claude-flow PIDF=$W/run/app.pid PROBER=
 cleanup() {
-  [ -n "$PROBER" ] && kill "$PROBER" 2>/dev/null
-  [ -f "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null
+  if [ -n "$PROBER" ]; then kill "$PROBER" 2>/dev/null || true; fi
+  if [ -f "$PIDF" ]; then kill "$(cat "$PIDF")" 2>/dev/null || true; fi
   unmount_standby
   rm -rf "$W"
 }
@@ -73,11 +73,11 @@ install_version() { # $1 = good|broken, app running
   start_app; wait_for answers
 }
 start_prober() { : >"$W/probe.log"; python3 "$PROBE" probe "$URL" "$W/probe.log" 10 & PROBER=$!; wait_for test -s "$W/probe.log"; }
-stop_prober() { # $1 = T0 ms: prints "c2h downtime"
+stop_prober() { # $1 = T0 ms: sets MEASURED to "c2h=MS downtime=MS" (not in a subshell: PROBER is reset here)
   local i m
   for i in $(seq 500); do m=$(python3 "$PROBE" measure "$W/probe.log" "$1"); [ "$m" != "- -" ] && break; sleep 0.01; done
-  kill "$PROBER" 2>/dev/null; wait "$PROBER" 2>/dev/null || true; PROBER=
-  echo "$m"
+  kill "$PROBER" 2>/dev/null || true; wait "$PROBER" 2>/dev/null || true; PROBER=
+  MEASURED="c2h=${m% *} downtime=${m#* }"
 }
 breakdown() { # $1 = T0 ms, $2 = the run's JSON result: the steps from its journal records
   python3 - "$1" "$2" "$W/log/journal.jsonl" <<'PY'
@@ -101,14 +101,15 @@ PY
 for r in $(seq "$ROUNDS"); do
   install_version good; sync; start_prober
   t0=$(date +%s%3N); stop_app; start_app; wait_for passes
-  echo "restart $(stop_prober "$t0" | sed 's/\(.*\) \(.*\)/c2h=\1 downtime=\2/') load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
+  stop_prober "$t0"
+  echo "restart $MEASURED load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
   for bin in "$@"; do
     install_version broken; "$bin" standby refresh >>"$W/log/refresh.log" 2>&1; sync; start_prober
     t0=$(date +%s%3N)
     "$bin" emergency --json >"$W/out.json" 2>"$W/err.txt" || { echo "$bin emergency failed: $(cat "$W/err.txt")" >&2; exit 1; }
-    m=$(stop_prober "$t0")
+    stop_prober "$t0"
     used=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("standby") or {}; print("used" if s.get("used") else "NOT-USED")' "$W/out.json")
-    echo "$bin $(echo "$m" | sed 's/\(.*\) \(.*\)/c2h=\1 downtime=\2/') standby=$used load=$(cut -d' ' -f1 /proc/loadavg) $(breakdown "$t0" "$W/out.json")" | tee -a "$W/results"
+    echo "$bin $MEASURED standby=$used load=$(cut -d' ' -f1 /proc/loadavg) $(breakdown "$t0" "$W/out.json")" | tee -a "$W/results"
   done
 done
 echo
