@@ -41,8 +41,12 @@ mkdir -p "$W/opt" "$W/run" "$W/backups" "$W/log"
 cleanup() {
   if [ -n "$PROBER" ]; then kill "$PROBER" 2>/dev/null || true; fi
   if [ -f "$PIDF" ]; then kill "$(cat "$PIDF")" 2>/dev/null || true; fi
+  unmount_standby
   rm -rf "$W"
 }
+# A refreshed standby is a read-only bind mount of itself (standby.read_only_mount): take it off
+# before removing the tree, or rm fails with EROFS (the mount was made by a cfrollback run here).
+unmount_standby() { local i; for i in 1 2 3; do mountpoint -q "$INSTALL.standby" && umount "$INSTALL.standby"; done; return 0; }
 trap cleanup EXIT
 
 start_app() { nohup "$BIN" drill-app --install "$INSTALL" --addr "127.0.0.1:$PORT" --pidfile "$PIDF" >>"$W/run/app.log" 2>&1 </dev/null & }
@@ -108,6 +112,7 @@ make_fixture() { # $1 = size name; builds $W/good (v1) and its backup
 
 install_version() { # $1 = good|broken: the install is v1 (broken: with v2's broken markers), app running
   stop_app
+  unmount_standby
   rm -rf "$INSTALL" "$INSTALL"-failed-* "$INSTALL".staging-* "$INSTALL".standby*
   cp -a "$W/good" "$INSTALL"
   if [ "$1" = broken ]; then echo 2.0.0-phase2 >"$INSTALL/app/VERSION"; echo no >"$INSTALL/app/healthy"; fi
