@@ -261,15 +261,37 @@ func uniqueMountID(dir string) (uint64, error) {
 	return stx.Mnt_id, nil
 }
 
+// isMountRoot says whether dir is a mount point in this namespace: by statx's
+// STATX_ATTR_MOUNT_ROOT (Linux 5.8 and later), else by /proc/self/mountinfo, so that on an
+// older kernel (where Arm never mounts: it needs 6.8) Disarm still finds nothing to do
+// instead of failing, and a standby is still taken.
 func isMountRoot(dir string) (bool, error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &stx); err != nil {
+	err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &stx)
+	switch {
+	case err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0:
+		return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+	case err != nil && !errors.Is(err, unix.ENOSYS):
 		return false, &os.PathError{Op: "statx", Path: dir, Err: err}
 	}
-	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-		return false, errors.New("this kernel does not say which dirs are mount points")
+	if _, err := os.Lstat(dir); err != nil {
+		return false, err
 	}
-	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	return mountPointIn(parseMountinfo(b), dir), nil
+}
+
+// mountPointIn says whether a mount of ms sits at dir.
+func mountPointIn(ms []mount, dir string) bool {
+	for _, m := range ms {
+		if m.mountPoint == dir {
+			return true
+		}
+	}
+	return false
 }
 
 func bootID() (string, error) {

@@ -179,3 +179,30 @@ func TestShutTree(t *testing.T) {
 		t.Fatal("ShutTree followed a symlink")
 	}
 }
+
+// The mount table's answer (what an older kernel without STATX_ATTR_MOUNT_ROOT gets) agrees
+// with statx's on a real bind mount and on a plain dir, and Disarm of a dir that was never
+// mounted is no error.
+func TestMountPointInAgreesWithStatx(t *testing.T) {
+	root := t.TempDir()
+	testenv.RequireMounts(t, root)
+	plain, bound := filepath.Join(root, "plain"), filepath.Join(root, "with space")
+	must(t, os.Mkdir(plain, 0o755))
+	must(t, os.Mkdir(bound, 0o755))
+	must(t, unix.Mount(bound, bound, "", unix.MS_BIND, ""))
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	must(t, err)
+	ms := parseMountinfo(b)
+	for dir, want := range map[string]bool{plain: false, bound: true} {
+		got, err := isMountRoot(dir)
+		if err != nil || got != want || mountPointIn(ms, dir) != want {
+			t.Errorf("%s: statx %v (%v), mountinfo %v, want %v", dir, got, err, mountPointIn(ms, dir), want)
+		}
+	}
+	must(t, Disarm(plain))
+	must(t, Disarm(bound))
+	if Mounted(bound) {
+		t.Fatal("Disarm left the bind mount")
+	}
+	must(t, Disarm(filepath.Join(root, "missing")))
+}
