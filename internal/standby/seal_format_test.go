@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cfrollback/cfrollback/internal/fsutil"
 )
 
 // A seal written by an older cfrollback (format 1, JSON) is not trusted: the error says
@@ -125,6 +127,69 @@ func BenchmarkSealDecode(b *testing.B) {
 			got, err := decodeSeal(v3)
 			if err == nil {
 				err = got.loadTree()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// Read decodes the header only; the tree is read later from that same file, and not from a
+// seal written over it meanwhile (another refresh's, for another tree).
+func TestReadTreeOnlyFromTheSameFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.standby.seal")
+	if err := Write(path, bigSeal(50)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Tree) != 0 || s.Entries != 50 {
+		t.Fatalf("Read decoded %d tree entries (want none yet), header says %d", len(s.Tree), s.Entries)
+	}
+	if err := s.loadTree(); err != nil || len(s.Tree) != 50 || s.Tree[0] != s.Root {
+		t.Fatalf("loadTree: %v, %d entries", err, len(s.Tree))
+	}
+
+	s2, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(path, bigSeal(60)); err != nil { // replaced: another inode
+		t.Fatal(err)
+	}
+	if err := s2.loadTree(); err == nil || !strings.Contains(err.Error(), "changed since its header was read") {
+		t.Fatalf("loadTree of a replaced seal: %v, %d entries; want it refused", err, len(s2.Tree))
+	}
+}
+
+// BenchmarkSealRead reads a 72,000-entry seal file (the 1.9 GB install of
+// scripts/bench-downtime.sh) as an emergency's check by the read-only mount does: its header.
+// go test -run '^$' -bench SealRead -benchmem ./internal/standby
+func BenchmarkSealRead(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "x.standby.seal")
+	if err := Write(path, bigSeal(72000)); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("header", func(b *testing.B) {
+		b.ReportMetric(float64(fi.Size()), "file-bytes")
+		for range b.N {
+			if _, err := Read(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("whole_file_then_header", func(b *testing.B) { // what Read did before
+		for range b.N {
+			raw, err := fsutil.ReadFile(path, fsutil.MaxLargeFile)
+			if err == nil {
+				_, err = decodeSeal(raw)
 			}
 			if err != nil {
 				b.Fatal(err)
