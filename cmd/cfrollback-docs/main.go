@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/cli"
+	"github.com/cfrollback/cfrollback/internal/cli/manpage"
 )
 
 func main() {
@@ -42,7 +43,7 @@ func run(out string) error {
 	if err != nil {
 		return err
 	}
-	if err := cli.WriteManPages(man, date); err != nil {
+	if err := manpage.Write(man, date); err != nil {
 		return err
 	}
 	root := cli.RootCommand()

@@ -180,7 +180,7 @@ var exitCodeInHelp = regexp.MustCompile(`(?:^|\s{2,})(\d+(?:\s*(?:-|,|to|or)\s*\
 
 // exitCodesCell lists the codes of c's EXIT STATUS block (exitStatusHelp), in order.
 func exitCodesCell(c *cobra.Command) string {
-	_, block := splitExitStatus(c.Long)
+	_, block := SplitExitStatus(c.Long)
 	seen := map[string]bool{}
 	var codes []string
 	for _, line := range strings.Split(block, "\n") {

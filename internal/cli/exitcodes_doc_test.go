@@ -57,7 +57,7 @@ func expandCodes(s string) []int {
 
 // helpExitCodes are the codes c's EXIT STATUS block lists.
 func helpExitCodes(long string) map[int]bool {
-	_, block := splitExitStatus(long)
+	_, block := SplitExitStatus(long)
 	out := map[int]bool{}
 	for _, line := range strings.Split(block, "\n") {
 		for _, m := range exitCodeInHelp.FindAllStringSubmatch(strings.TrimSpace(line), -1) {

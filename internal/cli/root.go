@@ -178,3 +178,19 @@ turns colour off.`,
 func exitStatusHelp(lines ...string) string {
 	return "\n\nEXIT STATUS\n  " + strings.Join(lines, "\n  ")
 }
+
+// SplitExitStatus takes the EXIT STATUS block (exitStatusHelp) out of a command's long help:
+// the man pages (internal/cli/manpage) give it a section of its own.
+func SplitExitStatus(long string) (rest, exit string) {
+	i := strings.Index(long, "\n\nEXIT STATUS\n")
+	if i < 0 {
+		return long, ""
+	}
+	body := long[i+len("\n\nEXIT STATUS\n"):]
+	rest = long[:i]
+	if j := strings.Index(body, "\n\n"); j >= 0 {
+		rest += body[j:]
+		body = body[:j]
+	}
+	return rest, body
+}

@@ -1,4 +1,4 @@
-package cli
+package manpage
 
 import (
 	"fmt"
@@ -8,25 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfrollback/cfrollback/internal/cli"
 	"github.com/cfrollback/cfrollback/internal/settings"
 )
 
 // The sections a man page gets besides cobra's: EXIT STATUS, ENVIRONMENT and FILES.
-
-// splitExitStatus takes the EXIT STATUS block (exitStatusHelp) out of a command's long help.
-func splitExitStatus(long string) (rest, exit string) {
-	i := strings.Index(long, "\n\nEXIT STATUS\n")
-	if i < 0 {
-		return long, ""
-	}
-	body := long[i+len("\n\nEXIT STATUS\n"):]
-	rest = long[:i]
-	if j := strings.Index(body, "\n\n"); j >= 0 {
-		rest += body[j:]
-		body = body[:j]
-	}
-	return rest, body
-}
 
 var exitLine = regexp.MustCompile(`^\s*(\d+(?:\s*(?:-|,|to|or)\s*\d+)*)\s{2,}(.*)$`)
 
@@ -65,18 +51,18 @@ func exitStatusSection(c *cobra.Command, block string) string {
 	return b.String()
 }
 
-// sharedExitCodes are the codes of exitCode (docs/EXIT_CODES.md has the whole contract).
+// sharedExitCodes are the codes cli.Main exits with (docs/EXIT_CODES.md has the whole contract).
 var sharedExitCodes = []struct {
 	code    int
 	meaning string
 }{
-	{ExitOK, "done; for emergency: rolled back and healthy"},
-	{ExitFailed, "failed (the message says what)"},
-	{ExitUsage, "bad usage or an invalid setting (the key is named); nothing was changed"},
-	{ExitPreflight, "a check before the stop failed (no usable backup, not enough space, service not found) or the run was interrupted before it; nothing was changed and the service was not stopped"},
-	{ExitAfterStop, "a step failed after the service was stopped, or the run was interrupted after it: run 'cfrollback emergency' again, it completes or undoes the run"},
-	{ExitUnhealthy, "restored, but the service did not become healthy; the failed install is kept ('cfrollback undo RUN_ID')"},
-	{ExitLocked, "another cfrollback run holds the lock; nothing was changed"},
+	{cli.ExitOK, "done; for emergency: rolled back and healthy"},
+	{cli.ExitFailed, "failed (the message says what)"},
+	{cli.ExitUsage, "bad usage or an invalid setting (the key is named); nothing was changed"},
+	{cli.ExitPreflight, "a check before the stop failed (no usable backup, not enough space, service not found) or the run was interrupted before it; nothing was changed and the service was not stopped"},
+	{cli.ExitAfterStop, "a step failed after the service was stopped, or the run was interrupted after it: run 'cfrollback emergency' again, it completes or undoes the run"},
+	{cli.ExitUnhealthy, "restored, but the service did not become healthy; the failed install is kept ('cfrollback undo RUN_ID')"},
+	{cli.ExitLocked, "another cfrollback run holds the lock; nothing was changed"},
 }
 
 // environmentSection: every setting as CFROLLBACK_<KEY> on cfrollback(1), a pointer to it on

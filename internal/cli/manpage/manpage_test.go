@@ -1,4 +1,4 @@
-package cli
+package manpage
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cfrollback/cfrollback/internal/cli"
 	"github.com/cfrollback/cfrollback/internal/settings"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
@@ -37,7 +39,7 @@ func helpPages(t *testing.T) map[string]string {
 			}
 		}
 	}
-	walk(RootCommand())
+	walk(cli.RootCommand())
 	return pages
 }
 
@@ -61,7 +63,7 @@ func section(page, name string) string {
 func TestManPages(t *testing.T) {
 	date := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	dir := t.TempDir()
-	if err := WriteManPages(dir, date); err != nil {
+	if err := Write(dir, date); err != nil {
 		t.Fatal(err)
 	}
 	help := helpPages(t)
@@ -132,7 +134,7 @@ func TestManPages(t *testing.T) {
 	}
 
 	again := t.TempDir()
-	if err := WriteManPages(again, date); err != nil {
+	if err := Write(again, date); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
@@ -190,8 +192,31 @@ func TestManText(t *testing.T) {
 	if got != want {
 		t.Fatalf("manText = %q, want %q", got, want)
 	}
-	rest, exit := splitExitStatus("Text.\n\nEXIT STATUS\n  0  ok\n  1  failed")
+	rest, exit := cli.SplitExitStatus("Text.\n\nEXIT STATUS\n  0  ok\n  1  failed")
 	if rest != "Text." || exit != "  0  ok\n  1  failed" {
 		t.Fatalf("splitExitStatus = %q, %q", rest, exit)
+	}
+}
+
+// TestCfrollbackDoesNotLinkManPages holds the point of this package: the cfrollback binary
+// does not import cobra's doc package, go-md2man or blackfriday, whose init ran at every start
+// of every command for pages only cmd/cfrollback-docs writes.
+func TestCfrollbackDoesNotLinkManPages(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	testenv.Require(t, err == nil, "the go command on PATH", "run the tests with go on PATH (go test puts it there)")
+	out, err := exec.Command(goTool, "list", "-deps", "github.com/cfrollback/cfrollback/cmd/cfrollback").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 || !slices.Contains(deps, "github.com/cfrollback/cfrollback/internal/cli") {
+		t.Fatalf("go list -deps gave %d packages without internal/cli: is the command right?", len(deps))
+	}
+	for _, d := range deps {
+		for _, banned := range []string{"github.com/spf13/cobra/doc", "github.com/cpuguy83/go-md2man", "github.com/russross/blackfriday", "github.com/cfrollback/cfrollback/internal/cli/manpage"} {
+			if strings.HasPrefix(d, banned) {
+				t.Errorf("cmd/cfrollback imports %s: the man page generator belongs to cmd/cfrollback-docs only", d)
+			}
+		}
 	}
 }

@@ -1,4 +1,10 @@
-package cli
+// Package manpage writes cfrollback's man pages from its command tree (cmd/cfrollback-docs,
+// for `make deb`). It is a package of its own, not part of internal/cli, so that the
+// cfrollback binary does not link cobra's doc package and, through go-md2man, blackfriday:
+// their package init (types relocated in a PIE, blackfriday's tables) ran at every start of
+// every command, 2 ms of `cfrollback emergency`'s start for pages it never writes
+// (docs/BENCHMARKS.md, "Where a warm emergency's fixed time goes").
+package manpage
 
 import (
 	"bytes"
@@ -12,9 +18,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 	"github.com/spf13/pflag"
+
+	"github.com/cfrollback/cfrollback/internal/cli"
 )
 
-// WriteManPages writes one man page per visible command into dir (cfrollback.1,
+// Write writes one man page per visible command into dir (cfrollback.1,
 // cfrollback-backup-create.1, ...), dated date: SOURCE_DATE_EPOCH or the commit time, so the
 // same commit always gives the same pages (cmd/cfrollback-docs picks it).
 //
@@ -24,8 +32,8 @@ import (
 // (CFROLLBACK-BACKUP-CREATE(1)), its help's EXIT STATUS block becomes a section of its own, and
 // ENVIRONMENT and FILES sections come from the settings (keys and defaults), so they cannot
 // go stale.
-func WriteManPages(dir string, date time.Time) error {
-	root := RootCommand()
+func Write(dir string, date time.Time) error {
+	root := cli.RootCommand()
 	root.DisableAutoGenTag = true
 	escaped := map[*pflag.Flag]bool{}
 	var pages []*cobra.Command
@@ -43,7 +51,7 @@ func WriteManPages(dir string, date time.Time) error {
 	// children, and shows the flags it inherits.
 	exits := map[*cobra.Command]string{}
 	for _, c := range pages {
-		long, exit := splitExitStatus(c.Long)
+		long, exit := cli.SplitExitStatus(c.Long)
 		exits[c] = exit
 		c.Long = manText(long)
 		c.Short = mdEscape(c.Short)
