@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -170,7 +171,7 @@ func quoteColonValues(fm []byte) ([]byte, bool) {
 	lines := strings.Split(string(fm), "\n")
 	changed := false
 	for i, l := range lines {
-		m := plainKeyValue.FindStringSubmatch(l)
+		m := plainKeyValue().FindStringSubmatch(l)
 		if m == nil || !strings.Contains(m[2], ": ") || strings.ContainsAny(m[2][:1], "\"'[{|>&*!#") {
 			continue
 		}
@@ -181,7 +182,7 @@ func quoteColonValues(fm []byte) ([]byte, bool) {
 	return []byte(strings.Join(lines, "\n")), changed
 }
 
-var plainKeyValue = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_-]*):[ \t]+(\S.*)$`)
+var plainKeyValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_-]*):[ \t]+(\S.*)$`) })
 
 func shiftYAMLLines(msg string) string {
 	// "yaml: line 3: ..." -> file line 4

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Redacted replaces a secret wherever cfrollback shows a value.
@@ -12,13 +13,15 @@ const Redacted = "[REDACTED]"
 // secretName matches the last part of a key whose value is a credential:
 // apiKey, api_key, token, authToken, secret, clientSecret, password... but
 // not maxTokens.
-var secretName = regexp.MustCompile(`(?i)(api[-_]?key|secret|passw(or)?d|token$|credential|private[-_]?key|access[-_]?key|authorization)`)
+var secretName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(api[-_]?key|secret|passw(or)?d|token$|credential|private[-_]?key|access[-_]?key|authorization)`)
+})
 
 // IsSecretKey reports whether a dotted key, or any object it is inside,
 // is named like a credential.
 func IsSecretKey(key string) bool {
 	for _, part := range strings.Split(key, ".") {
-		if secretName.MatchString(part) {
+		if secretName().MatchString(part) {
 			return true
 		}
 	}
@@ -60,13 +63,13 @@ func RedactString(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
-	return urlInText.ReplaceAllStringFunc(s, RedactURL)
+	return urlInText().ReplaceAllStringFunc(s, RedactURL)
 }
 
-var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
+var urlInText = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`) })
 
 // secretQuery matches query parameters that carry credentials.
-var secretQuery = regexp.MustCompile(`(?i)(key|token|secret|passw|sig|auth|credential)`)
+var secretQuery = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(key|token|secret|passw|sig|auth|credential)`) })
 
 // RedactWebhookURL keeps what identifies a webhook (scheme and host) and hides what may be a
 // secret: user info, the path (Slack and others put the token there) and the query.
@@ -101,7 +104,7 @@ func RedactURL(raw string) string {
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
-			if secretQuery.MatchString(k) {
+			if secretQuery().MatchString(k) {
 				q[k] = []string{"REDACTED"}
 			}
 		}

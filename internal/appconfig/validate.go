@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // ErrInvalid matches every *InvalidError: the file is not a config the app
@@ -135,8 +136,8 @@ var schema = map[string]rule{
 }
 
 var (
-	retryDelayKey = regexp.MustCompile(`(?i)retry.*delay(ms)?$`)
-	urlKey        = regexp.MustCompile(`(?i)(url|endpoint)$`)
+	retryDelayKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)retry.*delay(ms)?$`) })
+	urlKey        = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(url|endpoint)$`) })
 )
 
 // ruleFor is the rule for a dotted key, and whether the key is known. Keys
@@ -148,9 +149,9 @@ func ruleFor(key string) (r *rule, known bool) {
 	}
 	last := key[strings.LastIndexByte(key, '.')+1:]
 	switch {
-	case retryDelayKey.MatchString(last):
+	case retryDelayKey().MatchString(last):
 		return &rule{kind: kInteger, min: 100, max: 60000}, false
-	case urlKey.MatchString(last):
+	case urlKey().MatchString(last):
 		return &rule{kind: kURL}, false
 	}
 	return nil, false
@@ -181,12 +182,12 @@ func Validate(name string, text []byte) Report {
 		}
 		r, _ := ruleFor(key)
 		if r == nil {
-			if sections[key] && n.kind != '{' {
+			if sections()[key] && n.kind != '{' {
 				pos := lineCol(doc.text, n.start, "")
 				rep.Errors = append(rep.Errors, Problem{Key: key, Line: pos.Line, Column: pos.Column, Msg: "must be an object"})
 				return false
 			}
-			if !sections[key] && (n.kind != '{' || len(n.members) == 0) {
+			if !sections()[key] && (n.kind != '{' || len(n.members) == 0) {
 				pos := lineCol(doc.text, keyStart, "")
 				rep.Warnings = append(rep.Warnings, Problem{Key: key, Line: pos.Line, Column: pos.Column,
 					Msg: "unknown key (kept; check the spelling if the app ignores it)"})
@@ -226,8 +227,8 @@ func (d *Document) CheckPrototype() error {
 	return err
 }
 
-// sections are the objects that hold known keys.
-var sections = func() map[string]bool {
+// sections are the objects that hold known keys (made at first use, not at every start).
+var sections = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for k := range schema {
 		parts := strings.Split(k, ".")
@@ -236,7 +237,7 @@ var sections = func() map[string]bool {
 		}
 	}
 	return m
-}()
+})
 
 // walk calls fn for every member value with its dotted key; fn says
 // whether to descend into it.

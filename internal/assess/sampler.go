@@ -14,17 +14,21 @@ import (
 	"github.com/cfrollback/cfrollback/internal/service"
 )
 
-// WatchPatterns are the log lines each of monitor's --watch-for conditions counts.
-var WatchPatterns = map[string]*regexp.Regexp{
-	"agent-spawn-failure": regexp.MustCompile(`(?i)(failed to spawn|spawn\w*\W+(\w+\W+){0,3}(fail|error)|agent\W+(\w+\W+){0,3}(spawn\w*\W+)?fail)`),
-	"api-timeout":         regexp.MustCompile(`(?i)(timed?[ -]?out|ETIMEDOUT|deadline exceeded)`),
-	"memory-leak":         nil, // judged on the RSS series, not on log lines
-}
+// WatchPatterns are the log lines each of monitor's --watch-for conditions counts. Compiled
+// at first use, not at every start of every command (the spawn pattern's {0,3} repeats make
+// it one of the larger programs).
+var WatchPatterns = sync.OnceValue(func() map[string]*regexp.Regexp {
+	return map[string]*regexp.Regexp{
+		"agent-spawn-failure": regexp.MustCompile(`(?i)(failed to spawn|spawn\w*\W+(\w+\W+){0,3}(fail|error)|agent\W+(\w+\W+){0,3}(spawn\w*\W+)?fail)`),
+		"api-timeout":         regexp.MustCompile(`(?i)(timed?[ -]?out|ETIMEDOUT|deadline exceeded)`),
+		"memory-leak":         nil, // judged on the RSS series, not on log lines
+	}
+})
 
 // WatchNames are the --watch-for conditions, sorted.
 func WatchNames() []string {
-	names := make([]string, 0, len(WatchPatterns))
-	for n := range WatchPatterns {
+	names := make([]string, 0, len(WatchPatterns()))
+	for n := range WatchPatterns() {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -95,7 +99,7 @@ func (sm *Sampler) Take(ctx context.Context) Sample {
 	if logRead {
 		s.ErrorLines, s.AgentFailures = Ptr(errs), Ptr(agentFails)
 		for _, w := range sm.WatchFor {
-			if WatchPatterns[w] != nil {
+			if WatchPatterns()[w] != nil {
 				if s.Watch == nil {
 					s.Watch = map[string]int{}
 				}
@@ -162,7 +166,7 @@ func (sm *Sampler) readLog(ctx context.Context) (errs, agentFails int, watch map
 		return 0, 0, nil, false
 	}
 	watch = map[string]int{}
-	spawn := WatchPatterns["agent-spawn-failure"]
+	spawn := WatchPatterns()["agent-spawn-failure"]
 	err := sm.Tail.Read(ctx, sm.Now(), func(l logs.Line) error {
 		if sm.ErrorRE.MatchString(l.Message) {
 			errs++
@@ -171,7 +175,7 @@ func (sm *Sampler) readLog(ctx context.Context) (errs, agentFails int, watch map
 			agentFails++
 		}
 		for _, w := range sm.WatchFor {
-			if re := WatchPatterns[w]; re != nil && re.MatchString(l.Message) {
+			if re := WatchPatterns()[w]; re != nil && re.MatchString(l.Message) {
 				watch[w]++
 			}
 		}

@@ -71,7 +71,7 @@ Only one monitor runs at a time (<state_dir>/monitor.lock).` +
 				if w = strings.TrimSpace(w); w == "" {
 					continue
 				}
-				if _, ok := assess.WatchPatterns[w]; !ok {
+				if _, ok := assess.WatchPatterns()[w]; !ok {
 					return usageErrorf("--watch-for %s: give any of %s", w, strings.Join(assess.WatchNames(), ", "))
 				}
 				opts.WatchFor = append(opts.WatchFor, w)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
@@ -58,12 +59,14 @@ func checkLinks(path string) error {
 // lineTimeRE finds a timestamp at the start of a line, optionally in brackets:
 // "2025-01-04T14:00:00Z", "2025-01-04 14:00:00.123", pm2's "2025-01-04T14:00:00: msg"
 // (pm2 --time), "[2025-01-04 14:00:00+02:00]".
-var lineTimeRE = regexp.MustCompile(`^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`)
+var lineTimeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`)
+})
 
 // LineTime parses the timestamp a plain log line starts with; one without a zone is local
 // time.
 func LineTime(text string) (time.Time, bool) {
-	m := lineTimeRE.FindStringSubmatch(text)
+	m := lineTimeRE().FindStringSubmatch(text)
 	if m == nil {
 		return time.Time{}, false
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/cfrollback/cfrollback/internal/appconfig"
 	"github.com/cfrollback/cfrollback/internal/fsutil"
@@ -26,13 +27,13 @@ var ErrBadVersion = errors.New("not a version")
 
 // versionRe and maxVersionLen: the length is checked apart because `{0,127}` in the
 // pattern compiled into 127 copies, 2-7 ms at every start of cfrollback (package init).
-var versionRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]*$`)
+var versionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]*$`) })
 
 const maxVersionLen = 128
 
 // ValidVersion says why v cannot be passed to an install command, or nil.
 func ValidVersion(v string) error {
-	if len(v) > maxVersionLen || !versionRe.MatchString(v) {
+	if len(v) > maxVersionLen || !versionRe().MatchString(v) {
 		return fmt.Errorf("%w: %q; give an npm version or tag such as 2.0.0-alpha.82 or 1.0.73", ErrBadVersion, v)
 	}
 	return nil
@@ -276,7 +277,7 @@ func (v *versionRun) preflight(ctx context.Context) (string, any, error) {
 }
 
 // placeholderRe finds {name} placeholders, but not shell ${name}.
-var placeholderRe = regexp.MustCompile(`(^|[^$]){([a-z_]+)}`)
+var placeholderRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(^|[^$]){([a-z_]+)}`) })
 
 // checkTemplates refuses a template that would not render: an unknown
 // placeholder (a typo would otherwise reach the shell), an install command
@@ -296,7 +297,7 @@ func (v *versionRun) checkTemplates() error {
 		{"version.install_command", c.InstallCommand}, {"version.export_command", c.ExportCommand},
 		{"version.import_command", c.ImportCommand}, {"version.migrate_command", c.MigrateCommand},
 	} {
-		for _, m := range placeholderRe.FindAllStringSubmatch(t.tmpl, -1) {
+		for _, m := range placeholderRe().FindAllStringSubmatch(t.tmpl, -1) {
 			switch m[2] {
 			case "version", "from", "to", "install_dir":
 			default:

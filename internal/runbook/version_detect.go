@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -162,9 +163,11 @@ func (execShell) Run(ctx context.Context, dir, line string, env []string) ([]byt
 // npmSpecRe finds the npm package an install command installs at {version}
 // (claude-flow@{version}, @scope/name@{version}); npmRegistryRe its --registry.
 var (
-	npmSpecRe     = regexp.MustCompile(`(?:^|[\s'"])((?:@[a-z0-9._~-]+/)?[a-z0-9._~-]+)@\{version\}`)
-	npmRegistryRe = regexp.MustCompile(`--registry[= ]\s*([^\s;&|]+)`)
-	npmWordRe     = regexp.MustCompile(`(?:^|[\s;&|(/])npm\s`)
+	npmSpecRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?:^|[\s'"])((?:@[a-z0-9._~-]+/)?[a-z0-9._~-]+)@\{version\}`)
+	})
+	npmRegistryRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`--registry[= ]\s*([^\s;&|]+)`) })
+	npmWordRe     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:^|[\s;&|(/])npm\s`) })
 )
 
 // npmViewTimeout bounds the registry query of checkPublished (a var for tests).
@@ -179,8 +182,8 @@ var npmViewTimeout = 30 * time.Second
 // rollback from npm's cache still works.
 func (v *versionRun) checkPublished(ctx context.Context) error {
 	tmpl := v.r.cfg.Version.InstallCommand
-	m := npmSpecRe.FindStringSubmatch(tmpl)
-	if m == nil || !npmWordRe.MatchString(" "+tmpl) {
+	m := npmSpecRe().FindStringSubmatch(tmpl)
+	if m == nil || !npmWordRe().MatchString(" "+tmpl) {
 		return nil
 	}
 	pkg := m[1]
@@ -192,7 +195,7 @@ func (v *versionRun) checkPublished(ctx context.Context) error {
 	// No retries: offline, npm then answers at once from the packument in its cache (as
 	// the install will have to) instead of retrying for over a minute.
 	args := []string{"view", pkg + "@" + v.o.To, "version", "--json", "--fetch-retries=0"}
-	if rm := npmRegistryRe.FindStringSubmatch(tmpl); rm != nil {
+	if rm := npmRegistryRe().FindStringSubmatch(tmpl); rm != nil {
 		args = append(args, "--registry", strings.Trim(rm[1], `'"`))
 	}
 	qctx, cancel := context.WithTimeout(ctx, npmViewTimeout)

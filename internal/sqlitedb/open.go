@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -167,7 +168,9 @@ func tempPath(path, what string) string {
 
 // tempRE matches the names tempPath makes: .<base>.<what>-<pid>-<nanoseconds>.tmp.
 // Only this package's words are matched, so another program's temp files are left alone.
-var tempRE = regexp.MustCompile(`^\..+\.(?:backup|restore|failed|salvage|reindex|sum)-([0-9]+)-[0-9]+\.tmp$`)
+var tempRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\..+\.(?:backup|restore|failed|salvage|reindex|sum)-([0-9]+)-[0-9]+\.tmp$`)
+})
 
 // removeStaleTemps removes, from dir, the temp files (with their -wal, -shm, -journal)
 // that tempPath named for a process that no longer runs: what a killed backup, restore or
@@ -179,7 +182,7 @@ func removeStaleTemps(dir string) {
 		return
 	}
 	for _, e := range entries {
-		m := tempRE.FindStringSubmatch(e.Name())
+		m := tempRE().FindStringSubmatch(e.Name())
 		if m == nil || !e.Type().IsRegular() {
 			continue
 		}

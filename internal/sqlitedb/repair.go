@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/fsutil"
@@ -414,11 +415,15 @@ func readSchema(ctx context.Context, db *sql.DB) ([]schemaObject, error) {
 }
 
 var (
-	treePage     = regexp.MustCompile(`^Tree (\d+) page \d+`)
-	indexProblem = regexp.MustCompile(`(?i)(wrong # of entries in index|missing from index|non-unique entry in index|in index .* is not|of index )`)
+	treePage     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Tree (\d+) page \d+`) })
+	indexProblem = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(wrong # of entries in index|missing from index|non-unique entry in index|in index .* is not|of index )`)
+	})
 	// Collateral rows: pages orphaned by a broken index page, and the error that ends
 	// the check.
-	collateral = regexp.MustCompile(`(?i)(^page \d+: never used|^page \d+ is never used|^database disk image is malformed$|^database corruption)`)
+	collateral = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(^page \d+: never used|^page \d+ is never used|^database disk image is malformed$|^database corruption)`)
+	})
 )
 
 // indexOnly says whether every problem is an index's: it names an index, or a page of a
@@ -434,15 +439,15 @@ func indexOnly(problems []string, schema []schemaObject) bool {
 	sawIndex := false
 	for _, p := range problems {
 		switch {
-		case indexProblem.MatchString(p):
+		case indexProblem().MatchString(p):
 			sawIndex = true
-		case treePage.MatchString(p):
-			root, _ := strconv.ParseInt(treePage.FindStringSubmatch(p)[1], 10, 64)
+		case treePage().MatchString(p):
+			root, _ := strconv.ParseInt(treePage().FindStringSubmatch(p)[1], 10, 64)
 			if !indexRoots[root] {
 				return false
 			}
 			sawIndex = true
-		case collateral.MatchString(p):
+		case collateral().MatchString(p):
 		default:
 			return false
 		}
