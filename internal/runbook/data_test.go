@@ -53,6 +53,20 @@ func makeDB(t *testing.T, path string, walLeft bool, rows ...string) (db, wal []
 	return db, wal
 }
 
+// sameDBFiles fails the test (t.Error, naming the file and what) when path and path-wal do not
+// hold db and wal byte for byte.
+func sameDBFiles(t *testing.T, path string, db, wal []byte, what string) {
+	t.Helper()
+	for _, f := range []struct {
+		path string
+		want []byte
+	}{{path, db}, {path + "-wal", wal}} {
+		if b, _ := os.ReadFile(f.path); !bytes.Equal(b, f.want) {
+			t.Errorf("%s %s", filepath.Base(f.path), what)
+		}
+	}
+}
+
 func dbRows(t *testing.T, path string) string {
 	t.Helper()
 	h, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
@@ -171,12 +185,7 @@ func TestEmergencyWithDataTakesTheBackupsDatabase(t *testing.T) {
 		t.Errorf("other.json = %q", got)
 	}
 	kept := filepath.Join(res.FailedDir, ".swarm", "memory.db")
-	if b, _ := os.ReadFile(kept); !bytes.Equal(b, liveDB) {
-		t.Error("the failed install's memory.db changed")
-	}
-	if b, _ := os.ReadFile(kept + "-wal"); !bytes.Equal(b, liveWAL) {
-		t.Error("the failed install's memory.db-wal changed")
-	}
+	sameDBFiles(t, kept, liveDB, liveWAL, "changed in the failed install")
 	if got := dbRows(t, kept); got != "live 1,live 2" {
 		t.Errorf("failed install's database holds %q", got)
 	}
@@ -196,12 +205,7 @@ func TestEmergencyCarriesAHealthyDatabaseUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(live); !bytes.Equal(b, liveDB) {
-		t.Error("memory.db was not carried over byte for byte")
-	}
-	if b, _ := os.ReadFile(live + "-wal"); !bytes.Equal(b, liveWAL) {
-		t.Error("memory.db-wal was not carried over byte for byte")
-	}
+	sameDBFiles(t, live, liveDB, liveWAL, "was not carried over byte for byte")
 	// A -shm may stay next to the carried-over -wal (SQLite rebuilds it on open); removing
 	// it would need SQLite's own close, which would checkpoint the -wal into memory.db.
 	if got := dbRows(t, live); got != "live 1,live 2,live 3" {

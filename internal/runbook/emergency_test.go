@@ -279,15 +279,23 @@ func TestEmergencyStopFailureRestartsUntouchedInstall(t *testing.T) {
 	}
 }
 
-func TestEmergencyLockedIsErrLocked(t *testing.T) {
+// lockedEnv is newEnv with a backup (v1) and the run lock held by another "cfrollback
+// emergency" (pid 1) until the test ends: a run is refused at its lock.
+func lockedEnv(t *testing.T) *env {
+	t.Helper()
 	e := newEnv(t)
 	e.backup("20250101-000000", map[string]string{"app.txt": "v1"})
 	l, err := lock.Acquire(e.cfg.Lock, lock.Holder{PID: 1, Command: "cfrollback emergency"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Release()
-	_, err = e.run(false)
+	t.Cleanup(func() { _ = l.Release() })
+	return e
+}
+
+func TestEmergencyLockedIsErrLocked(t *testing.T) {
+	e := lockedEnv(t)
+	_, err := e.run(false)
 	if !errors.Is(err, lock.ErrLocked) || !strings.Contains(err.Error(), "cfrollback emergency") {
 		t.Fatalf("err = %v, want ErrLocked naming the holder", err)
 	}
@@ -422,6 +430,16 @@ func TestEmergencyJournalDamagedInTheMiddle(t *testing.T) {
 	if err := os.WriteFile(e.cfg.Journal, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if warned := e.rollBackV3Warned(t, "a journal damaged in the middle"); !strings.Contains(warned, "unreadable line(s) (line [3])") {
+		t.Fatalf("the damaged line was not named: %v", warned)
+	}
+}
+
+// rollBackV3Warned puts v3 in the install and runs an emergency (the journal as the caller left
+// it, named by what), which must end ok with the backup's v1 in place; it returns the run's
+// warnings, one a line.
+func (e *env) rollBackV3Warned(t *testing.T, what string) string {
+	t.Helper()
 	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v3"})
 	var warned []string
 	res, err := Emergency(context.Background(), Options{Config: e.cfg}, Deps{Service: e.m, Events: func(ev Event) {
@@ -430,14 +448,12 @@ func TestEmergencyJournalDamagedInTheMiddle(t *testing.T) {
 		}
 	}})
 	if err != nil || res.Outcome != "ok" {
-		t.Fatalf("emergency with a journal damaged in the middle: %v", err)
-	}
-	if !strings.Contains(strings.Join(warned, "\n"), "unreadable line(s) (line [3])") {
-		t.Fatalf("the damaged line was not named: %v", warned)
+		t.Fatalf("emergency with %s: %v", what, err)
 	}
 	if read(t, filepath.Join(e.cfg.InstallDir, "app.txt")) != "v1" {
 		t.Fatal("not rolled back")
 	}
+	return strings.Join(warned, "\n")
 }
 
 // editRecord changes one byte of a record's data in the middle of the journal, the way a
@@ -482,21 +498,8 @@ func TestJournalChainBrokenEmergencyRunsUndoRefuses(t *testing.T) {
 		t.Fatalf("the refused undo changed the install's dir:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
-	write(t, e.cfg.InstallDir, map[string]string{"app.txt": "v3"})
-	var warned []string
-	res, err := Emergency(context.Background(), Options{Config: e.cfg}, Deps{Service: e.m, Events: func(ev Event) {
-		if ev.Kind == "warn" {
-			warned = append(warned, ev.Message)
-		}
-	}})
-	if err != nil || res.Outcome != "ok" {
-		t.Fatalf("emergency with an edited journal: %v", err)
-	}
-	if !strings.Contains(strings.Join(warned, "\n"), "fails its hash chain") {
+	if warned := e.rollBackV3Warned(t, "an edited journal"); !strings.Contains(warned, "fails its hash chain") {
 		t.Fatalf("the broken chain was not named: %v", warned)
-	}
-	if read(t, filepath.Join(e.cfg.InstallDir, "app.txt")) != "v1" {
-		t.Fatal("not rolled back")
 	}
 }
 

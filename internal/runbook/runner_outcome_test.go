@@ -55,15 +55,9 @@ func TestEmergencyOutcomeHeardBeforeStandbyRefresh(t *testing.T) {
 // TestRefusedRunDoesNotCallOutcome: a run refused at its lock records no outcome and does
 // not call Deps.Outcome (the caller sends its notification itself).
 func TestRefusedRunDoesNotCallOutcome(t *testing.T) {
-	e := newEnv(t)
-	e.backup("20250101-000000", map[string]string{"app.txt": "v1"})
-	l, err := lock.Acquire(e.cfg.Lock, lock.Holder{PID: 1, Command: "cfrollback emergency"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Release()
+	e := lockedEnv(t)
 	called := false
-	_, err = Emergency(context.Background(), Options{Config: e.cfg}, Deps{Service: e.m, Outcome: func(context.Context, *Result) { called = true }})
+	_, err := Emergency(context.Background(), Options{Config: e.cfg}, Deps{Service: e.m, Outcome: func(context.Context, *Result) { called = true }})
 	if !errors.Is(err, lock.ErrLocked) || called {
 		t.Fatalf("err = %v (want ErrLocked); Outcome called: %v", err, called)
 	}

@@ -78,6 +78,16 @@ func (p *pausedRefresh) wait() (*StandbyResult, error) {
 	return p.res, p.err
 }
 
+// noStandbyLeft fails (with msg) when a refresh that must not put its tree in place left a
+// standby or its work dir, or when history still shows a run without an outcome.
+func noStandbyLeft(t *testing.T, e *env, msg string) {
+	t.Helper()
+	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
+		t.Fatal(msg)
+	}
+	noUnfinished(t, e)
+}
+
 // noUnfinished fails when history still shows a run without an outcome.
 func noUnfinished(t *testing.T, e *env) {
 	t.Helper()
@@ -209,10 +219,7 @@ func TestRefreshSupersededByNewerBackup(t *testing.T) {
 	if err != nil || res.Outcome != "superseded" || !strings.Contains(res.Detail, "backup-20250102-000000") {
 		t.Fatalf("a refresh overtaken by a newer backup: %v %+v", err, res)
 	}
-	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
-		t.Fatal("a superseded refresh put its tree in place or left its work dir")
-	}
-	noUnfinished(t, e)
+	noStandbyLeft(t, e, "a superseded refresh put its tree in place or left its work dir")
 }
 
 // Ctrl-C during the extraction (without the lock): the refresh ends failed and journaled, its
@@ -228,10 +235,7 @@ func TestRefreshInterruptedDuringExtraction(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.HasSuffix(res.Outcome, "failed") {
 		t.Fatalf("an interrupted refresh: %v %+v", err, res)
 	}
-	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
-		t.Fatal("an interrupted refresh left a standby or its work dir")
-	}
-	noUnfinished(t, e)
+	noStandbyLeft(t, e, "an interrupted refresh left a standby or its work dir")
 }
 
 // Ctrl-C during the refresh an emergency runs after its outcome cancels only the refresh: the
@@ -268,10 +272,7 @@ func TestEmergencyInterruptedInItsRefresh(t *testing.T) {
 	if sr == nil || !strings.HasSuffix(sr.Outcome, "failed") || !strings.Contains(sr.Error, "interrupt") {
 		t.Fatalf("the interrupted refresh: %+v", sr)
 	}
-	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
-		t.Fatal("an interrupted refresh left a standby or its work dir")
-	}
-	noUnfinished(t, e)
+	noStandbyLeft(t, e, "an interrupted refresh left a standby or its work dir")
 }
 
 // A refresh whose backup file changed while it was extracted (here: chmod, a new ctime) does
@@ -288,8 +289,5 @@ func TestRefreshSupersededWhenTheBackupFileChanged(t *testing.T) {
 	if err != nil || res.Outcome != "superseded" || !strings.Contains(res.Detail, "changed while it was extracted") {
 		t.Fatalf("a refresh whose backup file changed: %v %+v", err, res)
 	}
-	if install.Exists(e.cfg.StandbyPath()) || len(leftovers(e.cfg.StandbyPath())) != 0 {
-		t.Fatal("the refresh put its tree in place or left its work dir")
-	}
-	noUnfinished(t, e)
+	noStandbyLeft(t, e, "the refresh put its tree in place or left its work dir")
 }
