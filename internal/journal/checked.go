@@ -17,6 +17,9 @@ type Checked struct {
 	// UntrustedFrom is the first seq the chain does not vouch for (an edited, deleted or
 	// reordered record, and everything after it); 0 when every record holds.
 	UntrustedFrom int64
+	// From is the seq of the first record read: 0 when the whole journal was read,
+	// else where ReadRecent began.
+	From int64
 }
 
 // ReadChecked reads every record of the journal at path and verifies its chain.
@@ -48,7 +51,7 @@ func ReadChecked(path string) (Checked, error) {
 			if c.UntrustedFrom == 0 || p.Seq < c.UntrustedFrom {
 				c.UntrustedFrom = p.Seq
 			}
-		case p.Kind == ProblemTorn, p.Kind == ProblemTruncated:
+		case p.Kind == ProblemTorn, p.Kind == ProblemTruncated, p.Kind == ProblemOpen:
 			// A torn line is what a crash during an append leaves: it was never part of
 			// the chain. Records cut from the end leave the rest vouched for. Either
 			// way the records read still hold; the warning says what is missing.

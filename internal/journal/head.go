@@ -17,6 +17,21 @@ import (
 type head struct {
 	Seq  int64  `json:"seq"`
 	Hash string `json:"hash"`
+	// Open is the seq from which a run can still be unfinished: the intent of the oldest
+	// run without an outcome, else the last record (Seq); At is the byte offset of that
+	// record's line. 0 (a head of an earlier cfrollback, or a journal whose runs Open could
+	// not tell) means unknown: a reader reads the whole journal. See ReadRecent.
+	Open int64 `json:"open,omitempty"`
+	At   int64 `json:"at,omitempty"`
+}
+
+// from returns where the head says a reader of unfinished runs may start, and false when
+// it does not say, or says something no Journal writes.
+func (h *head) from() (mark, bool) {
+	if h == nil || h.Open < 1 || h.Open > h.Seq || h.At < 0 || (h.At == 0 && h.Open != 1) {
+		return mark{}, false
+	}
+	return mark{Seq: h.Open, At: h.At}, true
 }
 
 func headPath(journal string) string { return journal + ".head" }
@@ -46,6 +61,14 @@ func encodeHead(h head) ([]byte, error) {
 	b, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
+	}
+	if len(b) >= headSize && h.Open != 0 {
+		// (a seq and an offset of 30 digits together) the pointer is an optimisation:
+		// without it readers read the whole journal
+		h.Open, h.At = 0, 0
+		if b, err = json.Marshal(h); err != nil {
+			return nil, err
+		}
 	}
 	if len(b) >= headSize {
 		return nil, fmt.Errorf("journal head %s is longer than %d bytes", b, headSize-1)

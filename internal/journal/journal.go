@@ -50,6 +50,8 @@ type Journal struct {
 	broken error
 	now    func() time.Time
 	head   headWriter
+	// open is what the head's pointer to the oldest unfinished run is computed from.
+	open openRuns
 }
 
 // Open opens the journal at path for appending, creating it (mode 0600) and
@@ -149,33 +151,49 @@ func resume(f *os.File, path string, hd *head) (*Journal, error) {
 	if last != nil {
 		j.seq, j.prev = last.Seq, last.Hash
 	}
+	repair, err := checkEnd(path, hd, last)
+	if err != nil {
+		return nil, err
+	}
+	j.loadOpen(hd)
+	if !repair {
+		return j, nil
+	}
+	if err := j.head.write(j.open.head(*last)); err != nil {
+		return nil, fmt.Errorf("repair journal head: %w", err)
+	}
+	return j, nil
+}
+
+// checkEnd compares the last record with the head: nil when they agree, repair when the
+// head is to be rewritten (one record behind, or missing after the first record), a
+// *CorruptError for anything else.
+func checkEnd(path string, hd *head, last *Record) (repair bool, err error) {
 	corrupt := func(format string, a ...any) error {
 		return &CorruptError{Path: path, Reason: fmt.Sprintf(format, a...)}
 	}
 	switch {
 	case last == nil && hd == nil:
-		return j, nil
+		return false, nil
 	case last == nil:
-		return nil, corrupt("the journal has no records but its head records seq %d: it was truncated or replaced", hd.Seq)
+		return false, corrupt("the journal has no records but its head records seq %d: it was truncated or replaced", hd.Seq)
 	case hd == nil && last.Seq == 1:
 		// Crashed after the first record, before its head.
+		return true, nil
 	case hd == nil:
-		return nil, corrupt("its head %s is missing but the journal ends at seq %d", headPath(path), last.Seq)
+		return false, corrupt("its head %s is missing but the journal ends at seq %d", headPath(path), last.Seq)
 	case hd.Seq == last.Seq && hd.Hash == last.Hash:
-		return j, nil
+		return false, nil
 	case hd.Seq == last.Seq-1 && hd.Hash == last.Prev:
 		// Crashed after a record, before its head.
+		return true, nil
 	case hd.Seq > last.Seq:
-		return nil, corrupt("the journal ends at seq %d but its head records seq %d: records were removed from the end", last.Seq, hd.Seq)
+		return false, corrupt("the journal ends at seq %d but its head records seq %d: records were removed from the end", last.Seq, hd.Seq)
 	case hd.Seq < last.Seq:
-		return nil, corrupt("its head records seq %d but the journal continues to seq %d: records were added by something other than cfrollback", hd.Seq, last.Seq)
+		return false, corrupt("its head records seq %d but the journal continues to seq %d: records were added by something other than cfrollback", hd.Seq, last.Seq)
 	default:
-		return nil, corrupt("record seq %d is not the one its head records: the end of the journal was rewritten", last.Seq)
+		return false, corrupt("record seq %d is not the one its head records: the end of the journal was rewritten", last.Seq)
 	}
-	if err := j.head.write(head{Seq: last.Seq, Hash: last.Hash}); err != nil {
-		return nil, fmt.Errorf("repair journal head: %w", err)
-	}
-	return j, nil
 }
 
 // readTail finds the last record of f by reading backwards from the end.
@@ -349,7 +367,13 @@ func (j *Journal) Append(runID, event, step string, data any) (Record, error) {
 		return Record{}, fmt.Errorf("append %s to journal %s: fsync: %w", event, j.path, err)
 	}
 	j.seq, j.prev, j.needNewline = rec.Seq, rec.Hash, false
-	if err := j.head.write(head{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+	// The line ends where the O_APPEND write left the file offset.
+	if pos, err := j.f.Seek(0, io.SeekCurrent); err == nil && pos > int64(len(line)) {
+		j.open.note(rec, pos-int64(len(line))-1)
+	} else {
+		j.open.known = false
+	}
+	if err := j.head.write(j.open.head(rec)); err != nil {
 		return rec, fmt.Errorf("journal %s: record seq %d is written but its head is not: %w", j.path, rec.Seq, err)
 	}
 	return rec, nil

@@ -104,7 +104,9 @@ func isTorn(line []byte) bool {
 // without holding more than maxLine bytes of any one line.
 type lineReader struct {
 	r   *bufio.Reader
-	n   int // number of the line last returned
+	n   int   // number of the line last returned
+	off int64 // offset of the line last returned, from where the reader began
+	pos int64 // bytes consumed
 	buf []byte
 }
 
@@ -117,8 +119,10 @@ func newLineReader(r io.Reader) *lineReader {
 // returned cut to maxLine+1 bytes, which parseLine rejects.
 func (lr *lineReader) next() (line []byte, terminated bool, err error) {
 	lr.buf = lr.buf[:0]
+	start := lr.pos
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
+		lr.pos += int64(len(chunk))
 		if len(lr.buf) <= maxLine {
 			room := maxLine + 1 - len(lr.buf)
 			lr.buf = append(lr.buf, chunk[:min(len(chunk), room)]...)
@@ -126,6 +130,7 @@ func (lr *lineReader) next() (line []byte, terminated bool, err error) {
 		switch {
 		case err == nil:
 			lr.n++
+			lr.off = start
 			return bytes.TrimSuffix(lr.buf, []byte("\n")), true, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
@@ -134,6 +139,7 @@ func (lr *lineReader) next() (line []byte, terminated bool, err error) {
 				return nil, false, io.EOF
 			}
 			lr.n++
+			lr.off = start
 			return lr.buf, false, nil
 		default:
 			return nil, false, err

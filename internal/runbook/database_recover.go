@@ -29,7 +29,7 @@ func (d *dbRunner) findDBInterrupted() *dbInterrupted {
 		if path == "" {
 			continue
 		}
-		jc, err := journal.ReadChecked(path)
+		jc, err := journal.ReadRecent(path) // only unfinished runs are looked at
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -33,7 +33,8 @@ import (
 // rollback of this install dir that was interrupted (the runs 'cfrollback emergency' takes
 // up), and no deploy or rollback --to-version that a kill left after it changed the install.
 func (d *deployRun) checkInterrupted(context.Context) (string, any, error) {
-	runs, err := readRuns(d.warn, d.journalAside, d.cfg.Journal)
+	runs, unread, err := readRuns(d.warn, d.journalAside, d.cfg.Journal)
+	checkUnread(d.warn, unread) // a deploy is not in a hurry: the whole journal is checked now
 	if err != nil {
 		return "", nil, &StepError{Step: "check_runs", Err: err,
 			Hint: "run 'cfrollback journal verify' to see what is wrong with the journal; nothing was changed"}

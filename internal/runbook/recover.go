@@ -31,26 +31,63 @@ type interrupted struct {
 // A journal damaged in the middle (a malformed line, or records that fail
 // the hash chain) must not block a P0 rollback: its readable records are
 // used, and each skipped line or the first chain problem is named in warn.
-func findInterrupted(exclude string, warn func(string, ...any), paths ...string) (*interrupted, error) {
-	runs, err := readRuns(warn, paths...)
+//
+// Only the part of each journal where a run can still be unfinished is read (readRuns); the
+// parts passed over are returned, for checkUnread once the run is over.
+func findInterrupted(exclude string, warn func(string, ...any), paths ...string) (*interrupted, []unreadPart, error) {
+	runs, unread, err := readRuns(warn, paths...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return newestInterrupted(runs, exclude), nil
+	return newestInterrupted(runs, exclude), unread, nil
+}
+
+// unreadPart is the start of a journal that recovery did not read: the records before seq
+// from, where the journal's head says no run can be unfinished (journal.ReadRecent).
+type unreadPart struct {
+	path string
+	from int64
+}
+
+// checkUnread reads whole the journals whose start recovery passed over and warns about
+// what a whole read finds wrong (a line that is no record, a record edited), as recovery did
+// before it read only where a run can be unfinished: the damage is still said, but after
+// the outcome, off the way to a healthy service, and it changes nothing recovery decided
+// (it never relied on those records).
+func checkUnread(warn func(string, ...any), unread []unreadPart) {
+	for _, u := range unread {
+		jc, err := journal.ReadChecked(u.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			warn("the journal %s cannot be read whole (%v); this run's recovery read it from seq %d on, where its oldest unfinished run starts, and that part holds. 'cfrollback journal verify' shows what is wrong",
+				u.path, err, u.from)
+		case jc.Warning(u.path) != "":
+			warn("%s; this run's recovery read it from seq %d on, where its oldest unfinished run starts, and that part holds", jc.Warning(u.path), u.from)
+		}
+	}
 }
 
 // readRuns reads the runs of the journals at paths (the set-aside one first), leniently: see
-// findInterrupted.
-func readRuns(warn func(string, ...any), paths ...string) ([]journal.Run, error) {
+// findInterrupted. Only the part of each journal where a run can still be unfinished is read
+// (journal.ReadRecent: from the intent of the oldest run without an outcome, as the head
+// records it), so a run's cost does not grow with the journal; runs that started before it
+// show only their later records and are never unfinished. Callers look only at unfinished
+// runs and at runs that started after them.
+func readRuns(warn func(string, ...any), paths ...string) ([]journal.Run, []unreadPart, error) {
 	var recs []journal.Record
+	var unread []unreadPart
 	for _, path := range paths {
 		if path == "" {
 			continue
 		}
-		jc, err := journal.ReadChecked(path)
+		jc, err := journal.ReadRecent(path)
 		rs := jc.Records
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+		if err == nil && jc.From > 1 {
+			unread = append(unread, unreadPart{path: path, from: jc.From})
 		}
 		if w := jc.Warning(path); err == nil && w != "" {
 			// Still used: an emergency must not be blocked by a damaged journal, and
@@ -61,14 +98,14 @@ func readRuns(warn func(string, ...any), paths ...string) ([]journal.Run, error)
 			var skipped []int
 			rs, skipped, err = readLenient(path)
 			if err != nil {
-				return nil, fmt.Errorf("read journal %s: %w", path, err)
+				return nil, nil, fmt.Errorf("read journal %s: %w", path, err)
 			}
 			warn("the journal %s has %d unreadable line(s) (line %v); recovery used the readable records. 'cfrollback journal verify' shows what is wrong",
 				path, len(skipped), skipped)
 		}
 		recs = append(recs, rs...)
 	}
-	return journal.Runs(recs), nil
+	return journal.Runs(recs), unread, nil
 }
 
 // newestInterrupted is the newest emergency or rollback run in runs, but exclude, that has
@@ -107,7 +144,8 @@ func newestInterrupted(runs []journal.Run, exclude string) *interrupted {
 // recoverInterrupted finishes or undoes a run that was killed. It reports
 // done when it completed that run (so this run must not roll back again).
 func (r *runner) recoverInterrupted(ctx context.Context) (done bool, err error) {
-	it, err := findInterrupted(r.runID, r.warn, r.journalAside, r.cfg.Journal)
+	it, unread, err := findInterrupted(r.runID, r.warn, r.journalAside, r.cfg.Journal)
+	r.journalUnread = unread
 	if err != nil {
 		return false, &StepError{Step: "recover", Err: err,
 			Hint: "run 'cfrollback journal verify' to see what is wrong with the journal"}

@@ -91,6 +91,9 @@ type runner struct {
 	stopAt time.Time
 	// journalAside is where a damaged journal was moved this run.
 	journalAside string
+	// journalUnread is what recovery did not read of the journals (checkUnread, after the
+	// outcome).
+	journalUnread []unreadPart
 	// stopped is set once the stop step has begun: from then on a failure
 	// is exit 4, not exit 3.
 	stopped bool
@@ -265,6 +268,7 @@ func (r *runner) run(ctx context.Context, body func(context.Context) error) (*Re
 	} else {
 		r.finish(err)
 	}
+	checkUnread(r.warn, r.journalUnread)
 	if r.deps.Outcome != nil || (err == nil && r.after != nil) {
 		// The lock is let go first: the outcome's webhooks do not hold it, and the standby
 		// refresh takes it only for its short steps.

@@ -412,7 +412,7 @@ func (r *runner) closeKilledRefreshes() {
 	if r.j == nil || r.opt.DryRun {
 		return
 	}
-	jc, err := journal.ReadChecked(r.cfg.Journal)
+	jc, err := journal.ReadRecent(r.cfg.Journal) // only unfinished runs are looked at
 	if err != nil {
 		return
 	}
