@@ -14,21 +14,34 @@ import (
 	"github.com/cfrollback/cfrollback/internal/service"
 )
 
-// WatchPatterns are the log lines each of monitor's --watch-for conditions counts. Compiled
-// at first use, not at every start of every command (the spawn pattern's {0,3} repeats make
-// it one of the larger programs).
+// watchSources are the patterns of monitor's --watch-for conditions; "" for one judged
+// otherwise (memory-leak: on the RSS series, not on log lines).
+var watchSources = map[string]string{
+	"agent-spawn-failure": `(?i)(failed to spawn|spawn\w*\W+(\w+\W+){0,3}(fail|error)|agent\W+(\w+\W+){0,3}(spawn\w*\W+)?fail)`,
+	"api-timeout":         `(?i)(timed?[ -]?out|ETIMEDOUT|deadline exceeded)`,
+	"memory-leak":         "",
+}
+
+// WatchPatterns are the log lines each of monitor's --watch-for conditions counts (nil for
+// memory-leak). Compiled at first use, not at every start of every command: the spawn
+// pattern's {0,3} repeats make it one of the larger programs, and the command tree only
+// needs the names (WatchNames).
 var WatchPatterns = sync.OnceValue(func() map[string]*regexp.Regexp {
-	return map[string]*regexp.Regexp{
-		"agent-spawn-failure": regexp.MustCompile(`(?i)(failed to spawn|spawn\w*\W+(\w+\W+){0,3}(fail|error)|agent\W+(\w+\W+){0,3}(spawn\w*\W+)?fail)`),
-		"api-timeout":         regexp.MustCompile(`(?i)(timed?[ -]?out|ETIMEDOUT|deadline exceeded)`),
-		"memory-leak":         nil, // judged on the RSS series, not on log lines
+	m := make(map[string]*regexp.Regexp, len(watchSources))
+	for name, src := range watchSources {
+		if src == "" {
+			m[name] = nil
+			continue
+		}
+		m[name] = regexp.MustCompile(src)
 	}
+	return m
 })
 
 // WatchNames are the --watch-for conditions, sorted.
 func WatchNames() []string {
-	names := make([]string, 0, len(WatchPatterns()))
-	for n := range WatchPatterns() {
+	names := make([]string, 0, len(watchSources))
+	for n := range watchSources {
 		names = append(names, n)
 	}
 	slices.Sort(names)

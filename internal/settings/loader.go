@@ -90,8 +90,11 @@ func EnvVar(key string) string {
 
 // DefaultValue is the built-in value of key as a settings file would spell it (durations and
 // sizes as text).
-func DefaultValue(key string) any {
-	v := reflect.ValueOf(Defaults())
+func DefaultValue(key string) any { return defaultValueIn(reflect.ValueOf(Defaults()), key) }
+
+// defaultValueIn is DefaultValue with the defaults given: Load makes them once for every key
+// (Defaults() per key was a Config built and dropped ~80 times at every start).
+func defaultValueIn(v reflect.Value, key string) any {
 	for _, part := range strings.Split(key, ".") {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
@@ -116,8 +119,9 @@ func DefaultValue(key string) any {
 func (l *Loader) Load(warn func(string)) (Config, error) {
 	v := viper.New()
 	l.v = v
+	defaults := reflect.ValueOf(Defaults())
 	for _, k := range Keys() {
-		v.SetDefault(k, DefaultValue(k))
+		v.SetDefault(k, defaultValueIn(defaults, k))
 	}
 	v.SetEnvPrefix("CFROLLBACK")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
