@@ -67,59 +67,90 @@ func (m *commandManager) active(ctx context.Context) (bool, error) {
 	return false, fmt.Errorf("status command: %w", withOutput(err, out))
 }
 
-func (m *commandManager) Status(ctx context.Context) (Status, error) {
+// look runs the status command and says what it found, stamped with when it began.
+func (m *commandManager) look(ctx context.Context) (Seen, error) {
+	at := time.Now()
 	up, err := m.active(ctx)
-	if err != nil {
-		return Status{}, fmt.Errorf("status %s: %w", m.Name(), err)
-	}
 	st := Status{Manager: KindCommand, Exists: true, Active: up, State: "inactive"}
 	if up {
 		st.State = "active"
 	}
-	return st, nil
+	return Seen{Status: st, At: at}, err
 }
 
+func (m *commandManager) Status(ctx context.Context) (Status, error) {
+	seen, err := m.look(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("status %s: %w", m.Name(), err)
+	}
+	return seen.Status, nil
+}
+
+var _ Informed = (*commandManager)(nil)
+
 func (m *commandManager) Stop(ctx context.Context) error {
+	_, err := m.StopInformed(ctx, Seen{})
+	return err
+}
+
+// StopInformed: a fresh seen that says up stands for the status command before the stop
+// command. The service may have died since: a stop command that fails then is a stop that
+// succeeded once the status command says down, as it always was.
+func (m *commandManager) StopInformed(ctx context.Context, seen Seen) (Seen, error) {
 	begin := time.Now()
 	ctx, cancel := withTimeout(ctx, m.stopTimeout)
 	defer cancel()
-	if up, err := m.active(ctx); err != nil {
-		return fmt.Errorf("stop %s: %w", m.Name(), m.timeout(ctx, begin, err))
-	} else if !up {
-		return nil
+	if !seen.says(KindCommand, "", true) {
+		now, err := m.look(ctx)
+		if err != nil {
+			return Seen{}, fmt.Errorf("stop %s: %w", m.Name(), m.timeout(ctx, begin, err))
+		}
+		if !now.Status.Active {
+			return now, nil
+		}
 	}
 	if out, err := m.sh(ctx, m.stop); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("stop %s: stop command still running after %s: %w", m.Name(), since(begin), ctx.Err())
+			return Seen{}, fmt.Errorf("stop %s: stop command still running after %s: %w", m.Name(), since(begin), ctx.Err())
 		}
 		// Down is what was asked for: a stop command that fails because the service died
 		// meanwhile (kill of a stale pid) has not failed the stop.
-		if up, serr := m.active(ctx); serr == nil && !up {
-			return nil
+		if now, serr := m.look(ctx); serr == nil && !now.Status.Active {
+			return now, nil
 		}
-		return fmt.Errorf("stop %s: stop command: %w", m.Name(), withOutput(err, out))
+		return Seen{}, fmt.Errorf("stop %s: stop command: %w", m.Name(), withOutput(err, out))
 	}
+	var last Seen
 	err := pollWith(ctx, m.schedule(), func() (bool, error) {
-		up, err := m.active(ctx)
-		return !up, err
+		var err error
+		last, err = m.look(ctx)
+		return !last.Status.Active, err
 	})
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("stop %s: status command still reports it up after %s: %w", m.Name(), since(begin), err)
+		return Seen{}, fmt.Errorf("stop %s: status command still reports it up after %s: %w", m.Name(), since(begin), err)
 	}
 	if err != nil {
-		return fmt.Errorf("stop %s: %w", m.Name(), err)
+		return Seen{}, fmt.Errorf("stop %s: %w", m.Name(), err)
 	}
-	return nil
+	return last, nil
 }
 
 func (m *commandManager) Start(ctx context.Context) error {
+	return m.StartInformed(ctx, Seen{})
+}
+
+// StartInformed: a fresh seen that says down stands for the status command before the start
+// command.
+func (m *commandManager) StartInformed(ctx context.Context, seen Seen) error {
 	begin := time.Now()
 	ctx, cancel := withTimeout(ctx, m.startTimeout)
 	defer cancel()
-	if up, err := m.active(ctx); err != nil {
-		return fmt.Errorf("start %s: %w", m.Name(), m.timeout(ctx, begin, err))
-	} else if up {
-		return nil // running the start command again could start a second copy
+	if !seen.says(KindCommand, "", false) {
+		if up, err := m.active(ctx); err != nil {
+			return fmt.Errorf("start %s: %w", m.Name(), m.timeout(ctx, begin, err))
+		} else if up {
+			return nil // running the start command again could start a second copy
+		}
 	}
 	if out, err := m.sh(ctx, m.start); err != nil {
 		if ctx.Err() != nil {

@@ -18,6 +18,10 @@
 //     timeout the error wraps context.DeadlineExceeded.
 //   - A unit or app that does not exist is ErrNotFound (errors.Is), from New in "auto" mode
 //     and from Stop and Start; Status reports it as Exists == false.
+//   - Stop never runs the stop command on a service it sees down, and Start never runs the
+//     start command on one it sees up. Each reads the status first, unless the caller passes
+//     what it saw (StopInformed, StartInformed: seen.go): a status read through the same
+//     manager less than Fresh (1 s) ago that says what the read would have to find.
 //
 // The systemd manager opens a D-Bus connection per call, unless Config.Bus gives it one kept
 // connection (long-running callers: guard), which reconnects by itself (bus.go).

@@ -144,53 +144,85 @@ func allStopped(procs []pm2Process) bool {
 	return true
 }
 
+var _ Informed = (*pm2Manager)(nil)
+
 func (m *pm2Manager) Stop(ctx context.Context) error {
+	_, err := m.StopInformed(ctx, Seen{})
+	return err
+}
+
+// daemonGone is a fresh seen's one check: without a daemon, the 'pm2 stop' or 'pm2 start' it
+// stands in front of would spawn one (as root, at 3 am), so the full check runs and says so.
+func (m *pm2Manager) daemonGone() bool {
+	up, _ := m.daemonUp()
+	return !up
+}
+
+// StopInformed: a fresh seen that says online stands for the 'pm2 jlist' before 'pm2 stop'
+// (pm2 stops an app that died meanwhile without complaint).
+func (m *pm2Manager) StopInformed(ctx context.Context, seen Seen) (Seen, error) {
 	begin := time.Now()
 	ctx, cancel := withTimeout(ctx, m.stopTimeout)
 	defer cancel()
-	procs, why, err := m.instances(ctx)
-	if err != nil {
-		return fmt.Errorf("stop %s: %w", m.Name(), err)
-	}
-	if len(procs) == 0 {
-		return fmt.Errorf("stop %s: %w: %s", m.Name(), ErrNotFound, why)
-	}
-	if allStopped(procs) {
-		return nil
+	var procs []pm2Process
+	if !seen.says(KindPM2, m.app, true) || m.daemonGone() {
+		at := time.Now()
+		var why string
+		var err error
+		if procs, why, err = m.instances(ctx); err != nil {
+			return Seen{}, fmt.Errorf("stop %s: %w", m.Name(), err)
+		}
+		if len(procs) == 0 {
+			return Seen{}, fmt.Errorf("stop %s: %w: %s", m.Name(), ErrNotFound, why)
+		}
+		if allStopped(procs) {
+			return Seen{Status: pm2Status(m.app, procs), At: at}, nil
+		}
 	}
 	if out, err := m.pm2(ctx, "stop", m.app); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("stop %s: 'pm2 stop' still running after %s: %w", m.Name(), since(begin), ctx.Err())
+			return Seen{}, fmt.Errorf("stop %s: 'pm2 stop' still running after %s: %w", m.Name(), since(begin), ctx.Err())
 		}
-		return fmt.Errorf("stop %s: pm2 stop: %w", m.Name(), withOutput(err, out))
+		return Seen{}, fmt.Errorf("stop %s: pm2 stop: %w", m.Name(), withOutput(err, out))
 	}
-	err = poll(ctx, m.interval, func() (bool, error) {
+	var at time.Time
+	err := poll(ctx, m.interval, func() (bool, error) {
+		var err error
+		at = time.Now()
 		procs, _, err = m.instances(ctx)
 		return allStopped(procs), err
 	})
 	if err != nil && ctx.Err() != nil {
 		st := pm2Status(m.app, procs)
-		return fmt.Errorf("stop %s: still %s with pid %d after %s: %w", m.Name(), st.State, st.MainPID, since(begin), err)
+		return Seen{}, fmt.Errorf("stop %s: still %s with pid %d after %s: %w", m.Name(), st.State, st.MainPID, since(begin), err)
 	}
 	if err != nil {
-		return fmt.Errorf("stop %s: %w", m.Name(), err)
+		return Seen{}, fmt.Errorf("stop %s: %w", m.Name(), err)
 	}
-	return nil
+	return Seen{Status: pm2Status(m.app, procs), At: at}, nil
 }
 
 func (m *pm2Manager) Start(ctx context.Context) error {
+	return m.StartInformed(ctx, Seen{})
+}
+
+// StartInformed: a fresh seen that says not online stands for the 'pm2 jlist' before
+// 'pm2 start'.
+func (m *pm2Manager) StartInformed(ctx context.Context, seen Seen) error {
 	begin := time.Now()
 	ctx, cancel := withTimeout(ctx, m.startTimeout)
 	defer cancel()
-	procs, why, err := m.instances(ctx)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", m.Name(), err)
-	}
-	if len(procs) == 0 {
-		return fmt.Errorf("start %s: %w: %s", m.Name(), ErrNotFound, why)
-	}
-	if pm2Status(m.app, procs).Active {
-		return nil // 'pm2 start' on an online app would restart it
+	if !seen.says(KindPM2, m.app, false) || m.daemonGone() {
+		procs, why, err := m.instances(ctx)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", m.Name(), err)
+		}
+		if len(procs) == 0 {
+			return fmt.Errorf("start %s: %w: %s", m.Name(), ErrNotFound, why)
+		}
+		if pm2Status(m.app, procs).Active {
+			return nil // 'pm2 start' on an online app would restart it
+		}
 	}
 	if out, err := m.pm2(ctx, "start", m.app); err != nil {
 		if ctx.Err() != nil {
@@ -199,7 +231,7 @@ func (m *pm2Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("start %s: pm2 start: %w", m.Name(), withOutput(err, out))
 	}
 	var st Status
-	err = poll(ctx, m.interval, func() (bool, error) {
+	err := poll(ctx, m.interval, func() (bool, error) {
 		procs, _, err := m.instances(ctx)
 		if err != nil {
 			return false, err

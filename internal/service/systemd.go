@@ -147,57 +147,82 @@ func (m *systemdManager) detect(ctx context.Context) (bool, string, error) {
 	return u.exists(), "systemd has no such unit", nil
 }
 
+var _ Informed = (*systemdManager)(nil)
+
 func (m *systemdManager) Stop(ctx context.Context) error {
+	_, err := m.StopInformed(ctx, Seen{})
+	return err
+}
+
+// StopInformed: a fresh seen that says active stands for the read of the unit before the stop
+// job (systemd's stop job on a unit that went inactive meanwhile is done at once).
+func (m *systemdManager) StopInformed(ctx context.Context, seen Seen) (Seen, error) {
 	begin := time.Now()
 	ctx, cancel := withTimeout(ctx, m.stopTimeout)
 	defer cancel()
 	b := m.backend(ctx)
 	defer b.close()
 
-	u, err := b.props(ctx)
-	if err != nil {
-		return fmt.Errorf("stop %s: %w", m.unit, err)
-	}
-	if !u.exists() {
-		return fmt.Errorf("stop %s: %w: systemd has no such unit; check service.unit", m.unit, ErrNotFound)
+	var u unitState
+	var err error
+	if !seen.says(KindSystemd, m.unit, true) {
+		if u, err = b.props(ctx); err != nil {
+			return Seen{}, fmt.Errorf("stop %s: %w", m.unit, err)
+		}
+		if !u.exists() {
+			return Seen{}, fmt.Errorf("stop %s: %w: systemd has no such unit; check service.unit", m.unit, ErrNotFound)
+		}
 	}
 	// a job whose connection broke is not watched to its end: the state polling below decides
 	if err := b.stopJob(ctx); err != nil && !errors.Is(err, errJobUnwatched) {
 		if ctx.Err() != nil {
-			return fmt.Errorf("stop %s: still stopping after %s (systemd carries on; see 'systemctl status %s'): %w",
+			return Seen{}, fmt.Errorf("stop %s: still stopping after %s (systemd carries on; see 'systemctl status %s'): %w",
 				m.unit, since(begin), m.unit, ctx.Err())
 		}
-		return fmt.Errorf("stop %s: %w", m.unit, err)
+		return Seen{}, fmt.Errorf("stop %s: %w", m.unit, err)
 	}
+	var at time.Time
 	err = poll(ctx, m.interval, func() (bool, error) {
+		at = time.Now()
 		u, err = b.props(ctx)
 		return u.down(), err
 	})
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("stop %s: stop job done but the unit is still %s with MainPID %d after %s: %w",
+		return Seen{}, fmt.Errorf("stop %s: stop job done but the unit is still %s with MainPID %d after %s: %w",
 			m.unit, u.describe(), u.MainPID, since(begin), err)
 	}
 	if err != nil {
-		return fmt.Errorf("stop %s: %w", m.unit, err)
+		return Seen{}, fmt.Errorf("stop %s: %w", m.unit, err)
 	}
-	return nil
+	return Seen{Status: u.status(m.unit), At: at}, nil
 }
 
 func (m *systemdManager) Start(ctx context.Context) error {
+	return m.StartInformed(ctx, Seen{})
+}
+
+// StartInformed: a fresh seen that says not active stands for the read of the unit before the
+// start job; its state still says whether the unit needs a reset-failed first.
+func (m *systemdManager) StartInformed(ctx context.Context, seen Seen) error {
 	begin := time.Now()
 	ctx, cancel := withTimeout(ctx, m.startTimeout)
 	defer cancel()
 	b := m.backend(ctx)
 	defer b.close()
 
-	u, err := b.props(ctx)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", m.unit, err)
+	var u unitState
+	var err error
+	state := seen.Status.State
+	if !seen.says(KindSystemd, m.unit, false) {
+		if u, err = b.props(ctx); err != nil {
+			return fmt.Errorf("start %s: %w", m.unit, err)
+		}
+		if !u.exists() {
+			return fmt.Errorf("start %s: %w: systemd has no such unit; check service.unit", m.unit, ErrNotFound)
+		}
+		state = u.ActiveState
 	}
-	if !u.exists() {
-		return fmt.Errorf("start %s: %w: systemd has no such unit; check service.unit", m.unit, ErrNotFound)
-	}
-	if u.ActiveState == "failed" {
+	if state == "failed" {
 		// A unit that crash-looped into its start limit refuses to start until this.
 		if err := b.resetFailed(ctx); err != nil {
 			return fmt.Errorf("start %s: reset-failed: %w", m.unit, err)
