@@ -14,8 +14,10 @@ import (
 // are done directly, so a dry run sees the real machine.
 type effects interface {
 	Stage(ctx context.Context, archivePath, dest string, opt archive.ExtractOptions) (archive.Summary, error)
-	Stop(ctx context.Context, m service.Manager) error
-	Start(ctx context.Context, m service.Manager) error
+	// Stop and Start pass what the run saw of the service (service.StopInformed); the zero
+	// Seen when it knows nothing. Stop returns the status that confirmed the service down.
+	Stop(ctx context.Context, m service.Manager, seen service.Seen) (service.Seen, error)
+	Start(ctx context.Context, m service.Manager, seen service.Seen) error
 	CarryOver(oldRoot, newRoot string, preserve []string) (install.CarryStats, error)
 	Overlay(oldRoot, newRoot string) (install.CarryStats, error)
 	Exchange(a, b, aside string) (fellBack bool, err error)
@@ -23,6 +25,10 @@ type effects interface {
 	RemoveAll(path string) error
 	RestoreDB(ctx context.Context, backupFile, target string, opt sqlitedb.RestoreOptions) (sqlitedb.RestoreResult, error)
 }
+
+// nothingSeen is what a procedure passes to Stop and Start when it has read nothing of the
+// service that may stand in for the manager's own check (service.StopInformed).
+var nothingSeen = service.Seen{}
 
 // realEffects does the work. exchange carries the test hooks of the swap
 // (forced two-rename fallback, a kill between the renames); zero in use.
@@ -33,8 +39,12 @@ var _ effects = realEffects{}
 func (realEffects) Stage(ctx context.Context, archivePath, dest string, opt archive.ExtractOptions) (archive.Summary, error) {
 	return archive.Extract(ctx, archivePath, dest, opt)
 }
-func (realEffects) Stop(ctx context.Context, m service.Manager) error  { return m.Stop(ctx) }
-func (realEffects) Start(ctx context.Context, m service.Manager) error { return m.Start(ctx) }
+func (realEffects) Stop(ctx context.Context, m service.Manager, seen service.Seen) (service.Seen, error) {
+	return service.StopInformed(ctx, m, seen)
+}
+func (realEffects) Start(ctx context.Context, m service.Manager, seen service.Seen) error {
+	return service.StartInformed(ctx, m, seen)
+}
 func (realEffects) CarryOver(o, n string, p []string) (install.CarryStats, error) {
 	return install.CarryOver(o, n, p)
 }
@@ -56,8 +66,10 @@ var _ effects = (*dryRunEffects)(nil)
 func (d *dryRunEffects) Stage(ctx context.Context, archivePath, _ string, opt archive.ExtractOptions) (archive.Summary, error) {
 	return archive.Verify(ctx, archivePath, opt.Limits, opt.Progress)
 }
-func (d *dryRunEffects) Stop(context.Context, service.Manager) error  { return nil }
-func (d *dryRunEffects) Start(context.Context, service.Manager) error { return nil }
+func (d *dryRunEffects) Stop(context.Context, service.Manager, service.Seen) (service.Seen, error) {
+	return service.Seen{}, nil
+}
+func (d *dryRunEffects) Start(context.Context, service.Manager, service.Seen) error { return nil }
 func (d *dryRunEffects) CarryOver(string, string, []string) (install.CarryStats, error) {
 	return install.CarryStats{}, nil
 }

@@ -57,6 +57,11 @@ func Emergency(ctx context.Context, opt Options, deps Deps) (*Result, error) {
 }
 
 func (r *runner) emergency(ctx context.Context) error {
+	// The service's state is preflight's first decision. It is read (a status command, a
+	// 'pm2 jlist', a D-Bus call) while the intent is journaled and the journal searched for
+	// an interrupted run; preflight waits for it where it used to read it.
+	r.lookAhead = startLook(ctx, r.deps.Service)
+	defer r.lookAhead.abandon()
 	install := r.res.InstallDir
 	r.res.StagingDir = install + ".staging-" + r.runID
 	r.res.FailedDir = r.uniqueFailedDir()
@@ -139,7 +144,11 @@ func (r *runner) stopService(ctx context.Context) (string, any, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StopTimeout)
 	defer cancel()
-	if err := r.fx.Stop(sctx, r.deps.Service); err != nil {
+	seen, err := r.fx.Stop(sctx, r.deps.Service, r.seen)
+	// From here only this run's file steps come before its start: the stop's confirmation
+	// stands for the check before the start command, while it is fresh.
+	r.seen = seen
+	if err != nil {
 		return "", nil, fmt.Errorf("stop %s: %w", r.res.Service, err)
 	}
 	return "stopped " + r.res.Service, nil, nil
@@ -233,7 +242,9 @@ func (r *runner) startAndWait(ctx context.Context) error {
 		}
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StartTimeout)
 		defer cancel()
-		if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+		seen := r.seen
+		r.seen = nothingSeen // once started, what the stop saw says nothing
+		if err := r.fx.Start(sctx, r.deps.Service, seen); err != nil {
 			return "", nil, fmt.Errorf("start %s: %w: %w", r.res.Service, err, ErrUnhealthy)
 		}
 		return "started " + r.res.Service, nil, nil
@@ -321,7 +332,8 @@ func (r *runner) rollbackBeforeSwap(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Service.StartTimeout)
 	defer cancel()
-	if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+	r.seen = nothingSeen
+	if err := r.fx.Start(sctx, r.deps.Service, nothingSeen); err != nil {
 		r.warn("the old install is untouched but %s did not start again: %v", r.res.Service, err)
 		return
 	}

@@ -21,16 +21,19 @@ import (
 )
 
 func (r *runner) preflight(ctx context.Context) (string, any, error) {
-	st, err := r.deps.Service.Status(ctx)
+	seen, err := r.lookAhead.wait(ctx, r.deps.Service)
+	r.lookAhead = nil
 	if err != nil {
 		return "", nil, fmt.Errorf("read the state of %s: %w", r.res.Service, err)
 	}
+	st := seen.Status
 	if !st.Exists {
 		return "", nil, fmt.Errorf("%s does not exist; check service.manager / service.unit / service.pm2_name", r.res.Service)
 	}
 	if !st.Active {
 		r.warn("%s is already down (state %s); the rollback goes on", r.res.Service, st.State)
 	}
+	r.seen = seen // the stop may take it for its own check, while it is fresh
 
 	parent := filepath.Dir(r.res.InstallDir)
 	if _, err := os.Stat(parent); err != nil {

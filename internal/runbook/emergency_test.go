@@ -27,6 +27,7 @@ type fakeManager struct {
 	active  bool
 	calls   []string
 	stopErr error
+	onStop  func()
 	onStart func() error
 }
 
@@ -47,6 +48,9 @@ func (m *fakeManager) Stop(context.Context) error {
 		return m.stopErr
 	}
 	m.active = false
+	if m.onStop != nil {
+		m.onStop()
+	}
 	return nil
 }
 func (m *fakeManager) Start(context.Context) error {

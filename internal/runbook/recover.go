@@ -153,6 +153,10 @@ func (r *runner) recoverInterrupted(ctx context.Context) (done bool, err error) 
 	if it == nil {
 		return false, nil
 	}
+	// A recovery may start the service: the emergency's read of its state ahead of preflight
+	// ends here, unused, and preflight reads it again.
+	r.lookAhead.abandon()
+	r.lookAhead = nil
 	if it.intent.InstallDir != r.res.InstallDir {
 		r.warn("run %s was interrupted on another install dir (%s); leaving it alone", it.runID, it.intent.InstallDir)
 		return false, nil
@@ -235,7 +239,7 @@ func (r *runner) abandonInterrupted(ctx context.Context, it *interrupted) error 
 			if st, err := r.deps.Service.Status(ctx); err == nil && !st.Active {
 				sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StartTimeout)
 				defer cancel()
-				if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+				if err := r.fx.Start(sctx, r.deps.Service, nothingSeen); err != nil {
 					r.warn("could not start %s again after the interrupted run: %v", r.res.Service, err)
 				} else {
 					rec.Detail += "; service started again"

@@ -110,6 +110,14 @@ type runner struct {
 	// stepPrefix names the steps of a procedure run inside another run's journal
 	// ("standby_" for the refresh after a rollback).
 	stepPrefix string
+	// lookAhead is the emergency's read of the service's state, begun before its intent
+	// record; preflight takes it (nil: preflight reads the state itself).
+	lookAhead *pendingLook
+	// seen is the run's latest read of the service after which nothing of the run could
+	// have changed its state: preflight's status until the stop, the stop's confirmation until
+	// the start. The manager takes it for its own check before the stop or start command
+	// when it is fresh enough (service.StopInformed); zero when the run knows nothing.
+	seen service.Seen
 }
 
 func newRunner(opt Options, deps Deps) *runner {

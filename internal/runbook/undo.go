@@ -199,7 +199,7 @@ func (r *runner) undo(ctx context.Context, it *interrupted) error {
 		}
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StartTimeout)
 		defer cancel()
-		if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+		if err := r.fx.Start(sctx, r.deps.Service, nothingSeen); err != nil {
 			return "", nil, fmt.Errorf("start %s: %w", r.res.Service, err)
 		}
 		return "started " + r.res.Service, nil, nil

@@ -81,7 +81,7 @@ func (v *versionRun) putBack(ctx context.Context, failed error) error {
 	if err := r.step(ctx, "put_back_start", func(ctx context.Context) (string, any, error) {
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.Service.StartTimeout)
 		defer cancel()
-		if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+		if err := r.fx.Start(sctx, r.deps.Service, nothingSeen); err != nil {
 			return "", nil, fmt.Errorf("start %s: %w", r.res.Service, err)
 		}
 		return "started " + r.res.Service, nil, nil
@@ -130,7 +130,7 @@ func (v *versionRun) startAgain(ctx context.Context) bool {
 	defer dcancel()
 	sctx, cancel := context.WithTimeout(dctx, r.cfg.Service.StartTimeout)
 	defer cancel()
-	if err := r.fx.Start(sctx, r.deps.Service); err != nil {
+	if err := r.fx.Start(sctx, r.deps.Service, nothingSeen); err != nil {
 		r.warn("nothing was installed but %s did not start again: %v", r.res.Service, err)
 		return false
 	}
