@@ -432,3 +432,35 @@ func FuzzReadRecent(f *testing.F) {
 		}
 	})
 }
+
+// A crash between a record and its head, when that record closed the oldest open run: the
+// next Open reads from the pointer of the head left behind (which includes the record), so
+// the repaired head points past the closed run, and readers read from there.
+func TestOpenRepairsHeadBehindWithItsPointer(t *testing.T) {
+	path := newPath(t)
+	j := openT(t, path)
+	appendT(t, j, "a", EventIntent, "", nil)
+	appendT(t, j, "b", EventIntent, "", nil)
+	appendT(t, j, "a", EventStepStart, "stop", nil)
+	old, err := os.ReadFile(headPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendT(t, j, "a", EventOutcome, "", nil)
+	_ = j.Close()
+	writeFile(t, headPath(path), old) // the crash: the head still names record 3, pointing at a's intent
+	if hd, _ := readHead(path); hd.Seq != 3 || hd.Open != 1 {
+		t.Fatalf("test setup: head %+v", hd)
+	}
+	openT(t, path)
+	hd, err := readHead(path)
+	if err != nil || hd.Seq != 4 || hd.Open != 2 || lineAt(t, path, hd.At).RunID != "b" {
+		t.Fatalf("repaired head %+v, %v: want seq 4, open 2 (b's intent)", hd, err)
+	}
+	if p := verifyT(t, path); len(p) != 0 {
+		t.Fatalf("verify: %v", p)
+	}
+	if jc, err := ReadRecent(path); err != nil || jc.From != 2 || len(jc.Records) != 3 {
+		t.Fatalf("ReadRecent: from %d, %d records, %v", jc.From, len(jc.Records), err)
+	}
+}
