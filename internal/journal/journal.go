@@ -64,6 +64,10 @@ type Journal struct {
 //     with a newline so they stay visible to Verify.
 //   - A complete record missing only its newline is kept as the last record
 //     if it continues the chain; Append then supplies the newline.
+//   - The records from the head's pointer on (where a run can still be
+//     unfinished, see ReadRecent) are parsed to learn the open runs, whose
+//     oldest start every head Append writes names; all of them when the head
+//     has no pointer.
 //   - A head one record behind the journal (a crash between writing a record
 //     and its head) is rewritten. A missing head is treated the same way when
 //     the journal holds at most one record.
