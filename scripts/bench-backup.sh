@@ -22,6 +22,8 @@
 #                       syncfs); its peak RSS is the whole drill's (extract, then re-reading
 #                       and hashing every restored file)
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
+bench_require go tar gzip python3 /usr/bin/time
 MB=${1:-500}
 FILES=${2:-20000}
 ROUNDS=${3:-3}

@@ -16,8 +16,10 @@
 #   sqlite3 .backup + check + sha   the same work as cfrollback done with the CLI tools
 #   quick_check / integrity_check   sqlite3 CLI against `cfrollback database check [--quick]`
 #
-# Needs sqlite3, sha256sum, go. Works in a temp dir; touches nothing else.
+# Needs sqlite3, sha256sum, bc, go. Works in a temp dir; touches nothing else.
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
+bench_require sqlite3 sha256sum bc go
 size_mb=${1:-500}
 runs=${2:-5}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-db.XXXXXX")

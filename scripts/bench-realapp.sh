@@ -5,6 +5,9 @@
 # Runs the real-app emergency tests (internal/integration/realapp_test.go) ROUNDS times each and
 # prints their FIGURES lines. Needs root (systemd sandbox) and scripts/setup-deps.sh's installs.
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
+bench_require_root "the real-app tests run claude-flow under the systemd sandbox (scripts/systemd-sandbox)"
+bench_require go
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 bash scripts/setup-deps.sh

@@ -1,84 +1,37 @@
 #!/usr/bin/env bash
 # bench-warm-breakdown.sh: where a warm `cfrollback emergency`'s fixed time goes, against the
-# plain restart, on bench-downtime.sh's small fixture (40 files of 256 KiB) and its service
-# (the `command` manager running the drill app on loopback), rounds alternating the plain
-# restart and each binary given. Per run: command -> healthy and downtime from the independent
-# prober (scripts/bench-probe.py, every 10 ms), and from the run's own journal records the time
-# from exec to the intent record, each step's duration_ms, and the rest ("journal and glue":
-# the records' writes and fsyncs between the steps, the progress events). Prints one line per
-# run and the medians per procedure. docs/BENCHMARKS.md "Where a warm emergency's fixed time goes".
+# plain restart, on one of bench-downtime.sh's fixtures and its service (the `command` manager
+# running the drill app on loopback), rounds alternating the plain restart and each binary given.
+# Per run: command -> healthy and downtime from the independent prober (scripts/bench-probe.py,
+# every 10 ms), and from the run's own journal records the time from exec to the intent record,
+# each step's duration_ms, and the rest ("journal and glue": the records' writes and fsyncs
+# between the steps, the progress events). Prints one line per run and the medians per
+# procedure. docs/BENCHMARKS.md "Where a warm emergency's fixed time goes".
 #
-#   scripts/bench-warm-breakdown.sh ROUNDS BIN [BIN...]
+#   [SIZE=small|large|xl] scripts/bench-warm-breakdown.sh ROUNDS BIN [BIN...]
 #
-# The drill app is always started from the first BIN, so every procedure starts the same app.
-# Everything lives in a temp dir removed on exit; only processes this script started are ended.
+# SIZE is bench-downtime.sh's fixture (default small: 40 files of 256 KiB; large: 500 MB in
+# 20,000 files; xl: 1.9 GB in 72,000 entries, which needs ~10 GB under /tmp). The drill app is
+# always started from the first BIN, so every procedure starts the same app. Needs root (the
+# standby's read-only mount), python3, curl, GNU tar and gzip, mountpoint, pgrep; the fixture, service
+# and probe helpers are in scripts/bench-lib.sh. Everything lives in a temp dir removed on exit;
+# only processes this script started are ended.
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
+bench_require_root "$BENCH_ROOT_FOR_STANDBY"
+bench_require python3 curl tar gzip mountpoint umount pgrep
+[ $# -ge 2 ] || bench_die "usage: [SIZE=small|large|xl] $0 ROUNDS BIN [BIN...]"
+ROUNDS=$1
+shift
+SIZE=${SIZE:-small}
+bench_size_ok "$SIZE" || bench_die "SIZE=$SIZE: not a fixture size (small, large, xl)"
+BINS=() # each BIN given, as given (the result lines name it so) and absolute (to run it)
+for bin in "$@"; do BINS+=("$(bench_abs_bin "$bin")"); done
 cd "$(dirname "$0")/.."
-PROBE=$PWD/scripts/bench-probe.py
-ROUNDS=${1:?rounds}; shift
-[ $# -ge 1 ] || { echo "usage: $0 ROUNDS BIN [BIN...]" >&2; exit 2; }
-APPBIN=$1
-W=$(mktemp -d /tmp/cfrollback-warmfix-XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT/health" INSTALL=$W/opt/claude-flow PIDF=$W/run/app.pid PROBER=
-cleanup() {
-  if [ -n "$PROBER" ]; then kill "$PROBER" 2>/dev/null || true; fi
-  if [ -f "$PIDF" ]; then kill "$(cat "$PIDF")" 2>/dev/null || true; fi
-  unmount_standby
-  rm -rf "$W"
-}
-# A standby is a read-only bind mount of itself since standby.read_only_mount: take it off
-# before removing the tree (it was mounted by a cfrollback this script ran).
-unmount_standby() { local i; for i in 1 2 3; do mountpoint -q "$INSTALL.standby" && umount "$INSTALL.standby"; done; return 0; }
-trap cleanup EXIT
-mkdir -p "$W/opt" "$W/run" "$W/backups" "$W/log" "$W/good/app" "$W/good/node_modules" "$W/good/.swarm"
-export CFROLLBACK_INSTALL_DIR=$INSTALL CFROLLBACK_BACKUP_DIR=$W/backups CFROLLBACK_JOURNAL=$W/log/journal.jsonl \
-  CFROLLBACK_LOCK=$W/run/lock CFROLLBACK_LOG_DIR=$W/log CFROLLBACK_BACKUP_STATE=$W/state/backups.json CFROLLBACK_SERVICE_MANAGER=command \
-  CFROLLBACK_SERVICE_START_COMMAND="nohup '$APPBIN' drill-app --install '$INSTALL' --addr 127.0.0.1:$PORT --pidfile '$PIDF' >>'$W/run/app.log' 2>&1 </dev/null &" \
-  CFROLLBACK_SERVICE_STOP_COMMAND="[ -f '$PIDF' ] && kill \$(cat '$PIDF') 2>/dev/null; true" \
-  CFROLLBACK_SERVICE_STATUS_COMMAND="[ -f '$PIDF' ] && kill -0 \$(cat '$PIDF') 2>/dev/null" \
-  CFROLLBACK_HEALTH_URL=$URL CFROLLBACK_HEALTH_INTERVAL=50ms CFROLLBACK_HEALTH_CONSECUTIVE=1 \
-  CFROLLBACK_CONFIG=$W/none.yaml NO_COLOR=1 CFROLLBACK_STANDBY_ENABLED=true
-echo '{}' >"$W/none.yaml"
+bench_service_init "$(mktemp -d /tmp/cfrollback-warmfix-XXXXXX)" "${BINS[0]}"
+export CFROLLBACK_STANDBY_ENABLED=true
+make_fixture "$SIZE"
 
-# bench-downtime.sh's small tree, made the same way (same seed, same names and sizes)
-echo 1.0.0 >"$W/good/app/VERSION"; echo yes >"$W/good/app/healthy"
-python3 - "$W/good/node_modules" <<'PY'
-import os, sys
-root = sys.argv[1]
-for n in range(1, 41):
-    d = os.path.join(root, "pkg%d" % (n % 50)); os.makedirs(d, exist_ok=True)
-    size = 256 << 10
-    if n % 2 == 0:
-        data, name = os.urandom(size), "blob%d.bin" % n
-    else:
-        line = b"module.exports = function f%d(a, b) { return a + b + %d; };\n" % (n, n)
-        data, name = (line * (size // len(line) + 1))[:size], "mod%d.js" % n
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(data)
-PY
-tar -C "$W/good" -czf "$W/backups/backup-20250104-140000.tar.gz" .
-
-wait_for() { local i; for i in $(seq 6000); do "$@" && return 0; sleep 0.01; done; echo "gave up waiting for $*" >&2; exit 1; }
-no_pidfile() { [ ! -f "$PIDF" ]; }
-answers() { curl -s -o /dev/null "$URL"; }
-passes() { curl -fs -o /dev/null "$URL"; }
-stop_app() { [ -f "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null; wait_for no_pidfile; }
-start_app() { nohup "$APPBIN" drill-app --install "$INSTALL" --addr "127.0.0.1:$PORT" --pidfile "$PIDF" >>"$W/run/app.log" 2>&1 </dev/null & }
-install_version() { # $1 = good|broken, app running
-  stop_app; unmount_standby
-  rm -rf "$INSTALL" "$INSTALL"-failed-* "$INSTALL".staging-* "$INSTALL".standby*
-  cp -a "$W/good" "$INSTALL"
-  if [ "$1" = broken ]; then echo 2.0.0-phase2 >"$INSTALL/app/VERSION"; echo no >"$INSTALL/app/healthy"; fi
-  start_app; wait_for answers
-}
-start_prober() { : >"$W/probe.log"; python3 "$PROBE" probe "$URL" "$W/probe.log" 10 & PROBER=$!; wait_for test -s "$W/probe.log"; }
-stop_prober() { # $1 = T0 ms: sets MEASURED to "c2h=MS downtime=MS" (not in a subshell: PROBER is reset here)
-  local i m
-  for i in $(seq 500); do m=$(python3 "$PROBE" measure "$W/probe.log" "$1"); [ "$m" != "- -" ] && break; sleep 0.01; done
-  kill "$PROBER" 2>/dev/null || true; wait "$PROBER" 2>/dev/null || true; PROBER=
-  MEASURED="c2h=${m% *} downtime=${m#* }"
-}
 breakdown() { # $1 = T0 ms, $2 = the run's JSON result: the steps from its journal records
   python3 - "$1" "$2" "$W/log/journal.jsonl" <<'PY'
 import datetime, json, sys
@@ -99,17 +52,25 @@ PY
 
 : >"$W/results"
 for r in $(seq "$ROUNDS"); do
-  install_version good; sync; start_prober
-  t0=$(date +%s%3N); stop_app; start_app; wait_for passes
+  install_version good
+  start_prober
+  t0=$(now_ms)
+  stop_app
+  start_app
+  wait_for "the restarted app to pass" passes
   stop_prober "$t0"
-  echo "restart $MEASURED load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
-  for bin in "$@"; do
-    install_version broken; "$bin" standby refresh >>"$W/log/refresh.log" 2>&1; sync; start_prober
-    t0=$(date +%s%3N)
-    "$bin" emergency --json >"$W/out.json" 2>"$W/err.txt" || { echo "$bin emergency failed: $(cat "$W/err.txt")" >&2; exit 1; }
+  echo "restart c2h=$PROBE_C2H downtime=$PROBE_DOWN load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
+  for i in "${!BINS[@]}"; do
+    bin=${BINS[$i]} label=${*:i+1:1}
+    install_version broken
+    refresh_standby "$bin"
+    start_prober
+    t0=$(now_ms)
+    bounded 600 "$bin emergency" "$bin" emergency --json >"$W/out.json" 2>"$W/err.txt" ||
+      { echo "$label emergency failed: $(cat "$W/err.txt")" >&2; exit 1; }
     stop_prober "$t0"
     used=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("standby") or {}; print("used" if s.get("used") else "NOT-USED")' "$W/out.json")
-    echo "$bin $MEASURED standby=$used load=$(cut -d' ' -f1 /proc/loadavg) $(breakdown "$t0" "$W/out.json")" | tee -a "$W/results"
+    echo "$label c2h=$PROBE_C2H downtime=$PROBE_DOWN standby=$used load=$(cut -d' ' -f1 /proc/loadavg) $(breakdown "$t0" "$W/out.json")" | tee -a "$W/results"
   done
 done
 echo
