@@ -67,10 +67,10 @@ func (m *commandManager) active(ctx context.Context) (bool, error) {
 	return false, fmt.Errorf("status command: %w", withOutput(err, out))
 }
 
-// look runs the status command and says what it found, stamped with when it began.
+// look runs the status command and says what it found, stamped with when it answered.
 func (m *commandManager) look(ctx context.Context) (Seen, error) {
-	at := time.Now()
 	up, err := m.active(ctx)
+	at := time.Now()
 	st := Status{Manager: KindCommand, Exists: true, Active: up, State: "inactive"}
 	if up {
 		st.State = "active"

@@ -21,7 +21,7 @@
 //   - Stop never runs the stop command on a service it sees down, and Start never runs the
 //     start command on one it sees up. Each reads the status first, unless the caller passes
 //     what it saw (StopInformed, StartInformed: seen.go): a status read through the same
-//     manager less than Fresh (1 s) ago that says what the read would have to find.
+//     manager, answered less than Fresh (1 s) ago, that says what the read would have to find.
 //
 // The systemd manager opens a D-Bus connection per call, unless Config.Bus gives it one kept
 // connection (long-running callers: guard), which reconnects by itself (bus.go).

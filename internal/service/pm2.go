@@ -166,12 +166,12 @@ func (m *pm2Manager) StopInformed(ctx context.Context, seen Seen) (Seen, error) 
 	defer cancel()
 	var procs []pm2Process
 	if !seen.says(KindPM2, m.app, true) || m.daemonGone() {
-		at := time.Now()
 		var why string
 		var err error
 		if procs, why, err = m.instances(ctx); err != nil {
 			return Seen{}, fmt.Errorf("stop %s: %w", m.Name(), err)
 		}
+		at := time.Now()
 		if len(procs) == 0 {
 			return Seen{}, fmt.Errorf("stop %s: %w: %s", m.Name(), ErrNotFound, why)
 		}
@@ -188,8 +188,8 @@ func (m *pm2Manager) StopInformed(ctx context.Context, seen Seen) (Seen, error) 
 	var at time.Time
 	err := poll(ctx, m.interval, func() (bool, error) {
 		var err error
-		at = time.Now()
 		procs, _, err = m.instances(ctx)
+		at = time.Now()
 		return allStopped(procs), err
 	})
 	if err != nil && ctx.Err() != nil {

@@ -5,28 +5,28 @@ import (
 	"time"
 )
 
-// Fresh is how long a status the caller has seen may stand in for a manager's own check
-// before its stop or start command (see Informed). It is the check-then-act window the
-// contract accepts: the check was always a sample (the state can change while the status
-// command, a 'pm2 jlist' or a D-Bus read runs, 5-300 ms), and a second is what a warm
-// emergency takes, under load, from its preflight's status to its stop and from its stop's
-// confirmation to its start. A cold run (seconds of extraction) always checks again.
+// Fresh is how long after the manager's answer a status the caller has seen may stand in for
+// the manager's own check before its stop or start command (see Informed). It widens the
+// check-then-act window the contract always had (the state can change while the status
+// command, a 'pm2 jlist' or a D-Bus read runs, 5 ms to a second, and before the command
+// follows) by at most a second, which is what a warm emergency takes, under load, from its
+// preflight's status to its stop and from its stop's confirmation to its start. A cold run
+// (seconds of extraction) always checks again.
 const Fresh = time.Second
 
-// Seen is a status read through a Manager, and when that read began.
+// Seen is a status read through a Manager, and when the manager answered.
 type Seen struct {
 	Status Status
 	At     time.Time
 }
 
-// Look reads m's status and stamps it with the time the read began.
+// Look reads m's status and stamps it with the time the manager answered.
 func Look(ctx context.Context, m Manager) (Seen, error) {
-	at := time.Now()
 	st, err := m.Status(ctx)
-	return Seen{Status: st, At: at}, err
+	return Seen{Status: st, At: time.Now()}, err
 }
 
-// says reports whether s is fresh (read less than Fresh ago), was read through the manager of
+// says reports whether s is fresh (answered less than Fresh ago), was read through the manager of
 // this kind and name, and says the service exists and is active (or not).
 func (s Seen) says(kind, name string, active bool) bool {
 	age := time.Since(s.At)

@@ -183,8 +183,8 @@ func (m *systemdManager) StopInformed(ctx context.Context, seen Seen) (Seen, err
 	}
 	var at time.Time
 	err = poll(ctx, m.interval, func() (bool, error) {
-		at = time.Now()
 		u, err = b.props(ctx)
+		at = time.Now()
 		return u.down(), err
 	})
 	if err != nil && ctx.Err() != nil {
