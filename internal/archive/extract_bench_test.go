@@ -32,10 +32,15 @@ import (
 // CFROLLBACK_BENCH_WRITERS overrides extractWriters in the children;
 // CFROLLBACK_BENCH_ARCHIVE names an archive to reuse (or to create).
 //
-// Variants: extract (the pipeline), extract-packed (the pipeline without
-// spreading directories over block groups: spreadDirs off), extract-seq (no
-// writer goroutines), tar, and tar+syncfs (tar followed by the syncfs that Extract does
-// before it returns, for a like-for-like durable result).
+// Variants: extract (the pipeline), extract-nowb (the pipeline without the
+// background syncfs during the extraction: writebackOn off), extract-wb16
+// and extract-wb256 (a background syncfs every 16 or 256 MB instead of every
+// writebackBatchBytes), extract-packed (the pipeline without spreading directories over block
+// groups: spreadDirs off), extract-seq (no writer goroutines), tar, and
+// tar+syncfs (tar followed by the syncfs that Extract does before it returns,
+// for a like-for-like durable result). CFROLLBACK_BENCH_VARIANTS picks some,
+// comma-separated, in the order given. The extract variants also report how
+// long their final syncfs took.
 func BenchmarkExtractVsTar(b *testing.B) {
 	tarBin := testenv.RequireTool(b, "tar")
 	files, largeMB, rounds := envInt(b, "CFROLLBACK_BENCH_FILES", 20000), envInt(b, "CFROLLBACK_BENCH_LARGE_MB", 60), envInt(b, "CFROLLBACK_BENCH_ROUNDS", 3)
@@ -67,11 +72,11 @@ func BenchmarkExtractVsTar(b *testing.B) {
 	}
 	self, err := os.Executable()
 	must(b, err)
-	child := func(writers, spread string) func(dest string) *exec.Cmd {
+	child := func(writers, spread, writeback string) func(dest string) *exec.Cmd {
 		return func(dest string) *exec.Cmd {
-			cmd := exec.Command(self, "-test.run=^TestExtractBenchChild$", "-test.count=1")
+			cmd := exec.Command(self, "-test.run=^TestExtractBenchChild$", "-test.count=1", "-test.v")
 			cmd.Env = append(os.Environ(), "CFROLLBACK_EXTRACT_CHILD="+archivePath+"\n"+dest, "CFROLLBACK_EXTRACT_CHILD_WRITERS="+writers,
-				"CFROLLBACK_EXTRACT_CHILD_SPREAD="+spread)
+				"CFROLLBACK_EXTRACT_CHILD_SPREAD="+spread, "CFROLLBACK_EXTRACT_CHILD_WRITEBACK="+writeback)
 			return cmd
 		}
 	}
@@ -79,20 +84,36 @@ func BenchmarkExtractVsTar(b *testing.B) {
 	if writers == "" {
 		writers = strconv.Itoa(extractWriters)
 	}
-	variants := []struct {
+	type variant struct {
 		name      string
 		cmd       func(dest string) *exec.Cmd
 		mkdir     bool // tar wants dest to exist, Extract wants it not to
 		syncAfter bool
-	}{
-		{"extract", child(writers, "1"), false, false},
-		{"extract-packed", child(writers, "0"), false, false},
-		{"extract-seq", child("0", "1"), false, false},
+	}
+	all := []variant{
+		{"extract", child(writers, "1", ""), false, false},
+		{"extract-nowb", child(writers, "1", "0"), false, false},
+		{"extract-wb16", child(writers, "1", "16"), false, false},
+		{"extract-wb256", child(writers, "1", "256"), false, false},
+		{"extract-packed", child(writers, "0", ""), false, false},
+		{"extract-seq", child("0", "1", ""), false, false},
 		{"tar", func(dest string) *exec.Cmd { return exec.Command(tarBin, "-xzf", archivePath, "-C", dest) }, true, false},
 		{"tar+syncfs", func(dest string) *exec.Cmd { return exec.Command(tarBin, "-xzf", archivePath, "-C", dest) }, true, true},
 	}
+	variants := all
+	if names := os.Getenv("CFROLLBACK_BENCH_VARIANTS"); names != "" {
+		variants = nil
+		for _, name := range strings.Split(names, ",") {
+			i := slices.IndexFunc(all, func(v variant) bool { return v.name == name })
+			if i < 0 {
+				b.Fatalf("CFROLLBACK_BENCH_VARIANTS: no variant %q", name)
+			}
+			variants = append(variants, all[i])
+		}
+	}
 	times := make([][]float64, len(variants))
 	rss := make([][]float64, len(variants))
+	syncs := make([][]float64, len(variants)) // the child's own syncfs, when it reports one
 	b.ResetTimer()
 	for range b.N {
 		for r := range rounds {
@@ -123,6 +144,11 @@ func BenchmarkExtractVsTar(b *testing.B) {
 					f.Close()
 				}
 				times[i] = append(times[i], time.Since(start).Seconds())
+				if _, rest, ok := strings.Cut(out.String(), "syncfs-seconds "); ok {
+					secs, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+					must(b, err)
+					syncs[i] = append(syncs[i], secs)
+				}
 				if timeBin != "" {
 					data, err := os.ReadFile(rssFile)
 					must(b, err)
@@ -144,13 +170,34 @@ func BenchmarkExtractVsTar(b *testing.B) {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
+	median := map[string]float64{}
 	for i, v := range variants {
-		b.Logf("%-12s median %6.2fs  min %6.2fs  peak RSS %5.1f MiB  runs %.2f", v.name, med(times[i]), slices.Min(times[i]), slices.Max(rss[i]), times[i])
+		b.Logf("%-14s median %6.2fs  min %6.2fs  peak RSS %5.1f MiB  runs %.2f", v.name, med(times[i]), slices.Min(times[i]), slices.Max(rss[i]), times[i])
+		if len(syncs[i]) > 0 {
+			b.Logf("%-14s   of which its final syncfs: median %6.2fs  runs %.2f", "", med(syncs[i]), syncs[i])
+		}
 		b.ReportMetric(med(times[i]), v.name+"-s")
 		b.ReportMetric(slices.Max(rss[i]), v.name+"-MiB")
+		median[v.name] = med(times[i])
 	}
-	b.ReportMetric(med(times[3])/med(times[0]), "tar/extract")
-	b.ReportMetric(med(times[4])/med(times[0]), "tar+syncfs/extract")
+	for _, ratio := range [][2]string{{"tar", "extract"}, {"tar+syncfs", "extract"}, {"tar", "extract-nowb"}, {"extract-nowb", "extract"}} {
+		if median[ratio[0]] > 0 && median[ratio[1]] > 0 {
+			b.ReportMetric(median[ratio[0]]/median[ratio[1]], ratio[0]+"/"+ratio[1])
+		}
+	}
+	// Round by round (the runs of one round are next to each other in time,
+	// so these are less at the mercy of the neighbours than the medians).
+	for _, ratio := range [][2]string{{"tar", "extract"}, {"extract-nowb", "extract"}} {
+		a, c := slices.IndexFunc(variants, func(v variant) bool { return v.name == ratio[0] }), slices.IndexFunc(variants, func(v variant) bool { return v.name == ratio[1] })
+		if a < 0 || c < 0 {
+			continue
+		}
+		per := make([]float64, len(times[a]))
+		for r := range per {
+			per[r] = times[a][r] / times[c][r]
+		}
+		b.Logf("%s / %s per round: %.2f (median %.2f)", ratio[0], ratio[1], per, med(per))
+	}
 }
 
 // TestExtractBenchChild is BenchmarkExtractVsTar's child process; it does
@@ -167,9 +214,27 @@ func TestExtractBenchChild(t *testing.T) {
 	if os.Getenv("CFROLLBACK_EXTRACT_CHILD_SPREAD") == "0" {
 		spreadDirs = false
 	}
+	switch wb := os.Getenv("CFROLLBACK_EXTRACT_CHILD_WRITEBACK"); wb {
+	case "0":
+		writebackOn = false
+	case "":
+	default: // MB between two background syncfs calls
+		mb, err := strconv.Atoi(wb)
+		must(t, err)
+		writebackBatchBytes = int64(mb) << 20
+	}
+	var syncTime time.Duration // the last syncfs's: the final one
+	flushFS = unix.Syncfs      // not timed: it runs in the background
+	syncfs = func(fd int) error {
+		start := time.Now()
+		err := unix.Syncfs(fd)
+		syncTime = time.Since(start)
+		return err
+	}
 	if _, err := Extract(context.Background(), archivePath, dest, ExtractOptions{UID: -1, GID: -1}); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("syncfs-seconds %.3f", syncTime.Seconds())
 }
 
 func envInt(b *testing.B, name string, def int) int {
