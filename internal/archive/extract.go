@@ -47,7 +47,8 @@ type ExtractOptions struct {
 // are written by several goroutines at once (see extract_parallel.go); all
 // of them have finished before hard links are made, directories finished
 // and the tree synced. Before returning, one syncfs makes the whole tree
-// durable, so the caller can swap it in.
+// durable, so the caller can swap it in; a background syncfs every
+// writebackBatchBytes has written most data by then (extract_writeback.go).
 func Extract(ctx context.Context, archivePath, dest string, opt ExtractOptions) (Summary, error) {
 	if dest == "" {
 		return Summary{}, errors.New("extract: empty destination path")
