@@ -5,11 +5,15 @@
 package drill
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cfrollback/cfrollback/internal/archive"
@@ -77,6 +81,7 @@ func Run(ctx context.Context, opt Options) (rep *Report, err error) {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = mgr.Stop(sctx)
+		endSpawned(sctx, spawnedFile(dir), dir)
 		if !opt.Keep {
 			_ = standby.Disarm(cfg.StandbyPath()) // its read-only mount would stop the removal
 			_ = os.RemoveAll(dir)
@@ -183,8 +188,11 @@ func Config(dir, exe string, port int) settings.Config {
 	pid := filepath.Join(run, "app.pid")
 	q := shq
 	cfg.Service.Manager = "command"
-	cfg.Service.StartCommand = fmt.Sprintf("nohup %s drill-app --install %s --addr 127.0.0.1:%d --pidfile %s >>%s 2>&1 </dev/null &",
-		q(exe), q(cfg.InstallDir), port, q(pid), q(filepath.Join(run, "app.log")))
+	// The app writes app.pid once it listens, and the status command goes by that. The
+	// shell notes the pid it spawned as well, so that a drill interrupted before the app
+	// listens can still end it (endSpawned).
+	cfg.Service.StartCommand = fmt.Sprintf("nohup %s drill-app --install %s --addr 127.0.0.1:%d --pidfile %s >>%s 2>&1 </dev/null & echo $! >%s",
+		q(exe), q(cfg.InstallDir), port, q(pid), q(filepath.Join(run, "app.log")), q(spawnedFile(dir)))
 	cfg.Service.StopCommand = fmt.Sprintf("[ -f %[1]s ] && kill $(cat %[1]s) 2>/dev/null; true", q(pid))
 	cfg.Service.StatusCommand = fmt.Sprintf("[ -f %[1]s ] && kill -0 $(cat %[1]s) 2>/dev/null", q(pid))
 	cfg.Service.StopTimeout = 10 * time.Second
@@ -194,6 +202,51 @@ func Config(dir, exe string, port int) settings.Config {
 	cfg.Health.Consecutive = 3
 	cfg.Health.WaitTimeout = 15 * time.Second
 	return cfg
+}
+
+// spawnedFile is where the start command notes the pid it spawned.
+func spawnedFile(dir string) string { return filepath.Join(dir, "run", "app.spawned") }
+
+// endSpawned ends the app the last start command spawned if it still runs: a drill
+// interrupted while the app started (it had not yet written its pidfile, so the status
+// command said down and the stop did nothing). The pid is ended only while its command
+// line still names drill-app and this sandbox, so a pid reused by another process is left
+// alone. SIGTERM first, SIGKILL when it has not gone within 5 s or ctx's end.
+func endSpawned(ctx context.Context, file, dir string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 || !ours(pid, dir) {
+		return
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if alive(pid) && ours(pid, dir) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// ours: pid is alive and its command line names drill-app and the sandbox dir.
+func ours(pid int, dir string) bool {
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	return err == nil && alive(pid) && bytes.Contains(cmdline, []byte("\x00drill-app\x00")) && bytes.Contains(cmdline, []byte(dir))
+}
+
+// alive: pid exists and has not exited (a zombie waiting for its parent has).
+func alive(pid int) bool {
+	st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
+	}
+	i := bytes.LastIndexByte(st, ')')
+	return i < 0 || len(st) < i+3 || (st[i+2] != 'Z' && st[i+2] != 'X')
 }
 
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -897,14 +897,14 @@ var signalScenarios = []signalScenario{
 		s := newSandbox(t)
 		dir := filepath.Join(s.Dir, "drill")
 		b := s.startBG(nil, "drill", "--dir", dir)
-		b.reach("the drill's app running", func() bool { return len(procsMentioning(dir, "drill-app")) > 0 })
+		b.reach("the drill's app running", func() bool { return len(testenv.ProcsMentioning(dir, "drill-app")) > 0 })
 		code, _ := b.interrupt(sig)
 		b.assertInterrupted(code, -1)
 		deadline := time.Now().Add(2 * time.Second)
-		for len(procsMentioning(dir, "")) > 0 && time.Now().Before(deadline) {
+		for len(testenv.ProcsMentioning(dir, "")) > 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if left := procsMentioning(dir, ""); len(left) > 0 {
+		if left := testenv.ProcsMentioning(dir, ""); len(left) > 0 {
 			for _, p := range left {
 				_ = syscall.Kill(p, syscall.SIGKILL)
 			}
@@ -1017,27 +1017,6 @@ func bigDB(t *testing.T, db string, mib int) {
 }
 
 // procsMentioning lists the live processes whose command line mentions s and word.
-func procsMentioning(s, word string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte(s)) && bytes.Contains(b, []byte(word)) {
-			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
-				if i := bytes.LastIndexByte(st, ')'); i > 0 && len(st) > i+2 && (st[i+2] == 'Z' || st[i+2] == 'X') {
-					continue
-				}
-			}
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // holdExclusive keeps an exclusive SQLite lock on db (an open EXCLUSIVE
 // transaction of the sqlite3 shell) until the test ends.
 func holdExclusive(t *testing.T, db string) {
