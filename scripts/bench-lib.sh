@@ -111,6 +111,31 @@ unmount_standby() {
 
 now_ms() { date +%s%3N; }
 
+# quiet_disk: every procedure starts on a quiet disk. After the set-up's copies and deletions
+# (up to 6 GB at xl) the disk still writes back, discards the freed blocks and commits ext4's
+# journal for a while after `sync` returns; whichever procedure came next paid for it in its
+# fsyncs. Waits until the block device under $W has no I/O in flight and has written and
+# discarded nothing for 300 ms (its /sys/dev/block/MAJ:MIN/stat), 30 s at most.
+quiet_disk() {
+  local dev stat prev= now still=0 i f
+  dev=$(findmnt -no MAJ:MIN -T "$W" 2>/dev/null | tr -d ' ')
+  stat=/sys/dev/block/$dev/stat
+  [ -n "$dev" ] && [ -r "$stat" ] || return 0
+  for i in $(seq 300); do
+    read -r -a f <"$stat"
+    now="${f[8]} ${f[6]} ${f[13]:-0}" # in flight, sectors written, sectors discarded
+    if [ "${f[8]}" = 0 ] && [ "$now" = "$prev" ]; then
+      still=$((still + 1))
+      [ "$still" -ge 3 ] && return 0
+    else
+      still=0
+    fi
+    prev=$now
+    sleep 0.1
+  done
+  echo "the disk under $W was still busy after 30 s; going on" >&2
+}
+
 wait_for() { # $1 = what, then a command: polls it every 10 ms for at most 60 s
   local what=$1 end=$((SECONDS + 60))
   shift
@@ -210,12 +235,14 @@ install_version() { # $1 = good|broken: the install is v1 (broken: with v2's bro
   start_app
   wait_for "the app to answer" answers
   sync
+  quiet_disk
 }
 
 refresh_standby() { # $1 = the cfrollback to refresh with (untimed, before a warm run); its output to $W/log/refresh.log
   CFROLLBACK_STANDBY_ENABLED=true bounded 600 "$1 standby refresh" "$1" standby refresh >>"$W/log/refresh.log" 2>&1 ||
     { echo "$1 standby refresh failed:" >&2; tail -n 20 "$W/log/refresh.log" >&2; exit 1; }
   sync
+  quiet_disk
 }
 
 start_prober() {
