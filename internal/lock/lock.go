@@ -85,9 +85,11 @@ type Lock struct {
 // and on the open descriptor after it). Mode 0600 keeps other users from opening it to hold
 // a shared flock that would block every rollback.
 //
-// On success the holder is written into the lock file itself: truncate,
-// write, fsync, through a second descriptor of the same file (checked to be
-// the same inode). flock is advisory and belongs to the first descriptor's
+// On success the holder is written into the lock file itself: truncate and
+// write, through a second descriptor of the same file (checked to be the same
+// inode). It is not fsynced: only a live holder's record is ever read (the
+// page cache serves it to the other run), and after a crash nobody holds the
+// lock and holderOf asks the kernel instead of a stale record. flock is advisory and belongs to the first descriptor's
 // open file description, so writing and closing the second one leaves the
 // lock alone. Zero fields of h are filled in: PID with this process, Host
 // with the hostname, Since with now.
@@ -213,10 +215,8 @@ func writeHolder(f *os.File, h Holder) error {
 	if err := f.Truncate(0); err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(append(b, '\n'), 0); err != nil {
-		return err
-	}
-	return f.Sync()
+	_, err = f.WriteAt(append(b, '\n'), 0)
+	return err
 }
 
 // holderOf says who holds the lock at path: the record in the file, unless there is none
