@@ -8,7 +8,13 @@
 # between the steps, the progress events). Prints one line per run and the medians per
 # procedure. docs/BENCHMARKS.md "Where a warm emergency's fixed time goes".
 #
-#   [SIZE=small|large|xl] scripts/bench-warm-breakdown.sh ROUNDS BIN [BIN...]
+#   [SIZE=small|large|xl] [FLOOR=1] scripts/bench-warm-breakdown.sh ROUNDS BIN [BIN...]
+#
+# FLOOR=1 adds a third procedure to every round, "floor": scripts/bench-floor (built here with
+# go), the least a warm rollback that keeps cfrollback's rules can do (lock, four fsynced
+# write-ahead records, the operator's status, stop and start commands through /bin/sh, the
+# swap and the failed install's rename), against the same standby made by `cp -a`: what any
+# tool pays over a plain restart, whatever its size.
 #
 # SIZE is bench-downtime.sh's fixture (default small: 40 files of 256 KiB; large: 500 MB in
 # 20,000 files; xl: 1.9 GB in 72,000 entries, which needs ~10 GB under /tmp). The drill app is
@@ -31,6 +37,10 @@ cd "$(dirname "$0")/.."
 bench_service_init "$(mktemp -d /tmp/cfrollback-warmfix-XXXXXX)" "${BINS[0]}"
 export CFROLLBACK_STANDBY_ENABLED=true
 make_fixture "$SIZE"
+if [ -n "${FLOOR:-}" ]; then
+  bench_require go
+  CGO_ENABLED=0 go build -trimpath -buildmode=pie -ldflags "-s -w" -o "$W/bench-floor" ./scripts/bench-floor
+fi
 
 breakdown() { # $1 = T0 ms, $2 = the run's JSON result: the steps from its journal records
   python3 - "$1" "$2" "$W/log/journal.jsonl" <<'PY'
@@ -60,6 +70,17 @@ for r in $(seq "$ROUNDS"); do
   wait_for "the restarted app to pass" passes
   stop_prober "$t0"
   echo "restart c2h=$PROBE_C2H downtime=$PROBE_DOWN load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
+  if [ -n "${FLOOR:-}" ]; then
+    install_version broken
+    cp -a "$W/good" "$INSTALL.standby"
+    sync
+    quiet_disk
+    start_prober
+    t0=$(now_ms)
+    bounded 60 "bench-floor" "$W/bench-floor" || { echo "bench-floor failed" >&2; exit 1; }
+    stop_prober "$t0"
+    echo "floor c2h=$PROBE_C2H downtime=$PROBE_DOWN load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
+  fi
   for i in "${!BINS[@]}"; do
     bin=${BINS[$i]} label=${*:i+1:1}
     install_version broken
