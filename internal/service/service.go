@@ -73,7 +73,8 @@ type deps struct {
 	run  runner                                         // pm2, systemctl and sh -c
 	dial func(ctx context.Context) (systemdConn, error) // the system bus
 	// journalctl reports whether 'journalctl' exists, to decide whether errors suggest it.
-	journalctl bool
+	// Asked only when an error is worded (a PATH search costs every run otherwise).
+	journalctl func() bool
 }
 
 // New builds the manager cfg asks for. With Manager "auto" it does what the seed runbook's

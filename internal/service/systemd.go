@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -40,10 +41,9 @@ func dialBus(ctx context.Context) (*sddbus.Conn, error) {
 }
 
 func realDeps() deps {
-	_, err := exec.LookPath("journalctl")
 	// Programs run in "/" so that neither pm2 (which treats an unknown app name as a script
 	// path) nor users' commands depend on where the operator happened to be.
-	return deps{run: &execRunner{dir: "/"}, dial: dialSystemBus, journalctl: err == nil}
+	return deps{run: &execRunner{dir: "/"}, dial: dialSystemBus, journalctl: haveJournalctl}
 }
 
 // unitState is what the manager reads about the unit.
@@ -99,7 +99,7 @@ type systemdManager struct {
 	unit       string
 	run        runner
 	dial       func(ctx context.Context) (systemdConn, error)
-	journalctl bool
+	journalctl func() bool
 	stopTimeout, startTimeout,
 	interval time.Duration // between state checks after a job
 }
@@ -254,8 +254,13 @@ func (m *systemdManager) StartInformed(ctx context.Context, seen Seen) error {
 	return nil
 }
 
+var haveJournalctl = sync.OnceValue(func() bool {
+	_, err := exec.LookPath("journalctl")
+	return err == nil
+})
+
 func (m *systemdManager) journalHint() string {
-	if !m.journalctl {
+	if m.journalctl == nil || !m.journalctl() {
 		return ""
 	}
 	return fmt.Sprintf("; see 'journalctl -u %s'", m.unit)

@@ -10,7 +10,7 @@ import (
 
 func fakeSystemd(conn *fakeConn, run *fakeRunner) *systemdManager {
 	m := newSystemd(Config{Unit: "app.service", StopTimeout: 2 * time.Second, StartTimeout: 2 * time.Second}.withDefaults(),
-		deps{run: run, dial: func(context.Context) (systemdConn, error) { return conn, nil }, journalctl: true})
+		deps{run: run, dial: func(context.Context) (systemdConn, error) { return conn, nil }, journalctl: func() bool { return true }})
 	m.interval = time.Millisecond
 	return m
 }
