@@ -200,18 +200,11 @@ func (a *realApp) waitHealthy(t *testing.T, within time.Duration) time.Duration 
 	client := &http.Client{Timeout: time.Second}
 	var last string
 	for time.Since(start) < within {
-		resp, err := client.Get(a.URL)
-		if err == nil {
-			var b bytes.Buffer
-			_, _ = b.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 && strings.Contains(b.String(), `"status":"ok"`) {
-				return time.Since(start)
-			}
-			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, b.String())
-		} else {
-			last = err.Error()
+		ok, what := healthProbe(client, a.URL)
+		if ok {
+			return time.Since(start)
 		}
+		last = what
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s not healthy within %s; last: %s", a.URL, within, last)
@@ -227,5 +220,105 @@ func (a *realApp) assertUnhealthy(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Fatalf("%s answers 200 on the broken deploy", a.URL)
 		}
+	}
+}
+
+// healthProbe asks url once: it passes on HTTP 200 with "status":"ok" in the body (the
+// app's health answer); otherwise it says what came back.
+func healthProbe(client *http.Client, url string) (bool, string) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return false, err.Error()
+	}
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == 200 && strings.Contains(b.String(), `"status":"ok"`) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("HTTP %d %s", resp.StatusCode, b.String())
+}
+
+// prober polls the health URL every 10 ms from T0 (its start), independently of the command
+// being timed, and notes, from T0, the first failing probe and the first passing probe
+// after it: the app down, then healthy again. A probe's time is when its answer came.
+type prober struct {
+	t0     time.Time
+	stop   context.CancelFunc
+	done   chan struct{} // closed when the polling goroutine has ended
+	up     chan struct{} // closed at the first passing probe after a failing one
+	probes int
+	// sawFail, firstFail, upAt: from T0; set before up or done is closed.
+	sawFail         bool
+	firstFail, upAt time.Duration
+	last            string
+}
+
+// probeFigures are a prober's figures: command -> healthy (T0 -> the first passing probe
+// after a failing one) and downtime (the first failing probe -> that passing one).
+type probeFigures struct {
+	CommandToHealthy, Downtime time.Duration
+	Probes                     int
+}
+
+func (f probeFigures) String() string {
+	return fmt.Sprintf("%d ms (downtime %d ms)", f.CommandToHealthy.Milliseconds(), f.Downtime.Milliseconds())
+}
+
+// startProber starts polling a.URL now, for at most within; the test's end stops it.
+func (a *realApp) startProber(t *testing.T, within time.Duration) *prober {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	p := &prober{t0: time.Now(), stop: cancel, done: make(chan struct{}), up: make(chan struct{})}
+	t.Cleanup(func() { cancel(); <-p.done })
+	go func() {
+		defer close(p.done)
+		// Loopback, and a start that takes seconds: a probe that hangs 2 s is a failing one.
+		client := &http.Client{Timeout: 2 * time.Second}
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			ok, what := healthProbe(client, a.URL)
+			at := time.Since(p.t0)
+			p.probes++
+			switch {
+			case !ok && !p.sawFail:
+				p.sawFail, p.firstFail, p.last = true, at, what
+			case !ok:
+				p.last = what
+			case p.sawFail:
+				p.upAt = at
+				close(p.up)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
+// untilUp waits (at most the prober's bound) for the app to have been seen down and then
+// healthy, stops the prober and returns its figures; never seen so fails the test.
+func (p *prober) untilUp(t *testing.T, what string) probeFigures {
+	t.Helper()
+	select {
+	case <-p.up:
+	case <-p.done:
+	}
+	p.stop()
+	<-p.done
+	select {
+	case <-p.up:
+		return probeFigures{CommandToHealthy: p.upAt, Downtime: p.upAt - p.firstFail, Probes: p.probes}
+	default:
+		if !p.sawFail {
+			t.Fatalf("%s: the prober never saw the app down in %s (%d probes, all passing)", what, time.Since(p.t0).Round(time.Millisecond), p.probes)
+		}
+		t.Fatalf("%s: not healthy again within %s of the command (%d probes); last: %s", what, time.Since(p.t0).Round(time.Millisecond), p.probes, p.last)
+		return probeFigures{}
 	}
 }

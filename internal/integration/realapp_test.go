@@ -84,7 +84,10 @@ func TestRealClaudeFlowEmergencyPM2(t *testing.T) {
 
 // realEmergency: the known-good release runs and is backed up; the new release is deployed
 // with npm, writes data, and is broken by brk; `cfrollback emergency` with the default
-// profile puts the good release back, healthy, with that data.
+// profile puts the good release back, healthy, with that data: first cold (no standby: it
+// extracts the backup), then, the same deploy broken again, warm (from the standby that
+// `standby refresh` left). A prober polling the health URL every 10 ms times each from the
+// command to the first passing probe, against a plain restart of the healthy app.
 func realEmergency(t *testing.T, a *realApp, svc appService, brk func(*realApp, *testing.T)) {
 	good, bad := testenv.ClaudeFlowGood, testenv.ClaudeFlowNew
 	a.waitHealthy(t, 90*time.Second)
@@ -92,36 +95,99 @@ func realEmergency(t *testing.T, a *realApp, svc appService, brk func(*realApp, 
 		t.Fatalf("health-check of the healthy real app: exit %d (a false FAIL)\n%s%s", hc.Code, hc.Stdout, hc.Stderr)
 	}
 	// The floor: a plain restart of the same app, from the command to healthy.
-	start := time.Now()
+	p := a.startProber(t, 2*time.Minute)
 	svc.restart(t)
-	a.waitHealthy(t, 90*time.Second)
-	restartToHealthy := time.Since(start)
+	restart := p.untilUp(t, "plain restart")
 
 	a.notify(t, "written-by-good-release")
-	bk := a.run(svc.env, "backup", "create", "--label", "before "+bad, "--json")
+	// The standby that backup create would refresh is off for it: the first emergency is cold.
+	bk := a.run(append(svc.env, "CFROLLBACK_STANDBY_ENABLED=false"), "backup", "create", "--label", "before "+bad, "--json")
 	if bk.Code != 0 || bk.JSON["app_version"] != good {
 		t.Fatalf("backup create: exit %d, app_version %v (want %s)\n%s%s", bk.Code, bk.JSON["app_version"], good, bk.Stdout, bk.Stderr)
 	}
 
-	a.deploy(t, bad)
-	a.notify(t, "written-by-broken-release")
-	a.cf(t, "memory", "store", "broken-release-key", "kept across the rollback")
+	a.deployBroken(t, svc, brk, "cold", restart.CommandToHealthy)
+	cold, cr := a.timedEmergency(t, svc, "cold emergency")
+	if sb := standbyUse(cr); sb == nil || sb["used"] != false {
+		t.Fatalf("the cold emergency: standby %v, want one not used (nothing refreshed it)", sb)
+	}
+	a.assertRolledBack(t, svc, cr, "cold")
+
+	// Warm: the same deploy broken the same way; the standby holds the good backup.
+	a.deployBroken(t, svc, brk, "warm", restart.CommandToHealthy)
+	if sr := a.run(svc.env, "standby", "refresh", "--json"); sr.Code != 0 {
+		t.Fatalf("standby refresh: exit %d\n%s%s", sr.Code, sr.Stdout, sr.Stderr)
+	}
+	warm, wr := a.timedEmergency(t, svc, "warm emergency")
+	sb := standbyUse(wr)
+	if sb["used"] != true {
+		t.Fatalf("the warm emergency did not take the standby: %v\n%s", sb, wr.Stderr)
+	}
+	a.assertRolledBack(t, svc, wr, "cold", "warm")
+
+	ratio := func(f probeFigures) float64 {
+		return float64(f.CommandToHealthy) / float64(restart.CommandToHealthy)
+	}
+	t.Logf("FIGURES real claude-flow under %s: restart c2h %s; cold c2h %s, downtime_ms %v, command %v ms; "+
+		"warm c2h %s, downtime_ms %v, command %v ms, standby proof %v (check %v ms, %v entries); warm/restart %.2fx, cold/restart %.2fx",
+		svc.name, restart, cold, cr.JSON["downtime_ms"], cr.JSON["duration_ms"],
+		warm, wr.JSON["downtime_ms"], wr.JSON["duration_ms"], sb["proof"], sb["check_ms"], sb["entries"], ratio(warm), ratio(cold))
+}
+
+// deployBroken deploys the new release with npm, has it write data (tagged round), breaks it
+// with brk and restarts it: it must stay unhealthy past the time a healthy start takes.
+func (a *realApp) deployBroken(t *testing.T, svc appService, brk func(*realApp, *testing.T), round string, healthyStart time.Duration) {
+	t.Helper()
+	a.deploy(t, testenv.ClaudeFlowNew)
+	a.notify(t, "written-by-broken-release-"+round)
+	a.cf(t, "memory", "store", "broken-release-key-"+round, "kept across the rollback")
 	brk(a, t)
 	svc.restart(t)
 	// Give it the time a healthy start takes, then it must still fail.
-	time.Sleep(restartToHealthy + 2*time.Second)
+	time.Sleep(healthyStart + 2*time.Second)
 	a.assertUnhealthy(t)
-	hc := a.run(svc.env, "health-check", "--critical-only")
-	if hc.Code != 1 {
-		t.Fatalf("health-check of the broken deploy: exit %d, want 1 (a false PASS)\n%s%s", hc.Code, hc.Stdout, hc.Stderr)
+	if hc := a.run(svc.env, "health-check", "--critical-only"); hc.Code != 1 {
+		t.Fatalf("health-check of the broken deploy (%s): exit %d, want 1 (a false PASS)\n%s%s", round, hc.Code, hc.Stdout, hc.Stderr)
 	}
+}
 
-	start = time.Now()
+// timedEmergency runs `emergency --json` with a prober started just before it; the command
+// returns after the health gate and the standby refresh, the prober sees the first pass.
+func (a *realApp) timedEmergency(t *testing.T, svc appService, what string) (probeFigures, runResult) {
+	t.Helper()
+	p := a.startProber(t, 5*time.Minute)
 	r := a.run(svc.env, "emergency", "--json")
-	commandToHealthy := time.Since(start)
 	if r.Code != 0 || r.JSON["outcome"] != "ok" {
-		t.Fatalf("emergency: exit %d, outcome %v\nstdout:\n%s\nstderr:\n%s", r.Code, r.JSON["outcome"], r.Stdout, r.Stderr)
+		t.Fatalf("%s: exit %d, outcome %v\nstdout:\n%s\nstderr:\n%s", what, r.Code, r.JSON["outcome"], r.Stdout, r.Stderr)
 	}
+	f := p.untilUp(t, what)
+	var steps []string
+	if list, ok := r.JSON["steps"].([]any); ok {
+		for _, st := range list {
+			if m, ok := st.(map[string]any); ok {
+				steps = append(steps, fmt.Sprintf("%v %v ms", m["name"], m["duration_ms"]))
+			}
+		}
+	}
+	sb := standbyUse(r)
+	refresh, _ := sb["refresh"].(map[string]any)
+	t.Logf("%s steps: %s; standby used %v (proof %v, check %v ms, reason %q); the refresh after it: %v",
+		what, strings.Join(steps, ", "), sb["used"], sb["proof"], sb["check_ms"], sb["reason"], refresh["detail"])
+	return f, r
+}
+
+// standbyUse is the emergency result's "standby" object (nil when absent).
+func standbyUse(r runResult) map[string]any {
+	m, _ := r.JSON["standby"].(map[string]any)
+	return m
+}
+
+// assertRolledBack: emergency r drove svc's service and put the good release back, healthy,
+// with what the app wrote (the good release, and the broken one in each of rounds), and kept
+// the broken install as the failed dir.
+func (a *realApp) assertRolledBack(t *testing.T, svc appService, r runResult, rounds ...string) {
+	t.Helper()
+	good, bad := testenv.ClaudeFlowGood, testenv.ClaudeFlowNew
 	if svcName, _ := r.JSON["service"].(string); !strings.Contains(svcName, svc.name) {
 		t.Fatalf("emergency drove %q, want the %s service", svcName, svc.name)
 	}
@@ -131,13 +197,20 @@ func realEmergency(t *testing.T, a *realApp, svc appService, brk func(*realApp, 
 	}
 	// What the app wrote, good release and broken one, is all there.
 	memdb := filepath.Join(a.Install, ".swarm", "memory.db")
-	for _, msg := range []string{"written-by-good-release", "written-by-broken-release"} {
+	msgs := []string{"written-by-good-release"}
+	for _, round := range rounds {
+		msgs = append(msgs, "written-by-broken-release-"+round)
+	}
+	for _, msg := range msgs {
 		if n := sqliteCount(t, memdb, "SELECT count(*) FROM memory_entries WHERE value LIKE '%"+msg+"%'"); n == "0" {
 			t.Fatalf("memory.db lost the row %q", msg)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(a.Install, "memory", "memory-store.json")); err != nil || !strings.Contains(string(b), "broken-release-key") {
-		t.Fatalf("memory/memory-store.json lost what the broken release stored: %v\n%s", err, b)
+	store, err := os.ReadFile(filepath.Join(a.Install, "memory", "memory-store.json"))
+	for _, round := range rounds {
+		if err != nil || !strings.Contains(string(store), "broken-release-key-"+round) {
+			t.Fatalf("memory/memory-store.json lost what the broken release stored (%s): %v\n%s", round, err, store)
+		}
 	}
 	if got := sqliteCount(t, filepath.Join(a.Install, ".hive-mind", "hive.db"), "PRAGMA integrity_check"); got != "ok" {
 		t.Fatalf("hive.db integrity_check: %s", got)
@@ -159,16 +232,4 @@ func realEmergency(t *testing.T, a *realApp, svc appService, brk func(*realApp, 
 	if hc := a.run(svc.env, "health-check", "--critical-only"); hc.Code != 0 {
 		t.Fatalf("health-check after the rollback: exit %d\n%s%s", hc.Code, hc.Stdout, hc.Stderr)
 	}
-	var steps []string
-	if list, ok := r.JSON["steps"].([]any); ok {
-		for _, st := range list {
-			if m, ok := st.(map[string]any); ok {
-				steps = append(steps, fmt.Sprintf("%v %v ms", m["name"], m["duration_ms"]))
-			}
-		}
-	}
-	t.Logf("emergency steps: %s", strings.Join(steps, ", "))
-	downtime, _ := r.JSON["downtime_ms"].(float64)
-	t.Logf("FIGURES real claude-flow under %s: plain restart -> healthy %d ms; emergency downtime_ms %.0f, command -> healthy %d ms",
-		svc.name, restartToHealthy.Milliseconds(), downtime, commandToHealthy.Milliseconds())
 }
