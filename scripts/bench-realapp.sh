@@ -7,7 +7,7 @@
 # after a failing one) and downtime (first failing probe -> that passing one); the emergency's
 # own downtime_ms and whole command time are printed too.
 # Runs the real-app emergency tests (internal/integration/realapp_test.go) ROUNDS times each,
-# prints their FIGURES and step lines, then a table of the figures. Needs root (systemd
+# prints their FIGURES, step and timeline lines, then a table of the figures. Needs root (systemd
 # sandbox) and scripts/setup-deps.sh's installs.
 set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
@@ -22,7 +22,7 @@ echo "load before: $(cat /proc/loadavg)"
 for i in $(seq "$rounds"); do
   for t in TestRealClaudeFlowEmergencySystemd TestRealClaudeFlowEmergencyPM2; do
     CI=true go test -count=1 -timeout 20m -run "^$t\$" -v ./internal/integration/ 2>&1 |
-      grep -E 'FIGURES|emergency steps|^(--- |FAIL|ok )' | sed "s/^/round $i: /" | tee -a "$figures"
+      grep -E 'FIGURES|emergency (steps|timeline)|^(--- |FAIL|ok )' | sed "s/^/round $i: /" | tee -a "$figures"
   done
 done
 echo "load after: $(cat /proc/loadavg)"

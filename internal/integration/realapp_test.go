@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cfrollback/cfrollback/internal/journal"
 	"github.com/cfrollback/cfrollback/internal/testenv"
 )
 
@@ -171,8 +172,28 @@ func (a *realApp) timedEmergency(t *testing.T, svc appService, what string) (pro
 	}
 	sb := standbyUse(r)
 	refresh, _ := sb["refresh"].(map[string]any)
-	t.Logf("%s steps: %s; standby used %v (proof %v, check %v ms, reason %q); the refresh after it: %v",
+	t.Logf("%s steps: %s; standby used %v (proof %v, check %v ms, reason %v); the refresh after it: %v",
 		what, strings.Join(steps, ", "), sb["used"], sb["proof"], sb["check_ms"], sb["reason"], refresh["detail"])
+	// Where the time to healthy went, by the run's journal records: from the command to its
+	// intent (process start, settings, lock), between the records, and from the start
+	// step's end to the prober's first pass (the app's own start).
+	recs, err := journal.ReadAll(filepath.Join(a.Dir, "log", "journal.jsonl"))
+	if err != nil {
+		t.Fatalf("read the journal: %v", err)
+	}
+	for _, run := range journal.Runs(recs) {
+		if run.ID != fmt.Sprint(r.JSON["run_id"]) || len(run.Records) == 0 {
+			continue
+		}
+		started := "no start step"
+		for _, rec := range run.Records {
+			if rec.Step == "start" && rec.Event == journal.EventStepDone {
+				started = fmt.Sprintf("start step done at %d ms, first pass %d ms after it",
+					rec.Time.Sub(p.t0).Milliseconds(), (f.CommandToHealthy - rec.Time.Sub(p.t0)).Milliseconds())
+			}
+		}
+		t.Logf("%s timeline: command -> intent %d ms; %s %s", what, run.Records[0].Time.Sub(p.t0).Milliseconds(), stepSplit(run), started)
+	}
 	return f, r
 }
 
