@@ -37,7 +37,7 @@ func List(cands []Candidate, st *State) []Info {
 	out := make([]Info, 0, len(cands))
 	for _, c := range cands {
 		in := Info{ID: ID(c.Name), Name: c.Name, Path: c.Path, Time: c.Time, Size: c.Size, Verified: "never"}
-		m, err := ReadManifest(c.Path)
+		m, err := c.ManifestHeader()
 		switch {
 		case err == nil:
 			in.Manifest, in.AppVersion, in.Label = true, m.AppVersion, m.Label

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,20 +69,36 @@ func (f FileRecord) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (f *FileRecord) UnmarshalJSON(b []byte) error {
-	type plain FileRecord
-	var v struct {
-		plain
-		Mode string `json:"mode"`
-	}
+	var v fileJSON
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	var m uint32
-	if _, err := fmt.Sscanf(v.Mode, "%o", &m); err != nil {
-		return fmt.Errorf("file %q: mode %q is not octal", v.Path, v.Mode)
+	return v.record(f)
+}
+
+// fileJSON is a FileRecord as the manifest holds it. A manifest's files are decoded as
+// these by the standard decoder in one pass, and converted after: through FileRecord's
+// UnmarshalJSON each of claude-flow's 35,000 files was scanned twice more and its mode
+// parsed by fmt.Sscanf, 0.3 s for its 7.6 MB manifest.
+type fileJSON struct {
+	Path   string `json:"path"`
+	Mode   string `json:"mode"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+func (v *fileJSON) record(f *FileRecord) error {
+	m, err := strconv.ParseUint(v.Mode, 8, 32)
+	if err != nil {
+		// what ParseUint refuses, Sscanf may still read ("0644 ", "+644"): the same
+		// modes are accepted as before
+		var m32 uint32
+		if _, err := fmt.Sscanf(v.Mode, "%o", &m32); err != nil {
+			return fmt.Errorf("file %q: mode %q is not octal", v.Path, v.Mode)
+		}
+		m = uint64(m32)
 	}
-	*f = FileRecord(v.plain)
-	f.Mode = fs.FileMode(m).Perm()
+	*f = FileRecord{Path: v.Path, Mode: fs.FileMode(m).Perm(), Size: v.Size, SHA256: v.SHA256}
 	return nil
 }
 
@@ -99,12 +116,24 @@ func ReadManifest(archivePath string) (*Manifest, error) {
 // says something impossible is as damaged as one that does not decode.
 func decodeManifest(p string, b []byte) (*Manifest, error) {
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	w := struct {
+		*Manifest
+		Files []fileJSON `json:"files"` // shadows Manifest.Files: see fileJSON
+	}{Manifest: &m}
+	if err := json.Unmarshal(b, &w); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("manifest %s is not valid JSON: %w", p, err)
 		}
 		return nil, fmt.Errorf("manifest %s: %w", p, err)
+	}
+	if w.Files != nil {
+		m.Files = make([]FileRecord, len(w.Files))
+		for i := range w.Files {
+			if err := w.Files[i].record(&m.Files[i]); err != nil {
+				return nil, fmt.Errorf("manifest %s: %w", p, err)
+			}
+		}
 	}
 	if m.Version > ManifestVersion {
 		return nil, fmt.Errorf("manifest %s has version %d; this cfrollback reads up to %d, upgrade it", p, m.Version, ManifestVersion)

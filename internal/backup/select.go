@@ -94,7 +94,7 @@ func optVer(v string) string {
 }
 
 func appVersionOf(c Candidate) string {
-	m, err := ReadManifest(c.Path)
+	m, err := c.ManifestHeader()
 	if err != nil {
 		return ""
 	}

@@ -161,7 +161,7 @@ func printRollbackPlan(io *ui.IO, cfg settings.Config, c backup.Candidate, st *b
 	p := io.ErrPalette()
 	fmt.Fprintf(w, "%s\n", p.Bold("rollback plan"))
 	fmt.Fprintf(w, "  backup:      %s (%s, taken %s, %s)\n", backup.ID(c.Name), c.Path, c.Time.Local().Format("2006-01-02 15:04:05"), ui.Ago(c.Time, time.Now()))
-	if m, err := backup.ReadManifest(c.Path); err == nil {
+	if m, err := c.ManifestHeader(); err == nil {
 		if m.AppVersion != "" {
 			fmt.Fprintf(w, "  app version: %s\n", m.AppVersion)
 		}

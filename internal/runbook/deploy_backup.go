@@ -92,7 +92,7 @@ func (d *deployRun) freshBackup(ctx context.Context) (*DeployBackup, string) {
 		return nil, fmt.Sprintf("the newest backup, %s, is %s old (deploy.backup_max_age %s)", c.Name, ui.Duration(age.Round(time.Second)), maxAge)
 	}
 	taken := c.Time
-	if m, err := backup.ReadManifest(c.Path); err == nil && !m.Created.IsZero() {
+	if m, err := c.ManifestHeader(); err == nil && !m.Created.IsZero() {
 		taken = m.Created
 	}
 	if what := d.changedSince(taken); what != "" {

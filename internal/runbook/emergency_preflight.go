@@ -235,7 +235,7 @@ func (r *runner) inspectRunning() runningInstall {
 // deployed, so it is a backup of what is failing, however long that ran healthy first.
 func (ri runningInstall) heldFailing(c backup.Candidate) string {
 	taken, version := c.Time, ""
-	if m, err := backup.ReadManifest(c.Path); err == nil {
+	if m, err := c.ManifestHeader(); err == nil {
 		version = m.AppVersion
 		if !m.Created.IsZero() {
 			taken = m.Created

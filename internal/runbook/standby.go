@@ -549,7 +549,7 @@ var errNothingToStandBy = errors.New("no backup an emergency would restore now (
 // margin an emergency that extracts needs.
 func (r *runner) standbySpace(c backup.Candidate, preserved int64) error {
 	expanded := c.Size
-	if m, err := backup.ReadManifest(c.Path); err == nil && m.Bytes > expanded {
+	if m, err := c.ManifestHeader(); err == nil && m.Bytes > expanded {
 		expanded = m.Bytes
 	}
 	parent := filepath.Dir(r.cfg.StandbyPath())
