@@ -31,6 +31,17 @@ type Candidate struct {
 	// header is the manifest Discover read and validated, without its file list (see
 	// ManifestHeader); nil when there was none or it was damaged.
 	header *Manifest
+	// unread: from DiscoverLazy, the manifest not read yet (LoadManifest reads it).
+	unread bool
+}
+
+// LoadManifest reads c's sidecar manifest into ManifestSHA256, ManifestProblem and its
+// header, if DiscoverLazy left it unread; a no-op otherwise.
+func (c *Candidate) LoadManifest() {
+	if c.unread {
+		c.ManifestSHA256, c.ManifestProblem, c.header = manifestDigest(c.Path)
+		c.unread = false
+	}
 }
 
 // ManifestHeader returns c's manifest without its file list (Files nil): what choosing a
@@ -40,7 +51,7 @@ type Candidate struct {
 // preflight used to pay again for each question it asked of it. Other candidates read it
 // now, with ReadManifest's errors.
 func (c Candidate) ManifestHeader() (*Manifest, error) {
-	if c.header != nil {
+	if c.header != nil && !c.unread {
 		return c.header, nil
 	}
 	m, err := ReadManifest(c.Path)
@@ -65,6 +76,19 @@ var ErrNoBackupDir = errors.New("backup directory not readable")
 
 // Discover lists backups in dir matching pattern, newest first.
 func Discover(dir, pattern string) ([]Candidate, []Rejected, error) {
+	return discover(dir, pattern, true)
+}
+
+// DiscoverLazy is Discover without reading the manifests: each candidate's ManifestSHA256
+// and ManifestProblem are empty until its LoadManifest. For a caller that walks the
+// candidates newest first and stops at the first it can use (preflight, the standby's
+// refresh): a real install's manifest takes 0.2 s to read and check, and a host keeps ten
+// backups (backup.keep).
+func DiscoverLazy(dir, pattern string) ([]Candidate, []Rejected, error) {
+	return discover(dir, pattern, false)
+}
+
+func discover(dir, pattern string, manifests bool) ([]Candidate, []Rejected, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		return nil, nil, fmt.Errorf("backup.pattern %q: %w", pattern, err)
@@ -88,7 +112,7 @@ func Discover(dir, pattern string) ([]Candidate, []Rejected, error) {
 			rejected = append(rejected, Rejected{p, why})
 			continue
 		}
-		out = append(out, candidateOf(p, info))
+		out = append(out, candidateOf(p, info, manifests))
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Time.Equal(out[j].Time) {
@@ -155,7 +179,7 @@ func Lookup(dir, arg string) (Candidate, error) {
 	if why := untrusted(info); why != "" {
 		return Candidate{}, fmt.Errorf("backup %s: %s", arg, why)
 	}
-	return candidateOf(abs, info), nil
+	return candidateOf(abs, info, true), nil
 }
 
 // untrusted says why a backup file cannot be trusted to be what was backed
@@ -167,13 +191,16 @@ func untrusted(info fs.FileInfo) string {
 	return ""
 }
 
-func candidateOf(path string, info fs.FileInfo) Candidate {
+func candidateOf(path string, info fs.FileInfo, manifest bool) Candidate {
 	c := Candidate{Path: path, Name: filepath.Base(path), Size: info.Size(), Time: info.ModTime(), TimeSource: "mtime"}
 	if m := stampRE.FindString(c.Name); m != "" {
 		if t, err := time.ParseInLocation("20060102-150405", m, time.Local); err == nil {
 			c.Time, c.TimeSource = t, "name"
 		}
 	}
-	c.ManifestSHA256, c.ManifestProblem, c.header = manifestDigest(path)
+	c.unread = true
+	if manifest {
+		c.LoadManifest()
+	}
 	return c
 }

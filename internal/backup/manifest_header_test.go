@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,5 +76,41 @@ func TestManifestFileModes(t *testing.T) {
 		if (ferr != nil) != (tc.err != "") || (ferr == nil && f.Mode != tc.want) {
 			t.Errorf("FileRecord with mode %q: %v %+v", tc.mode, ferr, f)
 		}
+	}
+}
+
+// DiscoverLazy lists the same candidates as Discover without reading a manifest; each is
+// read by its LoadManifest (once), into the same fields Discover fills.
+func TestDiscoverLazyReadsManifestsOnLoad(t *testing.T) {
+	install, backups := sampleInstall(t), t.TempDir()
+	res := create(t, install, backups, nil)
+	eager, _, err := Discover(backups, "backup-*.tar.gz")
+	if err != nil || len(eager) != 1 || eager[0].ManifestSHA256 != res.SHA256 {
+		t.Fatalf("Discover: %v %+v", err, eager)
+	}
+	lazy, _, err := DiscoverLazy(backups, "backup-*.tar.gz")
+	if err != nil || len(lazy) != 1 || lazy[0].Path != eager[0].Path {
+		t.Fatalf("DiscoverLazy: %v %+v", err, lazy)
+	}
+	c := lazy[0]
+	if c.ManifestSHA256 != "" || c.ManifestProblem != "" {
+		t.Fatalf("DiscoverLazy read the manifest: %+v", c)
+	}
+	c.LoadManifest()
+	if c.ManifestSHA256 != res.SHA256 || c.ManifestProblem != "" {
+		t.Fatalf("after LoadManifest: %+v, want the archive digest %s", c, res.SHA256)
+	}
+	// read once: a manifest damaged afterwards does not change what the candidate says
+	if err := os.WriteFile(ManifestPath(res.Path), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.LoadManifest()
+	if h, err := c.ManifestHeader(); c.ManifestSHA256 != res.SHA256 || err != nil || h.AppVersion != "2.4.1" {
+		t.Fatalf("a second LoadManifest read again: %+v %v %+v", c, err, h)
+	}
+	damaged := lazy[0]
+	damaged.LoadManifest()
+	if damaged.ManifestProblem == "" || damaged.ManifestSHA256 != "" {
+		t.Fatalf("a damaged manifest loaded: %+v, want its problem", damaged)
 	}
 }

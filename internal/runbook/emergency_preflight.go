@@ -63,7 +63,7 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 		r.warn("%s; the running version is unknown, so backups of the failing install are told only by when it was deployed", problem)
 	}
 	for _, c := range cands {
-		if ok, failing := r.eligible(c, running); !ok {
+		if ok, failing := r.eligible(&c, running); !ok {
 			if failing {
 				ofFailing++
 			}
@@ -135,15 +135,19 @@ func (r *runner) preflight(ctx context.Context) (string, any, error) {
 // eligible applies the rules that pass a backup over before it is read: a damaged manifest
 // (unless named), and a backup of the failing install (failing true). Preflight and the
 // standby's refresh use the same rules, so the standby holds what preflight will want.
-func (r *runner) eligible(c backup.Candidate, running runningInstall) (ok, failing bool) {
+//
+// It reads c's manifest first when the candidate list left it unread (DiscoverLazy): only
+// the candidates reached, newest first, are read.
+func (r *runner) eligible(c *backup.Candidate, running runningInstall) (ok, failing bool) {
+	c.LoadManifest()
 	if c.ManifestProblem != "" {
 		if r.opt.BackupPath == "" {
-			r.skip(c, "its manifest is damaged ("+c.ManifestProblem+"); pass --backup "+c.Name+" to use it anyway (the archive is still checked entry by entry)")
+			r.skip(*c, "its manifest is damaged ("+c.ManifestProblem+"); pass --backup "+c.Name+" to use it anyway (the archive is still checked entry by entry)")
 			return false, false
 		}
 		r.warn("backup %s: its manifest is damaged (%s); using it because it was asked for by name, checked entry by entry", c.Name, c.ManifestProblem)
 	}
-	if r.passOverFailing(running, c) {
+	if r.passOverFailing(running, *c) {
 		return false, true
 	}
 	return true, false
@@ -172,7 +176,7 @@ func (r *runner) candidates() ([]backup.Candidate, error) {
 		}
 		return r.dropBadBackups([]backup.Candidate{c}, true), nil
 	}
-	cands, rejected, err := backup.Discover(r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
+	cands, rejected, err := backup.DiscoverLazy(r.cfg.Backup.Dir, r.cfg.Backup.Pattern)
 	if err != nil {
 		return nil, fmt.Errorf("%w; check backup.dir and its permissions", err)
 	}

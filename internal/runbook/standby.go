@@ -343,7 +343,7 @@ func (r *runner) standbyStillChosen(pick standby.Backup, uid, gid int, skipped m
 		if skipped[c.Path] {
 			continue
 		}
-		if ok, _ := r.eligible(c, running); !ok {
+		if ok, _ := r.eligible(&c, running); !ok {
 			continue
 		}
 		if c.Path != pick.Path {
@@ -443,7 +443,7 @@ func (r *runner) standbyExtract(ctx context.Context, res *StandbyResult, dir, tr
 		return standby.Backup{}, nil, false, "", err
 	}
 	for _, c := range cands {
-		if ok, _ := r.eligible(c, running); !ok {
+		if ok, _ := r.eligible(&c, running); !ok {
 			continue
 		}
 		b, err := standby.BackupOf(c.Path)

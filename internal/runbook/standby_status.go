@@ -125,7 +125,7 @@ func (r *runner) firstEligible() (c0 backup.Candidate, ok bool) {
 	}
 	running := r.inspectRunning()
 	for _, c := range cands {
-		if ok, _ := r.eligible(c, running); ok {
+		if ok, _ := r.eligible(&c, running); ok {
 			return c, true
 		}
 	}
