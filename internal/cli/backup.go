@@ -141,7 +141,7 @@ func runBackupCreate(ctx context.Context, opts *backupCreateOptions) error {
 	}
 	var sb *runbook.StandbyResult
 	if !res.DryRun {
-		sb = refreshStandbyAfterCreate(ctx, opts.IO, cfg)
+		sb = refreshStandbyAfterCreate(ctx, opts.IO, cfg, res.Path)
 	}
 	if opts.JSON {
 		return ui.JSON(opts.IO.Out, struct {

@@ -51,8 +51,11 @@ func newStandbyStatusCmd(f *Factory) *cobra.Command {
 		Long: `Check the standby as an emergency would: read its seal, then prove the tree
 unchanged by its read-only mount or else walk it and compare it entry by entry
 (the "checked" line says which, the "mounted" line why not the mount); then say
-whether it holds the backup an emergency would choose now. Changes nothing.` +
-			exitStatusHelp("0  valid, and emergency would use it now",
+whether it holds the backup an emergency would choose now. After backup create
+or a healthy rollback it holds the newest backup, of the install running now: an
+emergency now would pass that over, the one after the next deploy takes it
+("ready for the next deploy"). Changes nothing.` +
+			exitStatusHelp("0  valid, and emergency would use it now, or after the next deploy",
 				"1  no standby, or one emergency would not use (the reason is printed)",
 				"2  bad usage or invalid settings"),
 		Example: `  cfrollback standby status
@@ -71,7 +74,7 @@ whether it holds the backup an emergency would choose now. Changes nothing.` +
 			} else {
 				printStandbyStatus(f.IO, st, time.Now())
 			}
-			if !st.WouldUse {
+			if !st.WouldUse && !st.ForNextDeploy {
 				return exitError{ExitFailed}
 			}
 			return nil
@@ -83,7 +86,10 @@ func printStandbyStatus(io *ui.IO, st runbook.StandbyStatus, now time.Time) {
 	p := io.OutPalette()
 	w := io.Out
 	head := p.Green("standby ready")
-	if !st.WouldUse {
+	switch {
+	case st.ForNextDeploy:
+		head = p.Green("standby ready for the next deploy")
+	case !st.WouldUse:
 		head = p.Yellow("standby not usable")
 	}
 	fmt.Fprintf(w, "%s  %s\n", head, st.Dir)

@@ -25,13 +25,14 @@ func quietEvents(io *ui.IO) func(runbook.Event) {
 	}
 }
 
-// refreshStandbyAfterCreate brings the standby up to date after a backup was written (the
-// backup timer runs backup create, so it is kept current daily). Nil when it is turned off.
-func refreshStandbyAfterCreate(ctx context.Context, io *ui.IO, cfg settings.Config) *runbook.StandbyResult {
+// refreshStandbyAfterCreate keeps the backup just written warm (the backup timer runs backup
+// create, so it is kept current daily): the next emergency comes after the next deploy and
+// takes it (runbook.Options.StandbyBackup). Nil when the standby is turned off.
+func refreshStandbyAfterCreate(ctx context.Context, io *ui.IO, cfg settings.Config, created string) *runbook.StandbyResult {
 	if !cfg.Standby.Enabled {
 		return nil
 	}
-	res, err := runbook.StandbyRefresh(ctx, runbook.Options{Config: cfg}, runbook.Deps{Events: quietEvents(io)})
+	res, err := runbook.StandbyRefresh(ctx, runbook.Options{Config: cfg, StandbyBackup: created}, runbook.Deps{Events: quietEvents(io)})
 	switch {
 	case errors.Is(err, lock.ErrLocked):
 		io.Warnf("the standby was not refreshed: another cfrollback run holds the lock; 'cfrollback standby refresh' does it later")

@@ -147,7 +147,7 @@ func (r *runner) eligible(c *backup.Candidate, running runningInstall) (ok, fail
 		}
 		r.warn("backup %s: its manifest is damaged (%s); using it because it was asked for by name, checked entry by entry", c.Name, c.ManifestProblem)
 	}
-	if r.passOverFailing(running, *c) {
+	if r.opt.StandbyBackup == "" && r.passOverFailing(running, *c) {
 		return false, true
 	}
 	return true, false
@@ -169,6 +169,13 @@ func (r *runner) standbySpaceHint() string {
 }
 
 func (r *runner) candidates() ([]backup.Candidate, error) {
+	if r.opt.StandbyBackup != "" {
+		c, err := backup.Lookup(r.cfg.Backup.Dir, r.opt.StandbyBackup)
+		if err != nil {
+			return nil, err
+		}
+		return r.dropBadBackups([]backup.Candidate{c}, false), nil
+	}
 	if r.opt.BackupPath != "" {
 		c, err := backup.Lookup(r.cfg.Backup.Dir, r.opt.BackupPath)
 		if err != nil {

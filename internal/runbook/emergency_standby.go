@@ -102,7 +102,13 @@ func (r *runner) refreshStandbyAfter(ctx context.Context) {
 	if r.opt.DryRun || !r.cfg.Standby.Enabled || r.res.Outcome != "ok" {
 		return
 	}
-	s := newRunner(Options{Config: r.cfg, Command: StandbyRefreshCommand, KillAt: r.opt.KillAt}, r.deps)
+	// The backup just restored and seen healthy is the one to keep warm: the next emergency
+	// follows the next deploy (Options.StandbyBackup).
+	keep := ""
+	if r.res.Backup != nil {
+		keep = r.res.Backup.Path
+	}
+	s := newRunner(Options{Config: r.cfg, Command: StandbyRefreshCommand, KillAt: r.opt.KillAt, StandbyBackup: keep}, r.deps)
 	s.quietSkips, s.stepPrefix = true, "standby_"
 	// The same run id and journal: the refresh is this run's last reported step, journaled
 	// after its outcome (a kill in it leaves the rollback finished, and the refresh's work

@@ -64,7 +64,13 @@ type Options struct {
 	Config     settings.Config
 	Command    string // emergency | rollback | undo
 	BackupPath string // explicit --backup
-	DryRun     bool
+	// StandbyBackup, for a standby refresh, is the backup to keep warm, of an install known
+	// to be healthy: the one backup create just wrote, or the one a rollback just restored
+	// and saw healthy. The next emergency comes after the next deploy and takes it (it is
+	// then the newest backup from before that deploy), though an emergency now would pass
+	// it over for holding the version that runs. Marks and a damaged manifest still apply.
+	StandbyBackup string
+	DryRun        bool
 	// WithData also rolls the preserved databases back to the backup's own copies
 	// instead of carrying the live ones over (those stay in the failed install).
 	WithData bool

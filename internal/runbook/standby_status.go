@@ -39,6 +39,10 @@ type StandbyStatus struct {
 	// and holds it.
 	Chosen   string `json:"chosen_backup,omitempty"`
 	WouldUse bool   `json:"would_use"`
+	// ForNextDeploy: valid, and it holds the newest backup, which is of the install running
+	// now (backup create and a healthy rollback keep that one warm): an emergency now would
+	// pass it over, the one after the next deploy takes it.
+	ForNextDeploy bool `json:"ready_for_next_deploy,omitempty"`
 }
 
 // StandbyInfo reads the seal (no walk, no choice): cheap enough for status and backup list.
@@ -106,8 +110,11 @@ func CheckStandby(ctx context.Context, cfg settings.Config) StandbyStatus {
 	st.Valid, st.Problem = true, ""
 	st.WouldUse = cfg.Standby.Enabled && st.Chosen == st.Backup
 	switch {
+	case st.WouldUse:
 	case !cfg.Standby.Enabled:
 		st.Problem = "standby.enabled is false: emergency will not use it"
+	case r.newestIsRunning(st.Backup):
+		st.ForNextDeploy = true
 	case st.Chosen == "":
 		st.Problem = "emergency would find no backup to restore now"
 	case !st.WouldUse:
@@ -130,4 +137,20 @@ func (r *runner) firstEligible() (c0 backup.Candidate, ok bool) {
 		}
 	}
 	return c0, false
+}
+
+// newestIsRunning: the newest backup not marked bad, with a sound manifest, is path and
+// holds the install running now (its version, or taken after it was deployed).
+func (r *runner) newestIsRunning(path string) bool {
+	cands, err := r.candidates()
+	if err != nil {
+		return false
+	}
+	for _, c := range cands {
+		if c.LoadManifest(); c.ManifestProblem != "" {
+			continue
+		}
+		return c.Path == path && r.inspectRunning().heldFailing(c) != ""
+	}
+	return false
 }
